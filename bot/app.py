@@ -1,0 +1,29 @@
+"""``build_app(deps) -> AsyncApp``: the Bolt app and its listeners, nothing else.
+
+Bolt's request pipeline (signature check, URL verification, ssl check,
+ack plumbing) runs as middleware before our listeners. We run with
+``process_before_response=True``: every listener finishes within milliseconds
+(one short transaction at most), so answering with the listener's ack body
+directly is both faster than Bolt's default ack polling and the only mode that
+works on FaaS platforms.
+"""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.deps import BotDeps
+from bot.listeners.commands import FlowCommands
+
+
+def build_app(deps: BotDeps, *, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=True,
+        request_verification_enabled=True,
+        ignoring_self_events_enabled=True,
+    )
+    app.command("/flow")(FlowCommands(deps).on_flow)
+    return app

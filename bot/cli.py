@@ -1,0 +1,209 @@
+"""``switchboard``: the command line (Typer). Each command builds what it needs from the settings.
+
+Errors an operator can fix (a bad setting, a bad definition, an unknown run)
+print one line naming the problem and exit non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+
+from bot.settings import ConfigurationError, Settings, load_settings, open_store
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Switchboard: a Slack bot that runs your team's workflows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        fail(str(exc))
+        raise  # unreachable; for type checkers
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@app.command()
+def serve(
+    host: str = "0.0.0.0",
+    port: int = 3000,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run workers here")] = True,
+) -> None:
+    """HTTP ingress (/slack/events), workers and scheduler in one process."""
+    from bot.serve import serve_http
+
+    config = settings()
+    _setup_logging(config)
+    _run(serve_http(config, host=host, port=port, run_workers=1 if worker else 0))
+
+
+@app.command("worker")
+def worker_command(concurrency: int = typer.Option(8, min=1, max=256)) -> None:
+    """Only workers: claim and run due jobs (scale out by starting more)."""
+    from bot.serve import run_workers
+
+    config = settings()
+    _setup_logging(config)
+    _run(run_workers(config, concurrency=concurrency))
+
+
+@app.command()
+def check(
+    folder: Annotated[Path | None, typer.Argument(help="Default: SWITCHBOARD_WORKFLOWS")] = None,
+) -> None:
+    """Validate every workflow definition; print file:line: field: problem for each error."""
+    from workflows.loader import CheckContext, load_folder
+
+    config = settings()
+    result = load_folder(
+        folder or config.workflows_dir, CheckContext(templates_dir=config.templates_dir)
+    )
+    for error in result.errors:
+        typer.echo(str(error))
+    typer.echo(f"{len(result.workflows)} workflows ok, {len(result.errors)} errors")
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema(output: Annotated[Path | None, typer.Option(help="Write to this file")] = None) -> None:
+    """The JSON Schema of workflow definitions, for editors' YAML language servers."""
+    from workflows.definitions import Workflow
+
+    text = json.dumps(Workflow.model_json_schema(by_alias=True), indent=2)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        typer.echo(text)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations."""
+    from workflows import migrate
+
+    async def go() -> None:
+        store = open_store(settings())
+        try:
+            await migrate.upgrade(store)
+        finally:
+            await store.dispose()
+
+    _run(go())
+    typer.echo("database is up to date")
+
+
+def _run_operation(run_id: str, operation: Literal["cancel", "retry"]) -> None:
+    from workflows import runs
+
+    async def go() -> str:
+        store = open_store(settings())
+        try:
+            fn = runs.cancel_run if operation == "cancel" else runs.retry_run
+            run = await fn(store, run_id, "cli", datetime.now().astimezone())
+            return f"run {run.id}: {run.status}"
+        except runs.RunNotFound:
+            fail(f"no run {run_id}")
+            raise
+        except runs.RunStateError as exc:
+            fail(str(exc))
+            raise
+        finally:
+            await store.dispose()
+
+    typer.echo(_run(go()))
+
+
+@app.command()
+def cancel(run_id: str) -> None:
+    """Cancel a run."""
+    _run_operation(run_id, "cancel")
+
+
+@app.command()
+def retry(run_id: str) -> None:
+    """Resume a failed run from the step that failed."""
+    _run_operation(run_id, "retry")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain; exit 1 if anything was changed or deleted."""
+    from workflows import audit
+
+    async def go() -> audit.VerifyResult:
+        store = open_store(settings())
+        try:
+            return await audit.verify(store)
+        finally:
+            await store.dispose()
+
+    result = _run(go())
+    if not result.ok:
+        fail(f"audit trail BROKEN after {result.records} good records: {result.problem}", 1)
+    typer.echo(f"audit trail intact: {result.records} records")
+
+
+@audit_app.command("export")
+def audit_export(
+    run: Annotated[str | None, typer.Option(help="Only this run")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Only records from this time")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+) -> None:
+    """Export audit records as JSON lines or CSV on standard output."""
+    from workflows import audit
+
+    if fmt not in ("jsonl", "csv"):
+        fail(f"--format must be jsonl or csv, not {fmt!r}")
+    if since is not None and since.tzinfo is None:
+        since = since.astimezone()
+
+    async def go() -> None:
+        store = open_store(settings())
+        try:
+            async for line in audit.export(store, run_id=run, since=since, fmt=fmt):  # type: ignore[arg-type]
+                sys.stdout.write(line)
+        finally:
+            await store.dispose()
+
+    _run(go())
+
+
+def _setup_logging(config: Settings) -> None:
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigurationError as exc:
+        typer.echo(str(exc), err=True)
+        sys.exit(2)

@@ -1,0 +1,22 @@
+"""What the Slack listeners need, built once by the composition root and passed in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.render import Renderer
+from workflows.definitions import Workflow
+from workflows.ports import Clock
+from workflows.store import Store
+
+
+@dataclass(frozen=True)
+class BotDeps:
+    store: Store
+    workflows: Mapping[str, Workflow]
+    renderer: Renderer
+    clock: Clock
+    wakeup: asyncio.Event
+    """Set after enqueueing work, so an in-process worker claims it at once."""

@@ -1,0 +1,176 @@
+"""The engine's ``Chat`` port over the Slack Web API.
+
+All Web API calls go through one ``AsyncWebClient`` whose retry handlers honour
+429 + ``Retry-After``, 5xx and connection errors (slack_sdk's own handlers, not
+a hand-rolled loop). ``chat.postMessage`` is additionally paced per channel
+(a token bucket: a short burst, then about one per second, Slack's guidance),
+so a busy thread waits instead of being throttled; nothing is dropped.
+Pacing is per process; with several processes each paces its own posts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import ClientError
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.render import Renderer, RenderError
+from workflows.ports import ChatError, ChatMessage, MessageRef
+
+METADATA_EVENT = "switchboard_message"
+_RETRYABLE = {
+    "ratelimited",
+    "internal_error",
+    "service_unavailable",
+    "fatal_error",
+    "request_timeout",
+    "team_added_to_org",
+}
+
+
+def make_web_client(token: str, base_url: str, *, max_retries: int = 5) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
+            AsyncServerErrorRetryHandler(max_retry_count=max_retries),
+        ],
+    )
+
+
+class ChannelPacer:
+    """Token bucket per channel: ``burst`` posts at once, then ``rate`` per second."""
+
+    def __init__(self, burst: int, rate: float) -> None:
+        self._burst = burst
+        self._rate = rate
+        self._tokens: dict[str, float] = defaultdict(lambda: float(burst))
+        self._stamp: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def acquire(self, channel: str) -> None:
+        async with self._locks[channel]:
+            now = time.monotonic()
+            last = self._stamp.get(channel, now)
+            tokens = min(self._burst, self._tokens[channel] + (now - last) * self._rate)
+            if tokens < 1:
+                await asyncio.sleep((1 - tokens) / self._rate)
+                tokens = 1.0
+                now = time.monotonic()
+            self._tokens[channel] = tokens - 1
+            self._stamp[channel] = now
+
+
+class SlackChat:
+    def __init__(self, client: AsyncWebClient, renderer: Renderer, pacer: ChannelPacer) -> None:
+        self._client = client
+        self._renderer = renderer
+        self._pacer = pacer
+        self._channel_ids: dict[str, str] = {}
+
+    async def post(
+        self, channel: str, message: ChatMessage, *, thread_ts: str | None = None
+    ) -> MessageRef:
+        rendered = self._render(message)
+        await self._pacer.acquire(channel)
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "text": rendered.text,
+            "blocks": rendered.blocks,
+        }
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        if message.key:
+            kwargs["metadata"] = {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"key": message.key},
+            }
+        response = await self._call("chat_postMessage", **kwargs)
+        return MessageRef(str(response["channel"]), str(response["ts"]))
+
+    async def update(self, ref: MessageRef, message: ChatMessage) -> None:
+        rendered = self._render(message)
+        await self._call(
+            "chat_update",
+            channel=ref.channel,
+            ts=ref.ts,
+            text=rendered.text,
+            blocks=rendered.blocks,
+        )
+
+    async def find(
+        self, channel: str, key: str, *, thread_ts: str | None = None
+    ) -> MessageRef | None:
+        if thread_ts:
+            response = await self._call(
+                "conversations_replies",
+                channel=channel,
+                ts=thread_ts,
+                include_all_metadata=True,
+                limit=200,
+            )
+        else:
+            response = await self._call(
+                "conversations_history", channel=channel, include_all_metadata=True, limit=200
+            )
+        for item in response.get("messages", []):
+            payload = (item.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("key") == key:
+                return MessageRef(channel, str(item["ts"]))
+        return None
+
+    async def resolve_channel(self, name_or_id: str) -> str:
+        if not name_or_id.startswith("#"):
+            return name_or_id
+        name = name_or_id[1:]
+        if name not in self._channel_ids:
+            cursor = None
+            while True:
+                response = await self._call(
+                    "conversations_list",
+                    limit=1000,
+                    cursor=cursor,
+                    types="public_channel,private_channel",
+                )
+                for item in response.get("channels", []):
+                    self._channel_ids[str(item["name"])] = str(item["id"])
+                cursor = (response.get("response_metadata") or {}).get("next_cursor")
+                if name in self._channel_ids or not cursor:
+                    break
+        if name not in self._channel_ids:
+            raise ChatError(f"channel #{name} not found", retryable=False)
+        return self._channel_ids[name]
+
+    async def open_dm(self, user_id: str) -> str:
+        response = await self._call("conversations_open", users=user_id)
+        return str(response["channel"]["id"])
+
+    def _render(self, message: ChatMessage) -> Any:
+        try:
+            return self._renderer.render(message.template, message.data)
+        except RenderError as exc:
+            raise ChatError(str(exc), retryable=False) from None
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await getattr(self._client, method)(**kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            raise ChatError(
+                f"Slack {method.replace('_', '.', 1)}: {error}", retryable=error in _RETRYABLE
+            ) from None
+        except (ClientError, TimeoutError) as exc:
+            raise ChatError(f"Slack {method}: {type(exc).__name__}", retryable=True) from None

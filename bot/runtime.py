@@ -1,0 +1,116 @@
+"""The composition root: builds every long-lived object from the settings, once.
+
+``Runtime`` owns the store, the loaded workflows, the Slack client and chat,
+the engine and its workers, and the Bolt app. ``serve``, ``worker``, ``demo``
+and the tests all build one of these; nothing else constructs collaborators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import build_app
+from bot.deps import BotDeps
+from bot.notifier import ChannelPacer, SlackChat, make_web_client
+from bot.render import Renderer
+from bot.settings import Settings, open_store
+from workflows.definitions import Workflow
+from workflows.engine import Engine
+from workflows.loader import CheckContext, DefinitionError, load_folder
+from workflows.ports import Clock, SystemClock
+from workflows.store import Store
+from workflows.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    workflows: dict[str, Workflow]
+    definition_errors: list[DefinitionError]
+    renderer: Renderer
+    client: AsyncWebClient
+    engine: Engine
+    app: AsyncApp
+    run_workers: int
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _workers: list[Worker] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for error in self.definition_errors:
+            log.warning("workflow definition skipped: %s", error)
+        for _ in range(self.run_workers):
+            worker = Worker(
+                self.engine,
+                concurrency=self.settings.worker_concurrency,
+                poll_seconds=self.settings.poll_seconds,
+            )
+            self._workers.append(worker)
+            self._tasks.append(asyncio.create_task(worker.run(), name="switchboard-worker"))
+
+    async def stop(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._workers.clear()
+        await self.store.dispose()
+
+
+def build_runtime(
+    settings: Settings, *, run_workers: int = 1, clock: Clock | None = None
+) -> Runtime:
+    clock = clock or SystemClock()
+    store = open_store(settings)
+    renderer = Renderer(settings.templates_dir)
+    loaded = load_folder(settings.workflows_dir, CheckContext(templates_dir=settings.templates_dir))
+    client = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    chat = SlackChat(
+        client, renderer, ChannelPacer(settings.slack_post_burst, settings.slack_posts_per_second)
+    )
+    engine = Engine(
+        store=store,
+        workflows=loaded.workflows,
+        chat=chat,
+        clock=clock,
+        owner=worker_identity(),
+        lease_seconds=settings.lease_seconds,
+    )
+    deps = BotDeps(
+        store=store,
+        workflows=loaded.workflows,
+        renderer=renderer,
+        clock=clock,
+        wakeup=engine.wakeup,
+    )
+    app = build_app(
+        deps, client=client, signing_secret=settings.slack_signing_secret.get_secret_value()
+    )
+    return Runtime(
+        settings=settings,
+        store=store,
+        workflows=loaded.workflows,
+        definition_errors=loaded.errors,
+        renderer=renderer,
+        client=client,
+        engine=engine,
+        app=app,
+        run_workers=run_workers,
+    )
+
+
+def worker_identity() -> str:
+    """Unique per process: a lease names the process that holds it."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{os.urandom(3).hex()}"

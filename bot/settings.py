@@ -1,0 +1,95 @@
+"""Configuration: read once from the environment (and ``.env``) at start-up, then passed down.
+
+Nothing below ``bot`` reads the environment: the engine and connectors receive
+the values they need from here. Secrets are ``SecretStr`` so they never show in
+reprs, logs or error messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflows.store import Store
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_WORKFLOWS = PROJECT_ROOT / "workflows" / "examples"
+BUNDLED_TEMPLATES = PROJECT_ROOT / "templates"
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    slack_bot_token: SecretStr = Field(default=SecretStr(""), alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr = Field(default=SecretStr(""), alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr = Field(default=SecretStr(""), alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    slack_post_burst: int = Field(default=5, ge=1, alias="SWITCHBOARD_SLACK_POST_BURST")
+    slack_posts_per_second: float = Field(default=1.0, gt=0, alias="SWITCHBOARD_SLACK_POSTS_PER_S")
+
+    database_url: str = Field(default="sqlite+aiosqlite:///./switchboard.db", alias="DATABASE_URL")
+
+    database_schema: str | None = Field(
+        default=None, pattern=r"^[a-z_][a-z0-9_]*$", alias="SWITCHBOARD_DB_SCHEMA"
+    )
+
+    openai_api_key: SecretStr = Field(default=SecretStr(""), alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
+
+    workflows_dir: Path = Field(default=BUNDLED_WORKFLOWS, alias="SWITCHBOARD_WORKFLOWS")
+    templates_dir: Path = Field(default=BUNDLED_TEMPLATES, alias="SWITCHBOARD_TEMPLATES")
+
+    worker_concurrency: int = Field(default=8, ge=1, le=256, alias="SWITCHBOARD_WORKER_CONCURRENCY")
+    lease_seconds: float = Field(default=30.0, gt=0, alias="SWITCHBOARD_LEASE_SECONDS")
+    poll_seconds: float = Field(default=0.5, gt=0, alias="SWITCHBOARD_POLL_SECONDS")
+
+    log_format: Literal["json", "console"] = Field(default="json", alias="SWITCHBOARD_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", alias="SWITCHBOARD_LOG_LEVEL"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    def secrets(self) -> list[str]:
+        """Every secret value in force, for scrubbing output that might echo one."""
+        values = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.openai_api_key,
+        ]
+        return [v.get_secret_value() for v in values if v.get_secret_value()]
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.database_url, schema=settings.database_schema)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings or raise ConfigurationError with one line naming the bad one."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "settings"
+        raise ConfigurationError(f"configuration error: {name}: {first['msg']}") from None

@@ -1,0 +1,279 @@
+"""Redaction of secrets and personal data from text before it leaves the process.
+
+``redact(text)`` replaces, in this order:
+
+=============  ==================  ===================================================
+kind           placeholder         what
+=============  ==================  ===================================================
+private_key    ``[PRIVATE_KEY]``   PEM ``-----BEGIN … PRIVATE KEY-----`` blocks
+slack_token    ``[SLACK_TOKEN]``   ``xoxb-``/``xoxp-``/``xapp-``… tokens, Slack webhook URLs
+api_key        ``[API_KEY]``       ``sk-…`` (OpenAI, Anthropic), Stripe, GitHub, Google keys
+aws_key        ``[AWS_KEY]``       ``AKIA…``/``ASIA…`` access key ids
+jwt            ``[JWT]``           ``eyJ….eyJ….…`` JSON web tokens
+bearer_token   ``[BEARER_TOKEN]``  the credential after ``Bearer``/``Basic``
+secret         ``[SECRET]``        ``password=…``, ``api_key: …`` values; long random hex or
+                                   base64 strings
+email          ``[EMAIL]``         e-mail addresses
+card           ``[CARD]``          payment card numbers (13-19 digits, Luhn-checked)
+iban           ``[IBAN]``          IBANs (mod-97 checked)
+account        ``[ACCOUNT]``       digits after "account no" / "acct" / "a/c"
+phone          ``[PHONE]``         international (+…) and common national phone formats
+=============  ==================  ===================================================
+
+Distinct values of one kind get distinct placeholders (``[EMAIL]``, ``[EMAIL_2]``, …)
+so a model can still tell two people apart, and :meth:`Redacted.restore` can put the
+originals of the *restorable* kinds (e-mail, phone, IBAN, account: data a workflow
+legitimately extracts) back into a model's answer locally. Credentials and card
+numbers are never restored: they must not reach a thread or the audit trail either.
+
+Every rule errs towards leaving ordinary business text alone: invoice numbers,
+amounts, dates, order ids and UUIDs are not touched.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+RESTORABLE_KINDS: frozenset[str] = frozenset({"email", "phone", "iban", "account"})
+"""Kinds whose originals may be put back into a model's answer (see :meth:`Redacted.restore`)."""
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """The outcome of :func:`redact`."""
+
+    text: str
+    kinds: list[str]
+    """Kinds removed, sorted, each once (recorded in ``Provenance.redactions``)."""
+    _originals: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    """placeholder -> (kind, original); kept private so it is never logged by accident."""
+
+    def restore(self, text: str) -> str:
+        """Put back the originals of restorable kinds that a model copied into ``text``."""
+        for placeholder, (kind, original) in self._originals.items():
+            if kind in RESTORABLE_KINDS:
+                text = text.replace(placeholder, original)
+        return text
+
+
+# A rule finds candidates with a regex; ``group`` names the part to replace (the
+# rest, e.g. "password=" or "Bearer ", stays so the text keeps its meaning) and
+# ``check`` vetoes candidates that only look like the thing (Luhn, mod-97, ...).
+@dataclass(frozen=True)
+class _Rule:
+    kind: str
+    pattern: re.Pattern[str]
+    group: int | str = 0
+    check: Callable[[str], bool] | None = None
+
+
+def _luhn_ok(candidate: str) -> bool:
+    digits = [int(c) for c in candidate if c.isdigit()]
+    if not 13 <= len(digits) <= 19 or digits[0] not in (2, 3, 4, 5, 6):
+        # Issuer prefixes 2-6 cover Mastercard, Visa, Amex, Discover, JCB, UnionPay...;
+        # requiring one halves the chance that a long order number passes Luhn by luck.
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _iban_ok(candidate: str) -> bool:
+    compact = re.sub(r"\s", "", candidate).upper()
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    numeric = "".join(str(int(c, 36)) for c in rearranged)
+    return int(numeric) % 97 == 1
+
+
+def _phone_ok(candidate: str) -> bool:
+    return 7 <= sum(c.isdigit() for c in candidate) <= 15
+
+
+def _char_class(c: str) -> int:
+    return 0 if c.isupper() else 1 if c.islower() else 2 if c.isdigit() else 3
+
+
+def _random_looking(candidate: str) -> bool:
+    # Long identifiers and paths made of words ("Users/JohnSmith/Documents/Q3Report")
+    # change character class rarely; random secrets change it at about two in
+    # three positions. Mixed case rules out plain words and hex; without a digit
+    # the bar is higher.
+    classes = [_char_class(c) for c in candidate]
+    if not {0, 1} <= set(classes):
+        return False
+    switches = sum(a != b for a, b in itertools.pairwise(classes))
+    return switches / (len(classes) - 1) >= (0.4 if 2 in classes else 0.5)
+
+
+# Token-ish characters: a match must not start or end inside a longer token.
+_B = r"(?<![A-Za-z0-9_\-])"
+_E = r"(?![A-Za-z0-9_\-])"
+
+_RULES: tuple[_Rule, ...] = (
+    _Rule(
+        "private_key",
+        re.compile(
+            r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)",
+            re.DOTALL,
+        ),
+    ),
+    _Rule(
+        "slack_token",
+        re.compile(
+            _B + r"(?:xox[abposre]-[A-Za-z0-9-]{10,}|xoxe\.xox[bp]-[A-Za-z0-9-]{10,}"
+            r"|xapp-\d-[A-Za-z0-9-]{10,})"
+            + _E
+            + r"|https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+"
+        ),
+    ),
+    _Rule(
+        "api_key",
+        re.compile(
+            _B + r"(?:sk-(?:[A-Za-z]+-)*[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic, DeepSeek…
+            r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
+            r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"  # GitHub
+            r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
+            r"|AIza[0-9A-Za-z_-]{35})" + _E  # Google
+        ),
+    ),
+    _Rule("aws_key", re.compile(_B + r"(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}" + _E)),
+    _Rule(
+        "jwt",
+        re.compile(_B + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}" + _E),
+    ),
+    _Rule(
+        "bearer_token",
+        re.compile(r"(?i)\b(?:bearer|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{12,})"),
+        group="v",
+    ),
+    _Rule(
+        "secret",
+        re.compile(
+            r"(?i)\b(?:password|passwd|pwd|passphrase)\b[\"']?\s*[:=]\s*[\"']?"
+            r"(?P<v>[^\s\"',;]{4,})"
+        ),
+        group="v",
+    ),
+    _Rule(
+        "secret",
+        re.compile(
+            r"(?i)\b(?:secret|client[_ -]?secret|api[_ -]?key|access[_ -]?key|secret[_ -]?key"
+            r"|auth[_ -]?token|access[_ -]?token|token)\b[\"']?\s*[:=]\s*[\"']?"
+            r"(?P<v>[^\s\"',;]{8,})"
+        ),
+        group="v",
+        # "token: expired-yesterday" is prose; a credential has digits in it.
+        check=lambda v: any(c.isdigit() for c in v),
+    ),
+    # Long random strings: hex >= 32 (keys, HMAC secrets) and base64-ish >= 32
+    # with mixed case and digits (AWS secret keys, generic API secrets).
+    _Rule("secret", re.compile(_B + r"[0-9a-fA-F]{32,}" + _E)),
+    _Rule(
+        "secret",
+        re.compile(r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{32,}={0,2}(?![A-Za-z0-9+/_\-=])"),
+        check=_random_looking,
+    ),
+    _Rule(
+        "email",
+        re.compile(
+            r"(?<![\w.+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
+            r"[A-Za-z]{2,}\b"
+        ),
+    ),
+    _Rule(
+        "card",
+        re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])"),
+        check=_luhn_ok,
+    ),
+    _Rule(
+        "iban",
+        re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])"),
+        check=_iban_ok,
+    ),
+    _Rule(
+        "account",
+        re.compile(
+            r"(?i)\b(?:account|acct|a/c)\.?(?:\s*(?:no\.?|number|num|#))?\s*[:#]?\s*"
+            r"(?P<v>\d(?:[ -]?\d){5,16})(?![\w-])"
+        ),
+        group="v",
+    ),
+    _Rule(
+        "phone",
+        re.compile(
+            # +44 20 7946 0958, +1 (555) 123-4567, +4915112345678
+            r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?![\w-])"
+            # (555) 123-4567, 555-123-4567, 555.123.4567
+            r"|(?<![\w-])(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])"
+            # 020 7946 0958, 07700 900123 (trunk prefix 0, separated groups)
+            r"|(?<![\w-])0\d{2,4}[ -]\d{3,4}(?:[ -]?\d{3,4})(?![\w-])"
+        ),
+        check=_phone_ok,
+    ),
+    _Rule(
+        "phone",
+        re.compile(
+            r"(?i)\b(?:phone|tel|telephone|mobile|cell|call me (?:on|at)|whatsapp)\b\.?:?\s*"
+            r"(?P<v>\+?\d(?:[ ().-]?\d){6,14})(?![\w-])"
+        ),
+        group="v",
+        check=_phone_ok,
+    ),
+)
+
+
+def redact(text: str) -> Redacted:
+    """Replace secrets and personal data in ``text`` with placeholders."""
+    originals: dict[str, tuple[str, str]] = {}
+    by_value: dict[tuple[str, str], str] = {}
+    counts: dict[str, int] = {}
+
+    def placeholder_for(kind: str, value: str) -> str:
+        key = (kind, value)
+        if key not in by_value:
+            n = counts.get(kind, 0)
+            while True:
+                n += 1
+                candidate = f"[{kind.upper()}]" if n == 1 else f"[{kind.upper()}_{n}]"
+                # A placeholder that already occurs in the text would make
+                # restore() substitute into the sender's own words.
+                if candidate not in text and candidate not in originals:
+                    break
+            counts[kind] = n
+            by_value[key] = candidate
+            originals[candidate] = (kind, value)
+        return by_value[key]
+
+    redacted = text
+    for rule in _RULES:
+
+        def replace(match: re.Match[str], rule: _Rule = rule) -> str:
+            value = match.group(rule.group)
+            if (
+                value is None
+                or any(p in value for p in originals)  # an earlier rule's placeholder
+                or (rule.check is not None and not rule.check(value))
+            ):
+                return match.group(0)
+            start, end = match.span(rule.group)
+            whole_start = match.start(0)
+            return (
+                match.group(0)[: start - whole_start]
+                + placeholder_for(rule.kind, value)
+                + match.group(0)[end - whole_start :]
+            )
+
+        redacted = rule.pattern.sub(replace, redacted)
+
+    kinds = sorted({kind for kind, _ in originals.values()})
+    return Redacted(text=redacted, kinds=kinds, _originals=originals)

@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite. Sub-folders add their own next to their tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.stores import Database, pg_available, postgres_database, sqlite_database
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("template") / "migrated.db"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[Database]:
+    """Every test using this runs twice: on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        async with sqlite_database(tmp_path, sqlite_template) as db:
+            yield db
+        return
+    reason = await pg_available()
+    if reason and os.environ.get("SWITCHBOARD_REQUIRE_PG"):
+        pytest.fail(f"PostgreSQL is required here: {reason}")
+    if reason:
+        pytest.skip(reason)
+    async with postgres_database() as db:
+        yield db

@@ -1,0 +1,1 @@
+"""Stand-ins for services at the process boundary, served over real HTTP in tests."""

@@ -1,0 +1,480 @@
+"""The durable engine: claim a due job, run its step, record the result and the next job.
+
+The life of a job::
+
+    queued --claim--> leased --step ok--> done      (+ next job queued, in the same commit)
+                         |--step error, retryable--> queued (due after back-off)
+                         |--step error, final------> failed (run failed, on_error followed)
+                         '--lease expired (worker died)--> claimed again by any worker
+
+Network I/O (Slack, HTTP, AI) happens between the claim transaction and the
+completion transaction, never inside one. The completion only lands if this
+worker still holds the lease and the run has not moved on (``runs.version``),
+so a job executed twice (after a lease expired) records its result once; side
+effects are made idempotent by their keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from workflows import audit
+from workflows.definitions import RetryPolicy, StepBase, Workflow, step_kind
+from workflows.expressions import ExpressionError, Expressions
+from workflows.outbox import Outbox
+from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
+from workflows.steps import EXECUTORS
+from workflows.steps.base import StepContext, StepError, StepOutcome
+from workflows.store import Store
+from workflows.tables import JobRow, RunRow
+
+log = logging.getLogger(__name__)
+
+MAX_CLAIMS = 20
+"""A job claimed this often without finishing (a step that kills its worker) fails."""
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    run_id: str
+    step_id: str
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    failures: int
+    due_at: datetime
+
+
+@dataclass
+class Engine:
+    store: Store
+    workflows: Mapping[str, Workflow]
+    chat: Chat | None
+    clock: Clock
+    owner: str
+    lease_seconds: float = 30.0
+    expressions: Expressions = field(default_factory=Expressions)
+    services: Mapping[str, Any] = field(default_factory=dict)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.store, self.chat, self.clock)
+
+    async def claim(self, limit: int) -> list[ClaimedJob]:
+        now = self.clock.now()
+        due = or_(
+            and_(JobRow.status == "queued", JobRow.due_at <= now),
+            and_(JobRow.status == "leased", JobRow.lease_expires_at < now),
+        )
+        candidates = select(JobRow.id).where(due).order_by(JobRow.due_at).limit(limit)
+        if not self.store.is_sqlite:
+            candidates = candidates.with_for_update(skip_locked=True)
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id.in_(candidates.scalar_subquery()))
+            .values(
+                status="leased",
+                lease_owner=self.owner,
+                attempt=JobRow.attempt + 1,
+                lease_expires_at=now + timedelta(seconds=self.lease_seconds),
+                started_at=now,
+            )
+            .returning(
+                JobRow.id,
+                JobRow.run_id,
+                JobRow.step_id,
+                JobRow.kind,
+                JobRow.payload,
+                JobRow.attempt,
+                JobRow.failures,
+                JobRow.due_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        async with self.store.transaction() as session:
+            rows = (await session.execute(stmt)).all()
+        return [ClaimedJob(*row) for row in rows]
+
+    async def execute(self, job: ClaimedJob) -> None:
+        """Run one claimed job to its recorded outcome. Never raises for a step's failure."""
+        async with self.store.transaction() as session:
+            run = await session.get(RunRow, job.run_id)
+        if run is None or run.status not in ("running", "waiting"):
+            await self._finish_job(job, "cancelled")
+            return
+        workflow = self.workflows.get(run.workflow)
+        if workflow is None:
+            await self._fail(job, run, None, f"workflow {run.workflow!r} is no longer defined")
+            return
+        step = workflow.step(job.step_id)
+        started = time.perf_counter()
+        try:
+            if job.attempt > MAX_CLAIMS:
+                raise StepError(f"step was started {job.attempt} times without finishing")
+            thread = await self._ensure_root(run, workflow, job)
+            ctx = self._context(run, workflow, step, job, thread)
+            outcome = await self._run_step(ctx)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            detail = {
+                "kind": _kind(step),
+                "ms": round(elapsed_ms, 1),
+                "attempt": job.attempt,
+                "output": audit.digest(outcome.output),
+            } | outcome.audit
+            if thread is not None and not step.quiet:
+                await self._thread_note(run, step, thread, outcome, detail, job.attempt)
+        except (StepError, ChatError, TimeoutError) as exc:
+            await self._on_error(job, run, workflow, step, exc)
+            return
+        except Exception as exc:  # a bug in a step must fail its run, not kill the worker
+            log.exception("step crashed", extra={"run_id": run.id, "step_id": step.id})
+            await self._on_error(
+                job, run, workflow, step, StepError(f"internal error ({type(exc).__name__})")
+            )
+            return
+        await self._complete(job, run, workflow, step, outcome, detail, thread)
+
+    def _context(
+        self,
+        run: RunRow,
+        workflow: Workflow,
+        step: StepBase,
+        job: ClaimedJob,
+        thread: MessageRef | None,
+    ) -> StepContext:
+        async def send(
+            channel: str, message: ChatMessage, thread_ts: str | None, purpose: str
+        ) -> MessageRef:
+            return await self.outbox.send(
+                run.id, step.id, purpose, channel, message, thread_ts=thread_ts, attempt=job.attempt
+            )
+
+        return StepContext(
+            run_id=run.id,
+            workflow=workflow,
+            step=step,
+            attempt=job.attempt,
+            scope=_scope(run),
+            expressions=self.expressions,
+            clock=self.clock,
+            send=send,
+            thread=thread,
+            services=self.services,
+        )
+
+    async def _run_step(self, ctx: StepContext) -> StepOutcome:
+        step = ctx.step
+        if step.when is not None:
+            try:
+                should_run = self.expressions.truthy(step.when, ctx.scope)
+            except ExpressionError as exc:
+                raise StepError(f"when: {exc}") from None
+            if not should_run:
+                return StepOutcome(output={"skipped": True}, summary="skipped (condition false)")
+        executor = EXECUTORS[_kind(step)]
+        async with asyncio.timeout(step.timeout):
+            return await executor(ctx)
+
+    async def _ensure_root(
+        self, run: RunRow, workflow: Workflow, job: ClaimedJob
+    ) -> MessageRef | None:
+        """The run's root message, posted once; every step threads under it."""
+        if run.root_ts and run.channel_id:
+            return MessageRef(run.channel_id, run.root_ts)
+        channel = run.channel_id or workflow.channel
+        if self.chat is None or channel is None:
+            return None
+        data = {
+            "run": _run_view(run),
+            "workflow": {"name": workflow.name, "title": workflow.title},
+            "input": run.context.get("input", {}),
+        }
+        return await self.outbox.send(
+            run.id, "_run", "root", channel, ChatMessage("run_started", data), attempt=job.attempt
+        )
+
+    async def _thread_note(
+        self,
+        run: RunRow,
+        step: StepBase,
+        thread: MessageRef,
+        outcome: StepOutcome,
+        detail: dict[str, Any],
+        attempt: int,
+    ) -> None:
+        data = {
+            "step": {"id": step.id, "kind": _kind(step)},
+            "summary": outcome.summary,
+            "audit": detail,
+            "run": _run_view(run),
+        }
+        await self.outbox.send(
+            run.id,
+            step.id,
+            "result",
+            thread.channel,
+            ChatMessage("step_result", data),
+            thread_ts=thread.ts,
+            attempt=attempt,
+        )
+
+    async def _complete(
+        self,
+        job: ClaimedJob,
+        run: RunRow,
+        workflow: Workflow,
+        step: StepBase,
+        outcome: StepOutcome,
+        detail: dict[str, Any],
+        thread: MessageRef | None,
+    ) -> None:
+        now = self.clock.now()
+        next_id = (
+            outcome.next_step
+            if outcome.overrides_next
+            else (step.goto or workflow.next_step_id(step.id))
+        )
+        context = dict(run.context)
+        context["steps"] = dict(context.get("steps", {})) | {step.id: outcome.output}
+        values: dict[str, Any] = {
+            "context": context,
+            "version": run.version + 1,
+            "updated_at": now,
+            "current_step": next_id or step.id,
+        }
+        if thread is not None:
+            values |= {"channel_id": thread.channel, "root_ts": thread.ts}
+        if next_id is None:
+            values |= {"status": "succeeded", "finished_at": now}
+        elif outcome.due_at is not None and outcome.due_at > now:
+            values |= {"status": "waiting"}
+        else:
+            values |= {"status": "running"}
+        async with self.store.transaction() as session:
+            if not await self._still_ours(session, job, "done", now):
+                return
+            moved = await session.execute(
+                update(RunRow)
+                .where(RunRow.id == run.id, RunRow.version == run.version)
+                .values(**values)
+            )
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
+                # Someone else changed the run meanwhile (cancel, a parallel job): run it again.
+                await session.rollback()
+                await self._requeue(job, now)
+                return
+            await audit.append(
+                session,
+                run_id=run.id,
+                step_id=step.id,
+                actor="switchboard",
+                action="step.completed",
+                detail=detail,
+                now=now,
+            )
+            if next_id is not None:
+                session.add(
+                    JobRow(
+                        run_id=run.id,
+                        step_id=next_id,
+                        kind="step",
+                        payload={},
+                        status="queued",
+                        due_at=max(outcome.due_at or now, now),
+                        attempt=0,
+                        failures=0,
+                        created_at=now,
+                    )
+                )
+            else:
+                await audit.append(
+                    session,
+                    run_id=run.id,
+                    step_id=None,
+                    actor="switchboard",
+                    action="run.succeeded",
+                    detail={},
+                    now=now,
+                )
+        if next_id is not None:
+            self.wakeup.set()
+
+    async def _still_ours(
+        self, session: Any, job: ClaimedJob, status: str, now: datetime, error: str | None = None
+    ) -> bool:
+        result = await session.execute(
+            update(JobRow)
+            .where(
+                JobRow.id == job.id,
+                JobRow.status == "leased",
+                JobRow.lease_owner == self.owner,
+                JobRow.attempt == job.attempt,
+            )
+            .values(status=status, finished_at=now, lease_owner=None, error=error)
+        )
+        return bool(result.rowcount == 1)
+
+    async def _requeue(self, job: ClaimedJob, now: datetime) -> None:
+        async with self.store.transaction() as session:
+            await session.execute(
+                update(JobRow)
+                .where(JobRow.id == job.id, JobRow.lease_owner == self.owner)
+                .values(status="queued", due_at=now, lease_owner=None)
+            )
+        self.wakeup.set()
+
+    async def _finish_job(self, job: ClaimedJob, status: str) -> None:
+        async with self.store.transaction() as session:
+            await self._still_ours(session, job, status, self.clock.now())
+
+    async def _on_error(
+        self, job: ClaimedJob, run: RunRow, workflow: Workflow, step: StepBase, exc: Exception
+    ) -> None:
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            message = f"timed out after {step.timeout:g}s"
+        retryable = isinstance(exc, TimeoutError) or bool(getattr(exc, "retryable", False))
+        if retryable and job.failures + 1 < step.retry.attempts:
+            await self._retry_later(job, run, step, message)
+            return
+        await self._fail(job, run, step, message)
+        if workflow.on_error.notify and self.chat is not None:
+            data = {"run": _run_view(run), "error": message, "step": step.id}
+            await self.outbox.send(
+                run.id,
+                step.id,
+                "on_error",
+                workflow.on_error.notify,
+                ChatMessage("run_failed", data),
+                attempt=job.attempt,
+            )
+
+    async def _retry_later(
+        self, job: ClaimedJob, run: RunRow, step: StepBase, message: str
+    ) -> None:
+        now = self.clock.now()
+        delay = backoff_seconds(step.retry, job.failures)
+        async with self.store.transaction() as session:
+            result = await session.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == job.id,
+                    JobRow.lease_owner == self.owner,
+                    JobRow.attempt == job.attempt,
+                    JobRow.status == "leased",
+                )
+                .values(
+                    status="queued",
+                    due_at=now + timedelta(seconds=delay),
+                    lease_owner=None,
+                    failures=JobRow.failures + 1,
+                    error=message,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return
+            await audit.append(
+                session,
+                run_id=run.id,
+                step_id=step.id,
+                actor="switchboard",
+                action="step.retry",
+                detail={"error": message, "in_s": round(delay, 2), "failures": job.failures + 1},
+                now=now,
+            )
+
+    async def _fail(
+        self, job: ClaimedJob, run: RunRow, step: StepBase | None, message: str
+    ) -> None:
+        now = self.clock.now()
+        workflow = self.workflows.get(run.workflow)
+        goto = workflow.on_error.goto if workflow else None
+        thread = MessageRef(run.channel_id, run.root_ts) if run.channel_id and run.root_ts else None
+        if thread is not None and self.chat is not None and step is not None:
+            data = {"run": _run_view(run), "step": {"id": step.id}, "error": message}
+            try:
+                await self.outbox.send(
+                    run.id,
+                    step.id,
+                    "error",
+                    thread.channel,
+                    ChatMessage("step_failed", data),
+                    thread_ts=thread.ts,
+                    attempt=job.attempt,
+                )
+            except ChatError as exc:
+                log.warning(
+                    "could not thread a failure", extra={"run_id": run.id, "error": str(exc)}
+                )
+        async with self.store.transaction() as session:
+            if not await self._still_ours(session, job, "failed", now, error=message):
+                return
+            values: dict[str, Any] = {"version": RunRow.version + 1, "updated_at": now}
+            if goto and step is not None and step.id != goto:
+                values |= {"status": "running", "current_step": goto}
+                session.add(
+                    JobRow(
+                        run_id=run.id,
+                        step_id=goto,
+                        kind="step",
+                        payload={},
+                        status="queued",
+                        due_at=now,
+                        attempt=0,
+                        failures=0,
+                        created_at=now,
+                    )
+                )
+            else:
+                values |= {"status": "failed", "error": message, "finished_at": now}
+            await session.execute(update(RunRow).where(RunRow.id == run.id).values(**values))
+            await audit.append(
+                session,
+                run_id=run.id,
+                step_id=step.id if step else None,
+                actor="switchboard",
+                action="step.failed",
+                detail={"error": message, "attempt": job.attempt},
+                now=now,
+            )
+
+
+def backoff_seconds(policy: RetryPolicy, failures: int) -> float:
+    """Delay before the next try after ``failures + 1`` failures (full jitter halves at most)."""
+    delay = policy.initial * (2**failures if policy.backoff == "exponential" else 1)
+    delay = min(delay, policy.max_delay)
+    return delay * random.uniform(0.5, 1.0) if policy.jitter else delay
+
+
+def _kind(step: StepBase) -> str:
+    kind = step_kind(step)
+    assert kind is not None
+    return kind
+
+
+def _run_view(run: RunRow) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "workflow": run.workflow,
+        "requester": run.requester,
+        "channel": run.channel_id,
+        "status": run.status,
+    }
+
+
+def _scope(run: RunRow) -> dict[str, Any]:
+    return {
+        "input": run.context.get("input", {}),
+        "steps": run.context.get("steps", {}),
+        "run": _run_view(run),
+    }

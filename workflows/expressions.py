@@ -1,0 +1,109 @@
+"""Expressions in workflow definitions: Jinja2 in a sandbox, strict about undefined names.
+
+Only the operator's definition is ever compiled. Request text, AI output and
+connector responses reach templates as *values in the context*, so a request
+that says ``{{ ''.__class__.__mro__ }}`` is rendered as those characters and
+never evaluated. The sandbox additionally blocks attribute access to
+internals should a definition try it.
+
+A string that is exactly one ``{{ expression }}`` evaluates to the expression's
+native value (a number stays a number); any other string renders to text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+
+
+class ExpressionError(Exception):
+    """An expression failed to compile or evaluate; the message names the expression."""
+
+
+class Expressions:
+    """Compiles and evaluates definition expressions; caches compiled forms."""
+
+    def __init__(self) -> None:
+        self._env = ImmutableSandboxedEnvironment(
+            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
+        self._env.filters["money"] = _money
+        self._compile_expression = functools.lru_cache(maxsize=4096)(
+            self._compile_expression_uncached
+        )
+        self._compile_template = functools.lru_cache(maxsize=4096)(self._compile_template_uncached)
+
+    def check(self, source: str) -> None:
+        """Raise ExpressionError if ``source`` does not compile (used by ``switchboard check``)."""
+        match = _SINGLE_EXPRESSION.match(source)
+        if match and "{{" not in match.group("expr"):
+            self._compile_expression(match.group("expr"))
+        else:
+            self._compile_template(source)
+
+    def names(self, source: str) -> set[str]:
+        """Top-level dotted references such as ``steps.fields``, for reference checks."""
+        try:
+            ast = self._env.parse(source)
+        except TemplateError as exc:
+            raise ExpressionError(f"{source!r}: {exc}") from None
+        found: set[str] = set()
+        for getattr_node in ast.find_all(nodes.Getattr):
+            if isinstance(getattr_node.node, nodes.Name):
+                found.add(f"{getattr_node.node.name}.{getattr_node.attr}")
+        return found
+
+    def evaluate(self, value: Any, context: Mapping[str, Any]) -> Any:
+        """Render every string inside ``value`` (recursing into lists and dicts)."""
+        if isinstance(value, str):
+            return self._evaluate_string(value, context)
+        if isinstance(value, list):
+            return [self.evaluate(item, context) for item in value]
+        if isinstance(value, dict):
+            return {key: self.evaluate(item, context) for key, item in value.items()}
+        return value
+
+    def truthy(self, source: str | bool, context: Mapping[str, Any]) -> bool:
+        if isinstance(source, bool):
+            return source
+        return bool(self._evaluate_string(source, context))
+
+    def _evaluate_string(self, source: str, context: Mapping[str, Any]) -> Any:
+        if "{{" not in source and "{%" not in source:
+            return source
+        match = _SINGLE_EXPRESSION.match(source)
+        try:
+            if match and "{{" not in match.group("expr"):
+                return self._compile_expression(match.group("expr"))(**context)
+            return self._compile_template(source).render(**context)
+        except ExpressionError:
+            raise
+        except TemplateError as exc:
+            raise ExpressionError(f"{source.strip()!r}: {exc}") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+            raise ExpressionError(f"{source.strip()!r}: {type(exc).__name__}: {exc}") from None
+
+    def _compile_expression_uncached(self, expr: str) -> Any:
+        try:
+            return self._env.compile_expression(expr.strip(), undefined_to_none=False)
+        except TemplateError as exc:
+            raise ExpressionError(f"{{{{{expr}}}}}: {exc}") from None
+
+    def _compile_template_uncached(self, source: str) -> Any:
+        try:
+            return self._env.from_string(source)
+        except TemplateError as exc:
+            raise ExpressionError(f"{source.strip()!r}: {exc}") from None
+
+
+def _money(value: float | int | str, currency: str = "") -> str:
+    amount = float(value)
+    text = f"{amount:,.2f}"
+    return f"{text} {currency}".strip()

@@ -1,0 +1,225 @@
+"""Load workflow definitions from a folder; every problem reported as file:line: field: message.
+
+A bad file never stops the good ones from loading: ``load_folder`` returns the
+workflows that validated and the errors of those that did not, and the server
+starts with what it has (``switchboard check`` exits non-zero on any error).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from workflows.definitions import (
+    STEP_MODELS,
+    HttpStep,
+    PostStep,
+    SqlStep,
+    StepBase,
+    SwitchStep,
+    Workflow,
+)
+from workflows.expressions import ExpressionError, Expressions
+
+_STEP_REF = re.compile(r"^steps\.([a-z][a-z0-9_-]*)$")
+
+
+@dataclass(frozen=True)
+class DefinitionError:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+@dataclass
+class LoadResult:
+    workflows: dict[str, Workflow] = field(default_factory=dict)
+    errors: list[DefinitionError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What references are checked against."""
+
+    templates_dir: Path | None = None
+    connections: frozenset[str] | None = None
+
+
+def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
+    result = LoadResult()
+    if not folder.is_dir():
+        result.errors.append(DefinitionError(str(folder), 0, "", "no such folder"))
+        return result
+    for path in sorted(folder.glob("*.y*ml")):
+        workflow, errors = load_file(path, check or CheckContext())
+        result.errors.extend(errors)
+        if workflow is None:
+            continue
+        if workflow.name in result.workflows:
+            result.errors.append(
+                DefinitionError(str(path), 1, "name", f"{workflow.name!r} is defined twice")
+            )
+            continue
+        result.workflows[workflow.name] = workflow
+    return result
+
+
+def load_file(path: Path, check: CheckContext) -> tuple[Workflow | None, list[DefinitionError]]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        return None, [DefinitionError(name, line, "", f"bad YAML: {exc.problem}")]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return None, [DefinitionError(name, 1, "", f"cannot read: {exc}")]
+    lines = _line_map(node)
+    if not isinstance(data, dict):
+        return None, [DefinitionError(name, 1, "", "a workflow file must be a mapping")]
+    try:
+        workflow = Workflow.model_validate(data)
+    except ValidationError as exc:
+        return None, [_from_pydantic(name, error, data, lines) for error in exc.errors()]
+    errors = [
+        DefinitionError(name, lines.get(path_, 1), _dotted(path_), message)
+        for path_, message in _check_references(workflow, check)
+    ]
+    return (None if errors else workflow), errors
+
+
+def _line_map(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Path (keys and list indexes) -> 1-based line of every node in the document."""
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is None:
+        return lines
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = path + (key_node.value,)
+            lines.update(_line_map(value_node, key))
+            lines[key] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(_line_map(item, path + (index,)))
+    return lines
+
+
+def _from_pydantic(
+    file: str, error: Any, data: Any, lines: dict[tuple[Any, ...], int]
+) -> DefinitionError:
+    # Pydantic's loc includes union tags ('post', 'PostStep', ...); keep only real keys.
+    path: list[Any] = []
+    current = data
+    for part in error["loc"]:
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and part < len(current)
+        ):
+            current = current[part]
+        elif error["type"] == "extra_forbidden" and part == error["loc"][-1]:
+            pass
+        else:
+            continue
+        path.append(part)
+    line = lines.get(tuple(path), 1)
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return DefinitionError(file, line, _dotted(path), message)
+
+
+def _dotted(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _check_references(workflow: Workflow, check: CheckContext) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    expressions = Expressions()
+    ids = [step.id for step in workflow.steps]
+    for index, step in enumerate(workflow.steps):
+        here: tuple[Any, ...] = ("steps", index)
+        earlier = set(ids[:index])
+        for target in _jump_targets(step):
+            if target not in ids:
+                problems.append((here + ("id",), f"jumps to unknown step {target!r}"))
+        for key, source in _strings(step.model_dump(by_alias=True, exclude_defaults=True)):
+            if "{{" not in source and "{%" not in source:
+                continue
+            try:
+                expressions.check(source)
+                names = expressions.names(source)
+            except ExpressionError as exc:
+                problems.append((here + key, f"bad expression: {exc}"))
+                continue
+            for ref in names:
+                match = _STEP_REF.match(ref)
+                if match and match.group(1) not in earlier:
+                    problems.append((here + key, f"{ref} is not an earlier step of this workflow"))
+        problems.extend((here + k, m) for k, m in _check_externals(step, check))
+    if workflow.on_error.goto and workflow.on_error.goto not in ids:
+        problems.append((("on_error", "goto"), f"unknown step {workflow.on_error.goto!r}"))
+    return problems
+
+
+def _jump_targets(step: StepBase) -> list[str]:
+    targets = [step.goto] if step.goto else []
+    if isinstance(step, SwitchStep):
+        targets += list(step.switch.cases.values())
+        targets += [step.switch.default] if step.switch.default else []
+    return targets
+
+
+def _check_externals(step: StepBase, check: CheckContext) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    template = step.post.template if isinstance(step, PostStep) else None
+    templates = check.templates_dir
+    if template and templates is not None and not (templates / f"{template}.json.j2").is_file():
+        problems.append((("post", "template"), f"no template {template}.json.j2 in templates/"))
+    connection = None
+    if isinstance(step, HttpStep):
+        connection = ("http", step.http.connection)
+    elif isinstance(step, SqlStep):
+        connection = ("sql", step.sql.connection)
+    if connection and check.connections is not None and connection[1] not in check.connections:
+        problems.append(
+            ((connection[0], "connection"), f"connection {connection[1]!r} is not declared")
+        )
+    return problems
+
+
+def _strings(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, path + (index,))
+
+
+__all__ = [
+    "STEP_MODELS",
+    "CheckContext",
+    "DefinitionError",
+    "LoadResult",
+    "load_file",
+    "load_folder",
+]

@@ -1,0 +1,86 @@
+"""Idempotent chat messages: each is keyed by (run, step, purpose) and posted at most once.
+
+The first time a key is sent it is posted and its ``ts`` recorded; afterwards the
+same key updates that message. The gap between Slack accepting a post and us
+recording its ``ts`` (a crash there) is closed by the key travelling in the
+message's metadata: a re-executed job (attempt > 1) with no record asks chat
+for a message carrying its key before posting.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
+from workflows.store import Store
+from workflows.tables import OutboundMessageRow
+
+
+class Outbox:
+    def __init__(self, store: Store, chat: Chat | None, clock: Clock) -> None:
+        self._store = store
+        self._chat = chat
+        self._clock = clock
+
+    async def send(
+        self,
+        run_id: str,
+        step_id: str,
+        purpose: str,
+        channel: str,
+        message: ChatMessage,
+        *,
+        thread_ts: str | None = None,
+        attempt: int = 1,
+    ) -> MessageRef:
+        if self._chat is None:
+            raise ChatError("no chat is configured", retryable=False)
+        key = f"{run_id}/{step_id}/{purpose}"
+        message = ChatMessage(message.template, message.data, key)
+        async with self._store.transaction() as session:
+            row = await session.scalar(
+                select(OutboundMessageRow).where(
+                    OutboundMessageRow.run_id == run_id,
+                    OutboundMessageRow.step_id == step_id,
+                    OutboundMessageRow.purpose == purpose,
+                )
+            )
+        if row is not None:
+            ref = MessageRef(row.channel_id, row.ts)
+            await self._chat.update(ref, message)
+            return ref
+        channel_id = await self._channel_id(channel)
+        found = None
+        if attempt > 1:
+            found = await self._chat.find(channel_id, key, thread_ts=thread_ts)
+        if found is not None:
+            await self._chat.update(found, message)
+            ref = found
+        else:
+            ref = await self._chat.post(channel_id, message, thread_ts=thread_ts)
+        await self._record(run_id, step_id, purpose, ref)
+        return ref
+
+    async def _channel_id(self, channel: str) -> str:
+        assert self._chat is not None
+        if channel.startswith("@"):
+            return await self._chat.open_dm(channel[1:])
+        return await self._chat.resolve_channel(channel)
+
+    async def _record(self, run_id: str, step_id: str, purpose: str, ref: MessageRef) -> None:
+        try:
+            async with self._store.transaction() as session:
+                session.add(
+                    OutboundMessageRow(
+                        run_id=run_id,
+                        step_id=step_id,
+                        purpose=purpose,
+                        channel_id=ref.channel,
+                        ts=ref.ts,
+                        created_at=self._clock.now(),
+                    )
+                )
+        except IntegrityError:
+            # A parallel execution of the same job recorded it first: same message either way.
+            return

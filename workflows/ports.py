@@ -1,0 +1,67 @@
+"""What the engine needs from the outside world, as small interfaces.
+
+``bot/notifier.py`` implements ``Chat`` over the Slack Web API; tests use the
+same implementation against the local Slack emulator. The engine hands chat a
+*template name and data* — rendering Block Kit is the chat side's job — and a
+stable ``key`` so a retried step finds and updates its message instead of
+posting a second one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """A message to render from ``templates/<template>.json.j2`` with ``data``."""
+
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    """Stable identity (run/step/purpose), carried in message metadata for recovery."""
+
+
+class ChatError(Exception):
+    """Chat refused or failed; ``retryable`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Chat(Protocol):
+    async def post(
+        self, channel: str, message: ChatMessage, *, thread_ts: str | None = None
+    ) -> MessageRef: ...
+
+    async def update(self, ref: MessageRef, message: ChatMessage) -> None: ...
+
+    async def find(
+        self, channel: str, key: str, *, thread_ts: str | None = None
+    ) -> MessageRef | None:
+        """A message we posted earlier with this key, if Slack still has it."""
+        ...
+
+    async def resolve_channel(self, name_or_id: str) -> str:
+        """``#name`` or an ID -> a channel ID."""
+        ...
+
+    async def open_dm(self, user_id: str) -> str: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,191 @@
+"""Operations on runs that people and triggers ask for: start, cancel, retry, look up.
+
+``start_run`` is what sits on Slack's ack path, so it is one short transaction
+and nothing else: record the request, the run and its first job. A duplicate
+delivery (same ``dedupe_key``: Slack event id, webhook idempotency key,
+schedule fire) finds the run the first delivery started.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from workflows import audit
+from workflows.definitions import Workflow
+from workflows.store import Store
+from workflows.tables import JobRow, RequestRow, RunRow
+
+ACTIVE = ("running", "waiting")
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    workflow: Workflow
+    source: str
+    text: str = ""
+    user_id: str | None = None
+    channel_id: str | None = None
+    team_id: str | None = None
+    dedupe_key: str | None = None
+    input: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str
+    duplicate: bool
+
+
+class RunNotFound(Exception):
+    pass
+
+
+class RunStateError(Exception):
+    """The run is not in a state that allows the operation; the message says why."""
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+async def start_run(store: Store, request: StartRequest, now: datetime) -> Started:
+    run_id = new_id()
+    inputs = {"text": request.text, "user": request.user_id, "channel": request.channel_id}
+    inputs |= request.input or {}
+    channel = request.channel_id
+    try:
+        async with store.transaction() as session:
+            session.add(
+                RequestRow(
+                    id=run_id,
+                    source=request.source,
+                    dedupe_key=request.dedupe_key,
+                    team_id=request.team_id,
+                    channel_id=request.channel_id,
+                    user_id=request.user_id,
+                    text=request.text,
+                    received_at=now,
+                )
+            )
+            session.add(
+                RunRow(
+                    id=run_id,
+                    workflow=request.workflow.name,
+                    status="running",
+                    request_id=run_id,
+                    requester=request.user_id,
+                    channel_id=channel,
+                    root_ts=None,
+                    current_step=request.workflow.steps[0].id,
+                    context={
+                        "input": inputs,
+                        "steps": {},
+                        "source": request.source,
+                        "channel_hint": request.workflow.channel,
+                    },
+                    error=None,
+                    version=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            session.add(
+                JobRow(
+                    run_id=run_id,
+                    step_id=request.workflow.steps[0].id,
+                    kind="step",
+                    payload={},
+                    status="queued",
+                    due_at=now,
+                    attempt=0,
+                    failures=0,
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
+        if request.dedupe_key is None:
+            raise
+        async with store.transaction() as session:
+            existing = await session.scalar(
+                select(RequestRow.id).where(RequestRow.dedupe_key == request.dedupe_key)
+            )
+        if existing is None:
+            raise
+        return Started(existing, duplicate=True)
+    return Started(run_id, duplicate=False)
+
+
+async def get_run(store: Store, run_id: str) -> RunRow:
+    async with store.transaction() as session:
+        run = await session.get(RunRow, run_id)
+    if run is None:
+        raise RunNotFound(run_id)
+    return run
+
+
+async def cancel_run(store: Store, run_id: str, actor: str, now: datetime) -> RunRow:
+    async with store.transaction() as session:
+        run = await session.get(RunRow, run_id, with_for_update=True)
+        if run is None:
+            raise RunNotFound(run_id)
+        if run.status in FINISHED:
+            raise RunStateError(f"run {run_id} is already {run.status}")
+        run.status, run.finished_at, run.updated_at = "cancelled", now, now
+        run.version += 1
+        await session.execute(
+            update(JobRow)
+            .where(JobRow.run_id == run_id, JobRow.status.in_(("queued", "leased")))
+            .values(status="cancelled", finished_at=now)
+        )
+        await audit.append(
+            session,
+            run_id=run_id,
+            step_id=None,
+            actor=actor,
+            action="run.cancelled",
+            detail={},
+            now=now,
+        )
+    return run
+
+
+async def retry_run(store: Store, run_id: str, actor: str, now: datetime) -> RunRow:
+    """Resume a failed run from the step that failed."""
+    async with store.transaction() as session:
+        run = await session.get(RunRow, run_id, with_for_update=True)
+        if run is None:
+            raise RunNotFound(run_id)
+        if run.status != "failed" or not run.current_step:
+            raise RunStateError(f"run {run_id} is {run.status}; only failed runs can be retried")
+        run.status, run.error, run.finished_at, run.updated_at = "running", None, None, now
+        run.version += 1
+        session.add(
+            JobRow(
+                run_id=run_id,
+                step_id=run.current_step,
+                kind="step",
+                payload={"retry": True},
+                status="queued",
+                due_at=now,
+                attempt=0,
+                failures=0,
+                created_at=now,
+            )
+        )
+        await audit.append(
+            session,
+            run_id=run_id,
+            step_id=run.current_step,
+            actor=actor,
+            action="run.retried",
+            detail={},
+            now=now,
+        )
+    return run

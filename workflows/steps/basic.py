@@ -1,0 +1,124 @@
+"""Step kinds that need nothing outside the engine: set, post, wait, fail, switch, end, call."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from datetime import datetime, timedelta
+from typing import Any
+
+from workflows.definitions import (
+    CallStep,
+    EndStep,
+    FailStep,
+    PostStep,
+    SetStep,
+    SwitchStep,
+    WaitStep,
+)
+from workflows.expressions import ExpressionError
+from workflows.ports import ChatMessage
+from workflows.steps.base import StepContext, StepError, StepOutcome
+
+
+def _evaluate(ctx: StepContext, value: Any) -> Any:
+    try:
+        return ctx.evaluate(value)
+    except ExpressionError as exc:
+        raise StepError(f"expression failed: {exc}") from None
+
+
+async def run_set(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, SetStep)
+    values = _evaluate(ctx, ctx.step.set)
+    shown = ", ".join(f"{k} = {_short(v)}" for k, v in values.items())
+    return StepOutcome(output=values, summary=f"set {shown}")
+
+
+async def run_post(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, PostStep)
+    spec = ctx.step.post
+    if spec.text is not None:
+        message = ChatMessage("message", {"text": str(_evaluate(ctx, spec.text))})
+    else:
+        assert spec.template is not None
+        data = dict(ctx.scope) | {"data": _evaluate(ctx, spec.data)}
+        message = ChatMessage(spec.template, data)
+    thread_ts: str | None = None
+    if spec.user:
+        channel = f"@{_evaluate(ctx, spec.user)}"
+    elif spec.channel:
+        channel = str(_evaluate(ctx, spec.channel))
+    elif ctx.thread is not None:
+        channel, thread_ts = ctx.thread.channel, ctx.thread.ts
+    else:
+        raise StepError("post has no channel and the run has no thread")
+    ref = await ctx.send(channel, message, thread_ts, "post")
+    where = "in the thread" if thread_ts else f"to {channel}"
+    return StepOutcome(output={"channel": ref.channel, "ts": ref.ts}, summary=f"posted {where}")
+
+
+async def run_wait(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, WaitStep)
+    spec = ctx.step.wait
+    now = ctx.clock.now()
+    if spec.duration is not None:
+        due = now + timedelta(seconds=spec.duration)
+    else:
+        raw = _evaluate(ctx, spec.until)
+        try:
+            due = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+        except ValueError:
+            raise StepError(f"wait until {raw!r}: not an ISO-8601 time") from None
+        if due.tzinfo is None:
+            raise StepError(f"wait until {raw!r}: give a time zone offset")
+    return StepOutcome(
+        output={"until": due.isoformat()},
+        summary=f"waiting until {due:%Y-%m-%d %H:%M:%S} UTC",
+        due_at=due,
+    )
+
+
+async def run_fail(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, FailStep)
+    raise StepError(str(_evaluate(ctx, ctx.step.fail)))
+
+
+async def run_switch(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, SwitchStep)
+    spec = ctx.step.switch
+    value = str(_evaluate(ctx, spec.value))
+    target = spec.cases.get(value, spec.default)
+    if target is None:
+        raise StepError(f"switch: no case for {value!r} and no default")
+    return StepOutcome(
+        output={"value": value, "next": target}, summary=f"{value} → {target}", next_step=target
+    )
+
+
+async def run_end(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, EndStep)
+    note = "" if ctx.step.end is True else str(_evaluate(ctx, ctx.step.end))
+    return StepOutcome(output={"note": note}, summary=note or "done", next_step=None)
+
+
+async def run_call(ctx: StepContext) -> StepOutcome:
+    """A custom Python step: ``module:function`` taking keyword args, returning a dict."""
+    assert isinstance(ctx.step, CallStep)
+    module_name, _, attr = ctx.step.call.function.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise StepError(f"cannot load {ctx.step.call.function}: {exc}") from None
+    args = _evaluate(ctx, ctx.step.call.args)
+    result = function(**args)
+    if inspect.isawaitable(result):
+        result = await result
+    if not isinstance(result, dict):
+        raise StepError(f"{ctx.step.call.function} returned {type(result).__name__}, not a mapping")
+    return StepOutcome(output=result, summary=f"called {ctx.step.call.function}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,86 @@
+"""The only code that opens database sessions.
+
+SQLite (WAL) is the embedded default: one writer at a time, so write
+transactions take the lock up front (``BEGIN IMMEDIATE``) instead of failing on
+upgrade, and an in-process lock queues this process's writers fairly.
+PostgreSQL is the scale-out engine: workers claim jobs with
+``FOR UPDATE SKIP LOCKED`` and any number of processes share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+class Store:
+    """Owns the async engine; hands out short transactions."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, schema: str | None = None) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine: AsyncEngine = _make_engine(url, pool_size, schema)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer: queue ours here rather than spin on SQLITE_BUSY.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One short read-write transaction; commits on success, rolls back on error."""
+        if self._write_lock is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _make_engine(url: str, pool_size: int, schema: str | None) -> AsyncEngine:
+    if not url.startswith("sqlite"):
+        # A schema lets several installations (or test cases) share one database.
+        connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+        return create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args=connect_args,
+        )
+    if ":memory:" in url or url.endswith("://"):
+        raise ValueError("use a SQLite file: an in-memory database is not shared by connections")
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (the documented aiosqlite recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

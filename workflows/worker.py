@@ -1,0 +1,97 @@
+"""A worker: keeps up to ``concurrency`` claimed jobs running, renewing their leases.
+
+It polls for due jobs when idle (``poll_seconds``) and immediately when the
+engine's ``wakeup`` event is set (a run started in this process, a step that
+queued its successor). Stopping lets running jobs finish their step; a job cut
+off by a hard kill is simply claimed again after its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from workflows.engine import ClaimedJob, Engine
+from workflows.tables import JobRow
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, engine: Engine, *, concurrency: int = 8, poll_seconds: float = 0.5) -> None:
+        self.engine = engine
+        self.concurrency = concurrency
+        self.poll_seconds = poll_seconds
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        renewer = asyncio.create_task(self._renew_leases())
+        try:
+            while not self._stopping.is_set():
+                free = self.concurrency - len(self._running)
+                # Cleared before claiming, so a wakeup during the claim is not lost.
+                self.engine.wakeup.clear()
+                jobs = await self._claim(free) if free > 0 else []
+                for job in jobs:
+                    task = asyncio.create_task(self._execute(job))
+                    self._running.add(task)
+                    task.add_done_callback(self._done)
+                if jobs and len(jobs) == free:
+                    await self._wait_for_slot()
+                elif not jobs:
+                    await self._idle()
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.engine.wakeup.set()
+
+    async def _claim(self, limit: int) -> list[ClaimedJob]:
+        try:
+            return await self.engine.claim(limit)
+        except OSError as exc:  # database unreachable: back off, keep the process alive
+            log.warning("claim failed, retrying", extra={"error": str(exc)})
+            await asyncio.sleep(self.poll_seconds)
+            return []
+
+    async def _execute(self, job: ClaimedJob) -> None:
+        await self.engine.execute(job)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("job task failed", exc_info=exc)
+        self.engine.wakeup.set()
+
+    async def _wait_for_slot(self) -> None:
+        await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll_seconds):
+                await self.engine.wakeup.wait()
+
+    async def _renew_leases(self) -> None:
+        """Extend the leases of jobs still running here, so long steps are not taken over."""
+        interval = self.engine.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not self._running:
+                continue
+            now = self.engine.clock.now()
+            async with self.engine.store.transaction() as session:
+                await session.execute(
+                    update(JobRow)
+                    .where(JobRow.status == "leased", JobRow.lease_owner == self.engine.owner)
+                    .values(lease_expires_at=now + timedelta(seconds=self.engine.lease_seconds))
+                )
