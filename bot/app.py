@@ -14,12 +14,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import BotDeps
+from bot.identity import IdentityCache
 from bot.listeners.commands import FlowCommands
 
 
-def build_app(deps: BotDeps, *, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
+def build_app(
+    deps: BotDeps, *, client: AsyncWebClient, signing_secret: str, identity: IdentityCache
+) -> AsyncApp:
     app = AsyncApp(
         client=client,
+        authorize=identity.authorizer(),
         signing_secret=signing_secret,
         process_before_response=True,
         request_verification_enabled=True,

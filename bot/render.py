@@ -89,6 +89,11 @@ class Renderer:
             code=lambda value: SlackMarkup("`" + slack_escape(str(value)).replace("`", "'") + "`"),
         )
 
+    def warm_up(self) -> None:
+        """Compile every template now, so the first request does not pay for it."""
+        for name in self._env.list_templates(filter_func=lambda n: n.endswith(".json.j2")):
+            self._env.get_template(name)
+
     def render(
         self, template: str, data: dict[str, Any], *, max_blocks: int = MAX_MESSAGE_BLOCKS
     ) -> Rendered:

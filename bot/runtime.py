@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app
 from bot.deps import BotDeps
+from bot.identity import IdentityCache
 from bot.notifier import ChannelPacer, SlackChat, make_web_client
 from bot.render import Renderer
 from bot.settings import Settings, open_store
@@ -26,6 +27,7 @@ from workflows.definitions import Workflow
 from workflows.engine import Engine
 from workflows.loader import CheckContext, DefinitionError, load_folder
 from workflows.ports import Clock, SystemClock
+from workflows.runs import warm_up
 from workflows.store import Store
 from workflows.worker import Worker
 
@@ -42,11 +44,14 @@ class Runtime:
     client: AsyncWebClient
     engine: Engine
     app: AsyncApp
+    identity: IdentityCache
     run_workers: int
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _workers: list[Worker] = field(default_factory=list)
 
     async def start(self) -> None:
+        await self.identity.load()
+        await self._warm_database()
         for error in self.definition_errors:
             log.warning("workflow definition skipped: %s", error)
         for _ in range(self.run_workers):
@@ -57,6 +62,15 @@ class Runtime:
             )
             self._workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name="switchboard-worker"))
+
+    async def _warm_database(self) -> None:
+        """Open the pool's first connection and compile the ack path now, not on the first ack."""
+        self.renderer.warm_up()
+        try:
+            for workflow in list(self.workflows.values())[:1]:
+                await warm_up(self.store, workflow, self.engine.clock.now())
+        except OSError as exc:
+            log.warning("database not reachable at start-up: %s", type(exc).__name__)
 
     async def stop(self) -> None:
         for worker in self._workers:
@@ -95,8 +109,12 @@ def build_runtime(
         clock=clock,
         wakeup=engine.wakeup,
     )
+    identity = IdentityCache(client)
     app = build_app(
-        deps, client=client, signing_secret=settings.slack_signing_secret.get_secret_value()
+        deps,
+        client=client,
+        identity=identity,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
     )
     return Runtime(
         settings=settings,
@@ -107,6 +125,7 @@ def build_runtime(
         client=client,
         engine=engine,
         app=app,
+        identity=identity,
         run_workers=run_workers,
     )
 

@@ -20,6 +20,7 @@ Errors: connect failure, timeout and 4xx replies → ``ConnectorUnavailable``; 5
 from __future__ import annotations
 
 import hashlib
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -147,10 +148,16 @@ class EmailConnector:
                 timeout=cfg.timeout_s,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            detail = redact(
+                "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients),
+                self.guard.secrets,
+            )
+            if all(400 <= r.code < 500 for r in exc.recipients):  # greylisting, full mailbox
+                raise ConnectorUnavailable(
+                    f"all recipients deferred: {detail}", connection=self.name, not_processed=True
+                ) from exc
             raise ConnectorRejected(
-                f"all recipients refused: {redact(detail, self.guard.secrets)}",
-                connection=self.name,
+                f"all recipients refused: {detail}", connection=self.name
             ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             detail = redact(f"{exc.code} {exc.message}", self.guard.secrets)
@@ -164,6 +171,12 @@ class EmailConnector:
         except aiosmtplib.SMTPNotSupported as exc:  # e.g. no STARTTLS or AUTH: a setup problem
             raise ConnectorRejected(
                 f"SMTP server does not support what we need: {exc}", connection=self.name
+            ) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectorRejected(
+                f"TLS certificate of {cfg.host} not trusted ({exc.verify_message}); "
+                "set ca_file to the relay's CA",
+                connection=self.name,
             ) from exc
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError) as exc:
             raise ConnectorUnavailable(

@@ -25,6 +25,7 @@ pass anything echoed by the remote side through :func:`redact`.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "ConnectorError",
     "ConnectorRejected",
     "ConnectorUnavailable",
+    "cert_verify_failure",
     "redact",
 ]
 
@@ -47,6 +49,20 @@ class ConnectorError(Exception):
         super().__init__(f"[{connection}] {message}")
         self.connection = connection
         self.retryable = self.default_retryable if retryable is None else retryable
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-safe summary for a step's result and the audit trail (never secret)."""
+        summary: dict[str, object] = {
+            "error": type(self).__name__,
+            "connection": self.connection,
+            "message": str(self),
+            "retryable": self.retryable,
+        }
+        for extra in ("status_code", "retry_after"):
+            value = getattr(self, extra, None)
+            if value is not None:
+                summary[extra] = value
+        return summary
 
 
 class ConnectorUnavailable(ConnectorError):
@@ -110,3 +126,17 @@ def redact(text: str, secrets: Iterable[str], *, limit: int = 300) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cert_verify_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification error behind ``exc``, if that is what failed.
+
+    Clients wrap it (httpx in ``ConnectError``); it is worth finding because an untrusted
+    certificate is a configuration problem that no retry fixes.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -55,6 +55,10 @@ __all__ = ["SqlConnector", "SqlResult", "is_read_statement", "json_safe"]
 
 _LEADING_NOISE = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 _READ_KEYWORDS = frozenset({"select", "with"})
+# SQLSTATE classes worth retrying: connection, transaction rollback (deadlock, serialization),
+# insufficient resources, operator intervention (cancel, shutdown), system error.
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_SQLITE_TRANSIENT = ("database is locked", "table is locked", "disk i/o error", "unable to open")
 
 
 @dataclass(frozen=True)
@@ -200,11 +204,18 @@ class SqlConnector:
                 f"query timed out after {self.config.timeout_s}s", connection=self.name
             ) from err
         except exc.DBAPIError as err:
-            raise self._translate(err) from err
+            raise self._translate(err.orig if err.orig is not None else err, err) from err
         except (OSError, exc.TimeoutError) as err:  # could not reach the server at all
             raise ConnectorUnavailable(
                 f"cannot connect ({type(err).__name__})", connection=self.name, not_processed=True
             ) from err
+        except Exception as err:
+            # SQLAlchemy's asyncpg server-side cursor lets errors of the first fetch out
+            # untranslated (asyncpg.PostgresError); they carry a SQLSTATE. Anything else is a
+            # bug and propagates unchanged.
+            if isinstance(getattr(err, "sqlstate", None), str):
+                raise self._translate(err, None) from err
+            raise
 
     def _rows(self, fetched: Sequence[Row[Any]], cap: int) -> SqlResult:
         rows = [
@@ -219,12 +230,21 @@ class SqlConnector:
             millis = int(self.config.timeout_s * 1000)
             await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {millis}")
 
-    def _translate(self, err: exc.DBAPIError) -> ConnectorError:
-        detail = redact(str(err.orig) if err.orig is not None else str(err), self.guard.secrets)
-        if err.connection_invalidated or isinstance(err, exc.OperationalError | exc.InterfaceError):
-            # OperationalError also covers "attempt to write a readonly database" on SQLite.
-            if "readonly" in detail.lower() or "read-only" in detail.lower():
-                return ConnectorRejected(f"read-only violation: {detail}", connection=self.name)
+    def _translate(self, driver_error: BaseException, err: exc.DBAPIError | None) -> ConnectorError:
+        detail = redact(str(driver_error), self.guard.secrets)
+        lowered = detail.lower()
+        if "read-only" in lowered or "readonly" in lowered:
+            return ConnectorRejected(f"read-only violation: {detail}", connection=self.name)
+        # Transient or permanent? PostgreSQL says so in its SQLSTATE class; sqlite3 lumps
+        # syntax errors and a locked file together as OperationalError, so read its message.
+        sqlstate = getattr(driver_error, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate:
+            transient = sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+        elif self.engine.dialect.name == "sqlite":
+            transient = any(marker in lowered for marker in _SQLITE_TRANSIENT)
+        else:
+            transient = isinstance(err, exc.OperationalError | exc.InterfaceError)
+        if transient or (err is not None and err.connection_invalidated):
             return ConnectorUnavailable(f"database unavailable: {detail}", connection=self.name)
         return ConnectorRejected(f"statement failed: {detail}", connection=self.name)
 

@@ -7,6 +7,7 @@ typed errors of :mod:`connectors.errors`:
 
 =====================================  ===========================================
 connect error, connect timeout         ``ConnectorUnavailable(not_processed=True)``
+untrusted TLS certificate              ``ConnectorRejected``
 read/write timeout, dropped connection ``ConnectorUnavailable``
 429, 503                               ``ConnectorUnavailable(not_processed=True)`` + Retry-After
 408, other 5xx (not 501/505)           ``ConnectorUnavailable``
@@ -33,6 +34,7 @@ from connectors.errors import (
     ConnectorBadResponse,
     ConnectorRejected,
     ConnectorUnavailable,
+    cert_verify_failure,
     redact,
 )
 from connectors.resilience import Guard
@@ -131,6 +133,12 @@ class HttpTransport:
                 finally:
                     await response.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            bad_cert = cert_verify_failure(exc)
+            if bad_cert is not None:  # no retry makes an untrusted certificate trusted
+                raise ConnectorRejected(
+                    f"{what}: TLS certificate not trusted ({bad_cert.verify_message})",
+                    connection=self.name,
+                ) from exc
             raise ConnectorUnavailable(
                 f"{what}: cannot connect ({type(exc).__name__})",
                 connection=self.name,
@@ -144,9 +152,9 @@ class HttpTransport:
             raise ConnectorUnavailable(
                 f"{what}: transport error ({type(exc).__name__})", connection=self.name
             ) from exc
-        full = httpx.Response(
-            response.status_code, headers=response.headers, content=body, request=request
-        )
+        # The body is already decoded (gzip, br …); drop the header so it is not decoded twice.
+        headers = [(k, v) for k, v in response.headers.multi_items() if k != "content-encoding"]
+        full = httpx.Response(response.status_code, headers=headers, content=body, request=request)
         self._raise_for_status(full, what)
         return full
 

@@ -122,6 +122,8 @@ class Engine:
             if job.attempt > MAX_CLAIMS:
                 raise StepError(f"step was started {job.attempt} times without finishing")
             thread = await self._ensure_root(run, workflow, job)
+            if thread is not None:  # known from here on, also to the failure path
+                run.channel_id, run.root_ts = thread.channel, thread.ts
             ctx = self._context(run, workflow, step, job, thread)
             outcome = await self._run_step(ctx)
             elapsed_ms = (time.perf_counter() - started) * 1000
@@ -420,6 +422,8 @@ class Engine:
             if not await self._still_ours(session, job, "failed", now, error=message):
                 return
             values: dict[str, Any] = {"version": RunRow.version + 1, "updated_at": now}
+            if run.root_ts:
+                values |= {"channel_id": run.channel_id, "root_ts": run.root_ts}
             if goto and step is not None and step.id != goto:
                 values |= {"status": "running", "current_step": goto}
                 session.add(

@@ -55,60 +55,55 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-async def start_run(store: Store, request: StartRequest, now: datetime) -> Started:
-    run_id = new_id()
+def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
     inputs = {"text": request.text, "user": request.user_id, "channel": request.channel_id}
     inputs |= request.input or {}
-    channel = request.channel_id
+    first_step = request.workflow.steps[0].id
+    return [
+        RequestRow(
+            id=run_id,
+            source=request.source,
+            dedupe_key=request.dedupe_key,
+            team_id=request.team_id,
+            channel_id=request.channel_id,
+            user_id=request.user_id,
+            text=request.text,
+            received_at=now,
+        ),
+        RunRow(
+            id=run_id,
+            workflow=request.workflow.name,
+            status="running",
+            request_id=run_id,
+            requester=request.user_id,
+            channel_id=request.channel_id,
+            root_ts=None,
+            current_step=first_step,
+            context={"input": inputs, "steps": {}, "source": request.source},
+            error=None,
+            version=0,
+            created_at=now,
+            updated_at=now,
+        ),
+        JobRow(
+            run_id=run_id,
+            step_id=first_step,
+            kind="step",
+            payload={},
+            status="queued",
+            due_at=now,
+            attempt=0,
+            failures=0,
+            created_at=now,
+        ),
+    ]
+
+
+async def start_run(store: Store, request: StartRequest, now: datetime) -> Started:
+    run_id = new_id()
     try:
         async with store.transaction() as session:
-            session.add(
-                RequestRow(
-                    id=run_id,
-                    source=request.source,
-                    dedupe_key=request.dedupe_key,
-                    team_id=request.team_id,
-                    channel_id=request.channel_id,
-                    user_id=request.user_id,
-                    text=request.text,
-                    received_at=now,
-                )
-            )
-            session.add(
-                RunRow(
-                    id=run_id,
-                    workflow=request.workflow.name,
-                    status="running",
-                    request_id=run_id,
-                    requester=request.user_id,
-                    channel_id=channel,
-                    root_ts=None,
-                    current_step=request.workflow.steps[0].id,
-                    context={
-                        "input": inputs,
-                        "steps": {},
-                        "source": request.source,
-                        "channel_hint": request.workflow.channel,
-                    },
-                    error=None,
-                    version=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            session.add(
-                JobRow(
-                    run_id=run_id,
-                    step_id=request.workflow.steps[0].id,
-                    kind="step",
-                    payload={},
-                    status="queued",
-                    due_at=now,
-                    attempt=0,
-                    failures=0,
-                    created_at=now,
-                )
-            )
+            session.add_all(_start_rows(run_id, request, now))
     except IntegrityError:
         if request.dedupe_key is None:
             raise
@@ -120,6 +115,14 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
             raise
         return Started(existing, duplicate=True)
     return Started(run_id, duplicate=False)
+
+
+async def warm_up(store: Store, workflow: Workflow, now: datetime) -> None:
+    """Compile the ack path's statements once at start-up, inside a rolled-back transaction."""
+    async with store.transaction() as session:
+        session.add_all(_start_rows(new_id(), StartRequest(workflow, "warm-up"), now))
+        await session.flush()
+        await session.rollback()
 
 
 async def get_run(store: Store, run_id: str) -> RunRow:

@@ -115,6 +115,8 @@ class Deliverer:
             **signed_headers(self.signing_secret, body, timestamp),
             **(extra_headers or {}),
         }
+        # Build the client before the clock starts: its set-up is ours, not the app's.
+        http = self._http()
         started = time.perf_counter()
         result = DeliveryResult(
             kind=kind,
@@ -126,7 +128,7 @@ class Deliverer:
             event_id=event_id,
         )
         try:
-            resp = await self._http().post(
+            resp = await http.post(
                 self.request_url, content=body, headers=headers, timeout=self.deadline
             )
         except httpx.TimeoutException:

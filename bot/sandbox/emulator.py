@@ -77,11 +77,12 @@ class SlackEmulator:
         trigger_ttl: float = 3.0,
         bot_events: Iterable[str] = DEFAULT_BOT_EVENTS,
     ) -> None:
-        seed = (
-            workspace
-            if isinstance(workspace, WorkspaceSeed)
-            else WorkspaceSeed.model_validate(workspace or {})
-        )
+        if workspace is None:
+            seed = WorkspaceSeed.demo()
+        elif isinstance(workspace, WorkspaceSeed):
+            seed = workspace
+        else:
+            seed = WorkspaceSeed.model_validate(workspace)
         self.signing_secret = signing_secret
         self.bot_token = bot_token
         self.workspace = Workspace(seed)
@@ -120,6 +121,24 @@ class SlackEmulator:
     @base_url.setter
     def base_url(self, url: str | None) -> None:
         self._base_url = url.rstrip("/") if url else None
+
+    @property
+    def trigger_ttl(self) -> float:
+        """Seconds a trigger_id stays exchangeable (Slack: 3)."""
+        return self._methods.trigger_ttl
+
+    @trigger_ttl.setter
+    def trigger_ttl(self, seconds: float) -> None:
+        self._methods.trigger_ttl = seconds
+
+    @property
+    def ack_deadline(self) -> float:
+        """Seconds Slack waits for the app's HTTP answer (Slack: 3)."""
+        return self._deliverer.deadline
+
+    @ack_deadline.setter
+    def ack_deadline(self, seconds: float) -> None:
+        self._deliverer.deadline = seconds
 
     @property
     def api_url(self) -> str:

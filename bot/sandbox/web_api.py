@@ -272,7 +272,12 @@ class WebApi:
                 body: JSON = {"ok": False, "error": fault.error or "internal_error"}
                 return self._reply(method, args, body, fault.status, headers)
 
-        key = str(args.get("channel", "")) if method in PER_CHANNEL_LIMITED else ""
+        key = ""
+        if method in PER_CHANNEL_LIMITED:
+            # "#general" and its id are the same channel for the limit.
+            ref = str(args.get("channel", ""))
+            found = self.ws.find_channel(ref)
+            key = found.id if found is not None else ref
         retry_after = self.rate_limiter.check(method, key)
         if retry_after is not None:
             return self._reply(

@@ -8,7 +8,7 @@ that produced it, so a result stored on a step can always be traced back.
 Exceptions::
 
     AIError                      base; never raised bare
-    ├── AIProviderUnavailable    timed out, refused, 5xx/429 after retries: try the next provider / triage
+    ├── AIProviderUnavailable    timed out, refused, 5xx/429 after retries: next provider
     └── AIInvalidAnswer          the provider answered, but not with something we can use
 """
 

@@ -434,7 +434,9 @@ class OpenAICompatProvider:
             options["temperature"] = self._config.temperature
         started = time.perf_counter()
         try:
-            completion = await self._client.chat.completions.create(
+            # Typed as object: the client hands back a bare string when a 200 reply is
+            # not JSON (a proxy's HTML page, say), whatever its annotations promise.
+            completion: object = await self._client.chat.completions.create(
                 model=model, messages=messages, **options
             )
         except openai.APITimeoutError as exc:
@@ -448,6 +450,8 @@ class OpenAICompatProvider:
         except openai.APIError as exc:
             raise self._unavailable(type(exc).__name__, exc) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
+        if not isinstance(completion, ChatCompletion):
+            raise AIInvalidAnswer(f"{self.name}: response is not a chat completion")
         return _Call(
             content=self._content(completion),
             usage=self._usage(model, completion),

@@ -115,6 +115,8 @@ def _random_looking(candidate: str) -> bool:
     return switches / (len(classes) - 1) >= (0.4 if 2 in classes else 0.5)
 
 
+_PLACEHOLDER = re.compile(r"\[[A-Z]+(?:_[A-Z]+)*(?:_\d+)?\]")
+
 # Token-ish characters: a match must not start or end inside a longer token.
 _B = r"(?<![A-Za-z0-9_\-])"
 _E = r"(?![A-Za-z0-9_\-])"
@@ -262,6 +264,7 @@ def redact(text: str) -> Redacted:
             if (
                 value is None
                 or any(p in value for p in originals)  # an earlier rule's placeholder
+                or _PLACEHOLDER.fullmatch(value)  # text that was redacted before
                 or (rule.check is not None and not rule.check(value))
             ):
                 return match.group(0)

@@ -25,6 +25,7 @@ from tests.fakes.openai_server import (
     EchoInjection,
     Fail,
     FakeOpenAI,
+    Raw,
     Refuse,
 )
 from tests.support.servers import free_port
@@ -48,7 +49,11 @@ async def test_classify_parses_structured_output(
     assert result.candidates[0].label == "access"
     assert {c.label for c in result.candidates} <= {"billing", "access", "hardware"}
     prov = result.provenance
-    assert (prov.provider, prov.model, prov.prompt_version) == ("openai", "gpt-4o-mini", "classify@1")
+    assert (prov.provider, prov.model, prov.prompt_version) == (
+        "openai",
+        "gpt-4o-mini",
+        "classify@1",
+    )
 
     [sent] = fake_openai.requests
     fmt = sent.body["response_format"]
@@ -194,7 +199,11 @@ async def test_prompt_versions_are_recorded(
     c = await provider.classify(ClassifyRequest(text="x", labels=labels))
     e = await provider.extract(ExtractRequest(text="x", fields=[FieldSpec(name="a")]))
     s = await provider.summarize(SummarizeRequest(text="Hello there."))
-    versions = [c.provenance.prompt_version, e.provenance.prompt_version, s.provenance.prompt_version]
+    versions = [
+        c.provenance.prompt_version,
+        e.provenance.prompt_version,
+        s.provenance.prompt_version,
+    ]
     assert versions == [CLASSIFY.version, EXTRACT.version, SUMMARIZE.version]
     assert all(v.split("@")[1] for v in versions)
 
@@ -320,6 +329,15 @@ async def test_refusal_truncation_and_empty_content_are_invalid(
     fake_openai.script(Content("   "))
     with pytest.raises(AIInvalidAnswer):
         await provider.summarize(SummarizeRequest(text="x"))
+
+
+async def test_a_reply_that_is_not_a_completion_is_invalid(
+    provider: OpenAICompatProvider, fake_openai: FakeOpenAI, labels: list[LabelSpec]
+) -> None:
+    fake_openai.script(Raw("<html>Welcome to the hotel Wi-Fi</html>"), Raw('{"weird": true}'))
+    for _ in range(2):
+        with pytest.raises(AIInvalidAnswer):
+            await provider.classify(ClassifyRequest(text="x", labels=labels))
 
 
 INJECTIONS = [

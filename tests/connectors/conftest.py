@@ -12,6 +12,8 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import shutil
+import subprocess
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.config import BreakerSettings, RetrySettings
+from connectors.resilience import BreakerState, CircuitBreaker
 from tests.support.servers import serve_asgi
 
 PG_URL = os.environ.get(
@@ -34,6 +37,11 @@ PG_URL = os.environ.get(
 # Settings that keep the suite fast: milliseconds of back-off, sub-second breaker reset.
 FAST_RETRY = RetrySettings(attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05, jitter_s=0.01)
 FAST_BREAKER = BreakerSettings(failure_threshold=3, reset_timeout_s=0.3)
+
+
+def state_of(breaker: CircuitBreaker) -> BreakerState:
+    """Read the state through a call, so type checkers do not pin it between assertions."""
+    return breaker.state
 
 
 @dataclass
@@ -104,9 +112,7 @@ class FakeApi:
         finally:
             self.in_flight -= 1
         content = reply.body if reply.body is not None else json.dumps(reply.json).encode()
-        return Response(
-            content, reply.status, headers=reply.headers, media_type=reply.content_type
-        )
+        return Response(content, reply.status, headers=reply.headers, media_type=reply.content_type)
 
 
 @pytest.fixture
@@ -119,8 +125,48 @@ async def api() -> AsyncIterator[FakeApi]:
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1/localhost, made here: (cert.pem, key.pem)."""
-    x509 = pytest.importorskip("cryptography.x509", reason="cryptography makes the test cert")
+    """A self-signed certificate for 127.0.0.1/localhost, made here: (cert.pem, key.pem).
+
+    Uses the ``cryptography`` package when installed, else the ``openssl`` command.
+    """
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    try:
+        _write_cert_with_cryptography(cert_path, key_path)
+    except ImportError:
+        if shutil.which("openssl") is None:
+            pytest.skip("neither the cryptography package nor openssl is available for a cert")
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-keyout",
+                str(key_path),
+                "-out",
+                str(cert_path),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return cert_path, key_path
+
+
+def _write_cert_with_cryptography(cert_path: Path, key_path: Path) -> None:
+    from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
@@ -145,8 +191,6 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
@@ -155,7 +199,6 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             serialization.NoEncryption(),
         )
     )
-    return cert_path, key_path
 
 
 async def pg_unavailable_reason() -> str | None:

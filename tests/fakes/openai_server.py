@@ -25,6 +25,7 @@ Behaviours:
 ``Delay(s, then)``    wait ``s`` seconds (give up when the client hangs up), then ``then``.
 ``Fail(status)``      an OpenAI-style error body, optionally with ``Retry-After``.
 ``Refuse()``          a structured-output refusal.
+``Raw(body)``         any HTTP reply, e.g. an HTML page with status 200.
 
 Every request is recorded (``fake.requests``) with its JSON body and the monotonic
 time it arrived; every reply carries ``usage`` counted the way a tokenizer roughly
@@ -93,12 +94,21 @@ class Fail:
 
 
 @dataclass(frozen=True)
+class Raw:
+    """Any HTTP reply at all, e.g. a proxy's HTML page with status 200."""
+
+    body: str
+    status: int = 200
+    content_type: str = "text/html"
+
+
+@dataclass(frozen=True)
 class Delay:
     seconds: float
     then: Behaviour = field(default_factory=Answer)
 
 
-Behaviour = Answer | Content | Classify | EchoInjection | Refuse | Fail | Delay
+Behaviour = Answer | Content | Classify | EchoInjection | Refuse | Fail | Raw | Delay
 
 
 @dataclass
@@ -222,6 +232,8 @@ class FakeOpenAI:
                 return await self._respond(request, recorded, then)
             case Fail():
                 return self._error(behaviour)
+            case Raw(body=body, status=status, content_type=content_type):
+                return Response(body, status_code=status, media_type=content_type)
             case Content(content=content, finish_reason=finish_reason):
                 return self._completion(recorded, content, finish_reason)
             case Refuse(message=message):

@@ -107,7 +107,8 @@ async def test_errors(emulator: SlackEmulator, client: AsyncWebClient) -> None:
 
     general = emulator.channel_id("general")
     assert await error_of(client.chat_postMessage(channel="#nope", text="x")) == "channel_not_found"
-    assert await error_of(client.chat_postMessage(channel=general)) == "no_text"
+    with pytest.warns(UserWarning, match="text"):
+        assert await error_of(client.chat_postMessage(channel=general)) == "no_text"
     assert await error_of(client.chat_postMessage(channel=general, text="x" * 40_001)) == (
         "msg_too_long"
     )
@@ -121,25 +122,36 @@ async def test_errors(emulator: SlackEmulator, client: AsyncWebClient) -> None:
     )
     # A private channel the bot is not in is invisible to it.
     emulator.channel("leadership").members.remove(emulator.workspace.bot_user_id)
-    assert await error_of(client.conversations_history(channel=emulator.channel_id("leadership"))) == (
-        "channel_not_found"
-    )
+    assert await error_of(
+        client.conversations_history(channel=emulator.channel_id("leadership"))
+    ) == ("channel_not_found")
     assert await error_of(client.conversations_history(channel=emulator.channel_id("random"))) == (
         "not_in_channel"
     )
     assert await error_of(client.users_info(user="U404")) == "user_not_found"
     assert await error_of(client.api_call("chat.unknownThing")) == "unknown_method"
-    assert await error_of(
-        client.chat_postEphemeral(channel="#finance-approvals", user=emulator.user_id("bob"), text="x")
-    ) == "user_not_in_channel"
+    assert (
+        await error_of(
+            client.chat_postEphemeral(
+                channel="#finance-approvals", user=emulator.user_id("bob"), text="x"
+            )
+        )
+        == "user_not_in_channel"
+    )
 
 
 @pytest.mark.parametrize(
     ("blocks", "pointer"),
     [
         ([{"type": "divider"}] * 51, "/blocks]"),
-        ([{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}], "/blocks/0/text/text"),
-        ([{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}], "/blocks/0/text/text"),
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+            "/blocks/0/text/text",
+        ),
+        (
+            [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}],
+            "/blocks/0/text/text",
+        ),
         (
             [
                 {
@@ -246,3 +258,22 @@ async def test_reactions(emulator: SlackEmulator, client: AsyncWebClient) -> Non
     assert emulator.messages("#general")[0]["reactions"] == [
         {"name": "eyes", "users": [emulator.workspace.bot_user_id], "count": 1}
     ]
+
+
+async def test_seed_from_dict() -> None:
+    from bot.sandbox import SlackEmulator
+
+    emu = SlackEmulator(
+        "s",
+        "xoxb-t",
+        {
+            "users": [{"name": "erin", "real_name": "Erin Ek"}],
+            "channels": [{"name": "ops", "is_private": True, "members": ["erin"]}],
+            "usergroups": [{"handle": "oncall", "users": ["erin"]}],
+        },
+    )
+    ops = emu.channel("#ops")
+    assert ops.id.startswith("G") and ops.is_private
+    assert ops.members == [emu.user_id("erin"), emu.workspace.bot_user_id]
+    assert emu.workspace.find_usergroup("@oncall") is not None
+    await emu.aclose()
