@@ -18,6 +18,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app
+from bot.connections import build_registry
 from bot.deps import BotDeps
 from bot.identity import IdentityCache
 from bot.notifier import ChannelPacer, SlackChat, make_web_client
@@ -28,6 +29,7 @@ from workflows.engine import Engine
 from workflows.loader import CheckContext, DefinitionError, load_folder
 from workflows.ports import Clock, SystemClock
 from workflows.runs import warm_up
+from workflows.steps.base import Services
 from workflows.store import Store
 from workflows.worker import Worker
 
@@ -80,6 +82,8 @@ class Runtime:
                 await task
         self._tasks.clear()
         self._workers.clear()
+        if self.engine.services.connectors is not None:
+            await self.engine.services.connectors.aclose()
         await self.store.dispose()
 
 
@@ -89,7 +93,11 @@ def build_runtime(
     clock = clock or SystemClock()
     store = open_store(settings)
     renderer = Renderer(settings.templates_dir)
-    loaded = load_folder(settings.workflows_dir, CheckContext(templates_dir=settings.templates_dir))
+    connectors = build_registry(settings.workflows_dir)
+    check = CheckContext(
+        templates_dir=settings.templates_dir, connections=frozenset(connectors.names)
+    )
+    loaded = load_folder(settings.workflows_dir, check)
     client = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     chat = SlackChat(
         client, renderer, ChannelPacer(settings.slack_post_burst, settings.slack_posts_per_second)
@@ -101,6 +109,7 @@ def build_runtime(
         clock=clock,
         owner=worker_identity(),
         lease_seconds=settings.lease_seconds,
+        services=Services(connectors=connectors),
     )
     deps = BotDeps(
         store=store,

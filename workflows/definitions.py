@@ -12,39 +12,12 @@ step; a ``switch`` step picks the next step from a value; ``end`` stops.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    field_validator,
-    model_validator,
-)
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """``"4h"``, ``"30s"``, ``"500ms"`` or a number of seconds -> seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return float(match.group(1)) * _UNITS[match.group(2)]
-    raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 4h, 2d)")
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from workflows.spec import NAME_PATTERN, Duration, StepBase, Strict
+from workflows.steps import STEP_KINDS
 
 # --- triggers -----------------------------------------------------------------------------
 
@@ -107,154 +80,32 @@ class WebhookTrigger(Strict):
 Trigger = CommandTrigger | MessageTrigger | ScheduleTrigger | WebhookTrigger
 
 
-# --- steps --------------------------------------------------------------------------------
-
-
-class RetryPolicy(Strict):
-    attempts: int = Field(default=1, ge=1, le=100, description="Total tries, the first included")
-    backoff: Literal["exponential", "fixed"] = "exponential"
-    initial: Duration = 1.0
-    max_delay: Duration = 300.0
-    jitter: bool = True
-
-
-class StepBase(Strict):
-    id: str = Field(pattern=NAME_PATTERN)
-    when: str | bool | None = Field(default=None, description="Skip the step unless true")
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    timeout: Duration = Field(default=60.0, description="Per attempt")
-    goto: str | None = Field(
-        default=None, description="Step to run next instead of the following one"
-    )
-    quiet: bool = Field(default=False, description="Do not thread this step's result")
-
-
-class SetStep(StepBase):
-    set: dict[str, Any] = Field(description="Computed values: name -> expression")
-
-
-class PostSpec(Strict):
-    text: str | None = None
-    template: str | None = Field(default=None, description="A Block Kit template in templates/")
-    data: dict[str, Any] = Field(default_factory=dict)
-    channel: str | None = Field(default=None, description="Default: the run's thread")
-    user: str | None = Field(default=None, description="Send as a DM to this user")
-
-    @model_validator(mode="after")
-    def _text_or_template(self) -> PostSpec:
-        if (self.text is None) == (self.template is None):
-            raise ValueError("give exactly one of text or template")
-        return self
-
-
-class PostStep(StepBase):
-    post: PostSpec
-
-
-class WaitSpec(Strict):
-    duration: Duration | None = None
-    until: str | None = Field(default=None, description="ISO-8601 time or an expression giving one")
-
-    @model_validator(mode="after")
-    def _one(self) -> WaitSpec:
-        if (self.duration is None) == (self.until is None):
-            raise ValueError("give exactly one of duration or until")
-        return self
-
-
-class WaitStep(StepBase):
-    wait: WaitSpec
-
-
-class FailStep(StepBase):
-    fail: str = Field(description="The error message (an expression)")
-
-
-class SwitchSpec(Strict):
-    value: str = Field(description="Expression whose value picks the case")
-    cases: dict[str, str] = Field(description="value -> step id")
-    default: str | None = None
-
-
-class SwitchStep(StepBase):
-    switch: SwitchSpec
-
-
-class HttpSpec(Strict):
-    connection: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
-    path: str = "/"
-    query: dict[str, Any] = Field(default_factory=dict)
-    json_body: Any = Field(default=None, alias="json")
-    select: str | None = Field(default=None, description="JSON path into the response")
-
-
-class HttpStep(StepBase):
-    http: HttpSpec
-
-
-class SqlSpec(Strict):
-    connection: str
-    query: str
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class SqlStep(StepBase):
-    sql: SqlSpec
-
-
-class CallSpec(Strict):
-    function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="module:function")
-    args: dict[str, Any] = Field(default_factory=dict)
-
-
-class CallStep(StepBase):
-    call: CallSpec
-
-
-class EndStep(StepBase):
-    end: Literal[True] | str = Field(description="true, or a closing message")
-
-
-STEP_MODELS: dict[str, type[StepBase]] = {
-    "set": SetStep,
-    "post": PostStep,
-    "wait": WaitStep,
-    "fail": FailStep,
-    "switch": SwitchStep,
-    "http": HttpStep,
-    "sql": SqlStep,
-    "call": CallStep,
-    "end": EndStep,
-}
-
-
 def step_kind(value: Any) -> str | None:
     """The kind key of a raw or parsed step (the one key that names a step kind)."""
     if isinstance(value, StepBase):
-        return next(k for k, m in STEP_MODELS.items() if isinstance(value, m))
+        return next(k for k, kind in STEP_KINDS.items() if isinstance(value, kind.model))
     if isinstance(value, dict):
-        kinds = [key for key in value if key in STEP_MODELS]
+        kinds = [key for key in value if key in STEP_KINDS]
         return kinds[0] if len(kinds) == 1 else None
     return None
 
 
-Step = Annotated[
-    Annotated[SetStep, Tag("set")]
-    | Annotated[PostStep, Tag("post")]
-    | Annotated[WaitStep, Tag("wait")]
-    | Annotated[FailStep, Tag("fail")]
-    | Annotated[SwitchStep, Tag("switch")]
-    | Annotated[HttpStep, Tag("http")]
-    | Annotated[SqlStep, Tag("sql")]
-    | Annotated[CallStep, Tag("call")]
-    | Annotated[EndStep, Tag("end")],
-    Discriminator(
-        step_kind,
-        custom_error_type="unknown_step_kind",
-        custom_error_message=f"a step needs exactly one kind key: {', '.join(STEP_MODELS)}",
-    ),
-]
+def _step_union() -> Any:
+    members = tuple(Annotated[kind.model, Tag(name)] for name, kind in STEP_KINDS.items())
+    return Annotated[
+        Union[members],  # noqa: UP007 - a Union built from the registry needs the subscript form
+        Discriminator(
+            step_kind,
+            custom_error_type="unknown_step_kind",
+            custom_error_message=f"a step needs exactly one kind key: {', '.join(STEP_KINDS)}",
+        ),
+    ]
+
+
+if TYPE_CHECKING:
+    Step = StepBase
+else:
+    Step = _step_union()
 
 
 class OnError(Strict):

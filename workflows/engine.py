@@ -28,12 +28,14 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from workflows import audit
-from workflows.definitions import RetryPolicy, StepBase, Workflow, step_kind
+from workflows.definitions import Workflow, step_kind
 from workflows.expressions import ExpressionError, Expressions
+from workflows.observe import EngineObserver, NullObserver
 from workflows.outbox import Outbox
 from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
-from workflows.steps import EXECUTORS
-from workflows.steps.base import StepContext, StepError, StepOutcome
+from workflows.spec import RetryPolicy, StepBase
+from workflows.steps import STEP_KINDS
+from workflows.steps.base import Services, StepContext, StepError, StepOutcome
 from workflows.store import Store
 from workflows.tables import JobRow, RunRow
 
@@ -64,7 +66,8 @@ class Engine:
     owner: str
     lease_seconds: float = 30.0
     expressions: Expressions = field(default_factory=Expressions)
-    services: Mapping[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
+    observer: EngineObserver = field(default_factory=NullObserver)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -183,7 +186,7 @@ class Engine:
                 raise StepError(f"when: {exc}") from None
             if not should_run:
                 return StepOutcome(output={"skipped": True}, summary="skipped (condition false)")
-        executor = EXECUTORS[_kind(step)]
+        executor = STEP_KINDS[_kind(step)].execute
         async with asyncio.timeout(step.timeout):
             return await executor(ctx)
 
@@ -457,7 +460,7 @@ def backoff_seconds(policy: RetryPolicy, failures: int) -> float:
     """Delay before the next try after ``failures + 1`` failures (full jitter halves at most)."""
     delay = policy.initial * (2**failures if policy.backoff == "exponential" else 1)
     delay = min(delay, policy.max_delay)
-    return delay * random.uniform(0.5, 1.0) if policy.jitter else delay
+    return float(delay * random.uniform(0.5, 1.0) if policy.jitter else delay)
 
 
 def _kind(step: StepBase) -> str:

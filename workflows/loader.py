@@ -16,16 +16,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from workflows.definitions import (
-    STEP_MODELS,
-    HttpStep,
-    PostStep,
-    SqlStep,
-    StepBase,
-    SwitchStep,
-    Workflow,
-)
+from workflows.definitions import Workflow
 from workflows.expressions import ExpressionError, Expressions
+from workflows.spec import StepBase
+from workflows.steps.basic import PostStep, SwitchStep
+from workflows.steps.http import HttpStep
+from workflows.steps.sql import SqlStep
 
 _STEP_REF = re.compile(r"^steps\.([a-z][a-z0-9_-]*)$")
 
@@ -64,6 +60,8 @@ def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
         result.errors.append(DefinitionError(str(folder), 0, "", "no such folder"))
         return result
     for path in sorted(folder.glob("*.y*ml")):
+        if path.stem == "connections":  # named systems, not a workflow (bot/connections.py)
+            continue
         workflow, errors = load_file(path, check or CheckContext())
         result.errors.extend(errors)
         if workflow is None:
@@ -216,7 +214,6 @@ def _strings(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any
 
 
 __all__ = [
-    "STEP_MODELS",
     "CheckContext",
     "DefinitionError",
     "LoadResult",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -12,6 +11,7 @@ from workflows.definitions import Workflow
 from workflows.engine import Engine
 from workflows.ports import Chat, Clock
 from workflows.runs import StartRequest, start_run
+from workflows.steps.base import Services
 from workflows.store import Store
 from workflows.tables import RunRow
 
@@ -26,7 +26,7 @@ def make_engine(
     *workflows: Workflow,
     chat: Chat | None = None,
     owner: str = "test-worker",
-    services: Mapping[str, Any] | None = None,
+    services: Services | None = None,
 ) -> Engine:
     return Engine(
         store=store,
@@ -34,7 +34,7 @@ def make_engine(
         chat=chat,
         clock=clock,
         owner=owner,
-        services=services or {},
+        services=services or Services(),
     )
 
 

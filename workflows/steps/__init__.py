@@ -1,9 +1,22 @@
-"""Step kinds: one executor per kind key of the definition language."""
+"""Step kinds: each module defines its YAML model and its executor; this is the one list.
+
+Adding a kind: write ``workflows/steps/<kind>.py`` with a ``StepBase`` subclass
+whose kind key is a field (e.g. ``approve: ApproveSpec``) and an async
+executor, then add one ``StepKind`` line below. The definition language, the
+JSON Schema and ``switchboard check`` pick it up from here.
+"""
 
 from __future__ import annotations
 
-from workflows.steps.base import StepExecutor
+from workflows.steps.base import StepKind
 from workflows.steps.basic import (
+    CallStep,
+    EndStep,
+    FailStep,
+    PostStep,
+    SetStep,
+    SwitchStep,
+    WaitStep,
     run_call,
     run_end,
     run_fail,
@@ -12,13 +25,20 @@ from workflows.steps.basic import (
     run_switch,
     run_wait,
 )
+from workflows.steps.http import HttpStep, run_http
+from workflows.steps.sql import SqlStep, run_sql
 
-EXECUTORS: dict[str, StepExecutor] = {
-    "set": run_set,
-    "post": run_post,
-    "wait": run_wait,
-    "fail": run_fail,
-    "switch": run_switch,
-    "end": run_end,
-    "call": run_call,
+STEP_KINDS: dict[str, StepKind] = {
+    kind.name: kind
+    for kind in (
+        StepKind("set", SetStep, run_set),
+        StepKind("post", PostStep, run_post),
+        StepKind("wait", WaitStep, run_wait),
+        StepKind("fail", FailStep, run_fail),
+        StepKind("switch", SwitchStep, run_switch),
+        StepKind("end", EndStep, run_end),
+        StepKind("call", CallStep, run_call),
+        StepKind("http", HttpStep, run_http),
+        StepKind("sql", SqlStep, run_sql),
+    )
 }

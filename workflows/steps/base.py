@@ -12,11 +12,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
-from workflows.definitions import StepBase, Workflow
-from workflows.expressions import Expressions
+from connectors.ai.base import AIProvider
+from connectors.http import HttpConnector
+from connectors.registry import ConnectorRegistry
+from connectors.sql import SqlConnector
+from workflows.expressions import ExpressionError, Expressions
 from workflows.ports import ChatMessage, Clock, MessageRef
+from workflows.spec import StepBase
+
+if TYPE_CHECKING:
+    from workflows.definitions import Workflow
 
 
 class StepError(Exception):
@@ -52,6 +59,14 @@ SendMessage = Callable[[str, ChatMessage, str | None, str], Awaitable[MessageRef
 """``send(channel, message, thread_ts, purpose)`` -> the posted or updated message."""
 
 
+@dataclass(frozen=True)
+class Services:
+    """Collaborators from outside the engine, built by the composition root."""
+
+    connectors: ConnectorRegistry | None = None
+    ai: AIProvider | None = None
+
+
 @dataclass
 class StepContext:
     run_id: str
@@ -63,8 +78,7 @@ class StepContext:
     clock: Clock
     send: SendMessage
     thread: MessageRef | None
-    services: Mapping[str, Any] = field(default_factory=dict)
-    """Optional collaborators by name (``connectors``, ``ai``), set by the composition root."""
+    services: Services
 
     @property
     def idempotency_key(self) -> str:
@@ -75,3 +89,31 @@ class StepContext:
 
 
 StepExecutor = Callable[[StepContext], Awaitable[StepOutcome]]
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """A step kind: the key in YAML, its pydantic model and its executor."""
+
+    name: str
+    model: type[StepBase]
+    execute: StepExecutor
+
+
+def evaluate(ctx: StepContext, value: Any) -> Any:
+    """Evaluate definition expressions; a failure is the step's failure, told in the thread."""
+    try:
+        return ctx.evaluate(value)
+    except ExpressionError as exc:
+        raise StepError(f"expression failed: {exc}") from None
+
+
+@overload
+def connector_for(ctx: StepContext, name: str, kind: Literal["http"]) -> HttpConnector: ...
+@overload
+def connector_for(ctx: StepContext, name: str, kind: Literal["sql"]) -> SqlConnector: ...
+def connector_for(ctx: StepContext, name: str, kind: Literal["http", "sql"]) -> Any:
+    registry = ctx.services.connectors
+    if registry is None or name not in registry.names:
+        raise StepError(f"connection {name!r} is not configured")
+    return registry.http(name) if kind == "http" else registry.sql(name)

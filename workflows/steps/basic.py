@@ -5,32 +5,82 @@ from __future__ import annotations
 import importlib
 import inspect
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from workflows.definitions import (
-    CallStep,
-    EndStep,
-    FailStep,
-    PostStep,
-    SetStep,
-    SwitchStep,
-    WaitStep,
-)
-from workflows.expressions import ExpressionError
+from pydantic import Field, model_validator
+
 from workflows.ports import ChatMessage
-from workflows.steps.base import StepContext, StepError, StepOutcome
+from workflows.spec import Duration, StepBase, Strict
+from workflows.steps.base import StepContext, StepError, StepOutcome, evaluate
 
 
-def _evaluate(ctx: StepContext, value: Any) -> Any:
-    try:
-        return ctx.evaluate(value)
-    except ExpressionError as exc:
-        raise StepError(f"expression failed: {exc}") from None
+class SetStep(StepBase):
+    set: dict[str, Any] = Field(description="Computed values: name -> expression")
+
+
+class PostSpec(Strict):
+    text: str | None = None
+    template: str | None = Field(default=None, description="A Block Kit template in templates/")
+    data: dict[str, Any] = Field(default_factory=dict)
+    channel: str | None = Field(default=None, description="Default: the run's thread")
+    user: str | None = Field(default=None, description="Send as a DM to this user")
+
+    @model_validator(mode="after")
+    def _text_or_template(self) -> PostSpec:
+        if (self.text is None) == (self.template is None):
+            raise ValueError("give exactly one of text or template")
+        return self
+
+
+class PostStep(StepBase):
+    post: PostSpec
+
+
+class WaitSpec(Strict):
+    duration: Duration | None = None
+    until: str | None = Field(default=None, description="ISO-8601 time or an expression giving one")
+
+    @model_validator(mode="after")
+    def _one(self) -> WaitSpec:
+        if (self.duration is None) == (self.until is None):
+            raise ValueError("give exactly one of duration or until")
+        return self
+
+
+class WaitStep(StepBase):
+    wait: WaitSpec
+
+
+class FailStep(StepBase):
+    fail: str = Field(description="The error message (an expression)")
+
+
+class SwitchSpec(Strict):
+    value: str = Field(description="Expression whose value picks the case")
+    cases: dict[str, str] = Field(description="value -> step id")
+    default: str | None = None
+
+
+class SwitchStep(StepBase):
+    switch: SwitchSpec
+
+
+class CallSpec(Strict):
+    function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="module:function")
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallStep(StepBase):
+    call: CallSpec
+
+
+class EndStep(StepBase):
+    end: Literal[True] | str = Field(description="true, or a closing message")
 
 
 async def run_set(ctx: StepContext) -> StepOutcome:
     assert isinstance(ctx.step, SetStep)
-    values = _evaluate(ctx, ctx.step.set)
+    values = evaluate(ctx, ctx.step.set)
     shown = ", ".join(f"{k} = {_short(v)}" for k, v in values.items())
     return StepOutcome(output=values, summary=f"set {shown}")
 
@@ -39,16 +89,16 @@ async def run_post(ctx: StepContext) -> StepOutcome:
     assert isinstance(ctx.step, PostStep)
     spec = ctx.step.post
     if spec.text is not None:
-        message = ChatMessage("message", {"text": str(_evaluate(ctx, spec.text))})
+        message = ChatMessage("message", {"text": str(evaluate(ctx, spec.text))})
     else:
         assert spec.template is not None
-        data = dict(ctx.scope) | {"data": _evaluate(ctx, spec.data)}
+        data = dict(ctx.scope) | {"data": evaluate(ctx, spec.data)}
         message = ChatMessage(spec.template, data)
     thread_ts: str | None = None
     if spec.user:
-        channel = f"@{_evaluate(ctx, spec.user)}"
+        channel = f"@{evaluate(ctx, spec.user)}"
     elif spec.channel:
-        channel = str(_evaluate(ctx, spec.channel))
+        channel = str(evaluate(ctx, spec.channel))
     elif ctx.thread is not None:
         channel, thread_ts = ctx.thread.channel, ctx.thread.ts
     else:
@@ -65,7 +115,7 @@ async def run_wait(ctx: StepContext) -> StepOutcome:
     if spec.duration is not None:
         due = now + timedelta(seconds=spec.duration)
     else:
-        raw = _evaluate(ctx, spec.until)
+        raw = evaluate(ctx, spec.until)
         try:
             due = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
         except ValueError:
@@ -81,13 +131,13 @@ async def run_wait(ctx: StepContext) -> StepOutcome:
 
 async def run_fail(ctx: StepContext) -> StepOutcome:
     assert isinstance(ctx.step, FailStep)
-    raise StepError(str(_evaluate(ctx, ctx.step.fail)))
+    raise StepError(str(evaluate(ctx, ctx.step.fail)))
 
 
 async def run_switch(ctx: StepContext) -> StepOutcome:
     assert isinstance(ctx.step, SwitchStep)
     spec = ctx.step.switch
-    value = str(_evaluate(ctx, spec.value))
+    value = str(evaluate(ctx, spec.value))
     target = spec.cases.get(value, spec.default)
     if target is None:
         raise StepError(f"switch: no case for {value!r} and no default")
@@ -98,7 +148,7 @@ async def run_switch(ctx: StepContext) -> StepOutcome:
 
 async def run_end(ctx: StepContext) -> StepOutcome:
     assert isinstance(ctx.step, EndStep)
-    note = "" if ctx.step.end is True else str(_evaluate(ctx, ctx.step.end))
+    note = "" if ctx.step.end is True else str(evaluate(ctx, ctx.step.end))
     return StepOutcome(output={"note": note}, summary=note or "done", next_step=None)
 
 
@@ -110,7 +160,7 @@ async def run_call(ctx: StepContext) -> StepOutcome:
         function = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise StepError(f"cannot load {ctx.step.call.function}: {exc}") from None
-    args = _evaluate(ctx, ctx.step.call.args)
+    args = evaluate(ctx, ctx.step.call.args)
     result = function(**args)
     if inspect.isawaitable(result):
         result = await result
