@@ -152,3 +152,85 @@ class AuditRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class GateRow(Base):
+    """An approval gate: one per (run, approve step); its outcome is written exactly once."""
+
+    __tablename__ = "approval_gates"
+    __table_args__ = (UniqueConstraint("run_id", "step_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    step_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    """open | approved | rejected | <custom outcome> | timed_out"""
+    approvers: Mapped[list[str]] = mapped_column(JsonType)
+    """User IDs who may decide now (resolved from groups/channels when the card was posted)."""
+    min_approvals: Mapped[int] = mapped_column(Integer, default=1)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    requester: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    timeout_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DecisionRow(Base):
+    """One person's decision on a gate; the unique key makes double clicks one decision."""
+
+    __tablename__ = "approval_decisions"
+    __table_args__ = (UniqueConstraint("gate_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    gate_id: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    decision: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AssignmentRow(Base):
+    """A routed request: who owns it, who claimed it, and its SLA clock."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("run_id", "step_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    step_id: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str | None] = mapped_column(String(128))
+    predicted_label: Mapped[str | None] = mapped_column(String(128))
+    confidence: Mapped[float | None] = mapped_column()
+    owner_kind: Mapped[str] = mapped_column(String(16))
+    """channel | user | usergroup | triage"""
+    owner_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    """open | claimed | closed | shadow"""
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ExampleRow(Base):
+    """A labelled example from people's corrections (reassign, triage pick, shadow comparison)."""
+
+    __tablename__ = "labelled_examples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workflow: Mapped[str] = mapped_column(String(128), index=True)
+    step_id: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(128))
+    predicted: Mapped[str | None] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(32))
+    approved: Mapped[bool] = mapped_column(default=False)
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
