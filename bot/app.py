@@ -10,16 +10,25 @@ works on FaaS platforms.
 
 from __future__ import annotations
 
+import re
+
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.background import Background
 from bot.deps import BotDeps
 from bot.identity import IdentityCache
+from bot.listeners.approvals import REJECT_VIEW, ApprovalListeners
 from bot.listeners.commands import FlowCommands
 
 
 def build_app(
-    deps: BotDeps, *, client: AsyncWebClient, signing_secret: str, identity: IdentityCache
+    deps: BotDeps,
+    *,
+    client: AsyncWebClient,
+    signing_secret: str,
+    identity: IdentityCache,
+    background: Background,
 ) -> AsyncApp:
     app = AsyncApp(
         client=client,
@@ -30,4 +39,7 @@ def build_app(
         ignoring_self_events_enabled=True,
     )
     app.command("/flow")(FlowCommands(deps).on_flow)
+    approvals = ApprovalListeners(deps, background)
+    app.action(re.compile(r"^approval:"))(approvals.on_click)
+    app.view(REJECT_VIEW)(approvals.on_reject_submit)
     return app

@@ -24,10 +24,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.render import Renderer, RenderError
+from bot.logs import Scrubber
+from bot.metrics import CountingRateLimitHandler, MeteredWebClient, Metrics
+from bot.render import Rendered, Renderer, RenderError
 from workflows.ports import ChatError, ChatMessage, MessageRef
 
 METADATA_EVENT = "switchboard_message"
+GROUP_CACHE_SECONDS = 60.0
+"""Group membership changes rarely; a minute keeps approver checks fresh enough."""
 _RETRYABLE = {
     "ratelimited",
     "internal_error",
@@ -38,17 +42,28 @@ _RETRYABLE = {
 }
 
 
-def make_web_client(token: str, base_url: str, *, max_retries: int = 5) -> AsyncWebClient:
-    return AsyncWebClient(
-        token=token,
-        base_url=base_url,
-        timeout=10,
-        retry_handlers=[
+def make_web_client(
+    token: str, base_url: str, *, max_retries: int = 5, metrics: Metrics | None = None
+) -> AsyncWebClient:
+    """The one Web API client; with ``metrics``, every call and every 429 is counted."""
+    rate_limit = (
+        AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries)
+        if metrics is None
+        else CountingRateLimitHandler(metrics, max_retry_count=max_retries)
+    )
+    options: dict[str, Any] = {
+        "token": token,
+        "base_url": base_url,
+        "timeout": 10,
+        "retry_handlers": [
             AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
+            rate_limit,
             AsyncServerErrorRetryHandler(max_retry_count=max_retries),
         ],
-    )
+    }
+    if metrics is None:
+        return AsyncWebClient(**options)
+    return MeteredWebClient(metrics=metrics, **options)
 
 
 class ChannelPacer:
@@ -75,11 +90,20 @@ class ChannelPacer:
 
 
 class SlackChat:
-    def __init__(self, client: AsyncWebClient, renderer: Renderer, pacer: ChannelPacer) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        renderer: Renderer,
+        pacer: ChannelPacer,
+        scrubber: Scrubber | None = None,
+    ) -> None:
         self._client = client
         self._renderer = renderer
         self._pacer = pacer
+        # Last line of defence: a secret that reached a step's output is not posted.
+        self._scrubber = scrubber or Scrubber()
         self._channel_ids: dict[str, str] = {}
+        self._groups: dict[str, tuple[float, list[str]]] = {}
 
     async def post(
         self, channel: str, message: ChatMessage, *, thread_ts: str | None = None
@@ -158,11 +182,63 @@ class SlackChat:
         response = await self._call("conversations_open", users=user_id)
         return str(response["channel"]["id"])
 
-    def _render(self, message: ChatMessage) -> Any:
+    async def usergroup_members(self, handle_or_id: str) -> list[str]:
+        key = handle_or_id.lstrip("@")
+        cached = self._groups.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        group_id = key
+        if not key.startswith("S"):
+            response = await self._call("usergroups_list")
+            match = [g for g in response.get("usergroups", []) if g.get("handle") == key]
+            if not match:
+                raise ChatError(f"user group @{key} not found", retryable=False)
+            group_id = str(match[0]["id"])
+        response = await self._call("usergroups_users_list", usergroup=group_id)
+        users = [str(u) for u in response.get("users", [])]
+        self._groups[key] = (time.monotonic() + GROUP_CACHE_SECONDS, users)
+        return users
+
+    async def channel_members(self, name_or_id: str) -> list[str]:
+        channel = await self.resolve_channel(name_or_id)
+        members: list[str] = []
+        cursor = None
+        while True:
+            response = await self._call(
+                "conversations_members", channel=channel, cursor=cursor, limit=1000
+            )
+            members += [str(m) for m in response.get("members", [])]
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return members
+
+    async def upload(
+        self,
+        channel: str,
+        filename: str,
+        content: bytes,
+        title: str,
+        thread_ts: str | None = None,
+    ) -> None:
+        await self._pacer.acquire(channel)
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "filename": filename,
+            "content": content,
+            "title": self._scrubber.text(title),
+        }
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        await self._call("files_upload_v2", **kwargs)
+
+    def _render(self, message: ChatMessage) -> Rendered:
         try:
-            return self._renderer.render(message.template, message.data)
+            rendered = self._renderer.render(message.template, message.data)
         except RenderError as exc:
             raise ChatError(str(exc), retryable=False) from None
+        return Rendered(
+            text=self._scrubber.text(rendered.text), blocks=self._scrubber.value(rendered.blocks)
+        )
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:

@@ -23,6 +23,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -93,6 +94,24 @@ class Renderer:
         """Compile every template now, so the first request does not pay for it."""
         for name in self._env.list_templates(filter_func=lambda n: n.endswith(".json.j2")):
             self._env.get_template(name)
+
+    def render_view(self, template: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A modal or Home view: the template renders the whole view object."""
+        try:
+            source = self._env.get_template(f"{template}.json.j2").render(**data)
+            view = json.loads(source)
+        except (TemplateError, json.JSONDecodeError) as exc:
+            raise RenderError(f"template {template}: {exc}") from None
+        validate(
+            Rendered(text="", blocks=list(view.get("blocks", []))),
+            max_blocks=MAX_VIEW_BLOCKS,
+            origin=template,
+        )
+        try:
+            View(**view).validate_json()
+        except (SlackObjectFormationError, TypeError) as exc:
+            raise RenderError(f"template {template}: {exc}") from None
+        return dict(view)
 
     def render(
         self, template: str, data: dict[str, Any], *, max_blocks: int = MAX_MESSAGE_BLOCKS

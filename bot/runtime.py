@@ -12,23 +12,29 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app
+from bot.background import Background
 from bot.connections import build_registry
 from bot.deps import BotDeps
 from bot.identity import IdentityCache
+from bot.logs import Scrubber
+from bot.metrics import Metrics
 from bot.notifier import ChannelPacer, SlackChat, make_web_client
 from bot.render import Renderer
 from bot.settings import Settings, open_store
+from bot.webhooks import WebhookKey, resolve_webhook_keys
 from workflows.definitions import Workflow
 from workflows.engine import Engine
 from workflows.loader import CheckContext, DefinitionError, load_folder
 from workflows.ports import Clock, SystemClock
 from workflows.runs import warm_up
+from workflows.scheduler import Scheduler
 from workflows.steps.base import Services
 from workflows.store import Store
 from workflows.worker import Worker
@@ -48,6 +54,11 @@ class Runtime:
     app: AsyncApp
     identity: IdentityCache
     run_workers: int
+    scheduler: Scheduler | None = None
+    """Schedules and threshold checks; started only when ``settings.run_scheduler``."""
+    webhook_keys: dict[str, list[WebhookKey]] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    """This process's metrics (``GET /metrics``); also the engine's observer."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _workers: list[Worker] = field(default_factory=list)
 
@@ -64,6 +75,8 @@ class Runtime:
             )
             self._workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name="switchboard-worker"))
+        if self.scheduler is not None and self.settings.run_scheduler:
+            await self.scheduler.start()
 
     async def _warm_database(self) -> None:
         """Open the pool's first connection and compile the ack path now, not on the first ack."""
@@ -75,6 +88,8 @@ class Runtime:
             log.warning("database not reachable at start-up: %s", type(exc).__name__)
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         for worker in self._workers:
             worker.stop()
         for task in self._tasks:
@@ -88,19 +103,30 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, *, run_workers: int = 1, clock: Clock | None = None
+    settings: Settings,
+    *,
+    run_workers: int = 1,
+    clock: Clock | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Runtime:
+    """``env`` holds secrets that definitions name (webhook ``secret_env``); default: os.environ."""
     clock = clock or SystemClock()
+    metrics = Metrics()
     store = open_store(settings)
     renderer = Renderer(settings.templates_dir)
-    connectors = build_registry(settings.workflows_dir)
+    connectors = build_registry(settings.workflows_dir, hooks=metrics.connector_hooks())
     check = CheckContext(
         templates_dir=settings.templates_dir, connections=frozenset(connectors.names)
     )
     loaded = load_folder(settings.workflows_dir, check)
-    client = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    client = make_web_client(
+        settings.slack_bot_token.get_secret_value(), settings.slack_api_url, metrics=metrics
+    )
     chat = SlackChat(
-        client, renderer, ChannelPacer(settings.slack_post_burst, settings.slack_posts_per_second)
+        client,
+        renderer,
+        ChannelPacer(settings.slack_post_burst, settings.slack_posts_per_second),
+        Scrubber(settings.secrets()),
     )
     engine = Engine(
         store=store,
@@ -110,6 +136,7 @@ def build_runtime(
         owner=worker_identity(),
         lease_seconds=settings.lease_seconds,
         services=Services(connectors=connectors),
+        observer=metrics,
     )
     deps = BotDeps(
         store=store,
@@ -119,10 +146,12 @@ def build_runtime(
         wakeup=engine.wakeup,
     )
     identity = IdentityCache(client)
+    background = Background()
     app = build_app(
         deps,
         client=client,
         identity=identity,
+        background=background,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
     )
     return Runtime(
@@ -136,6 +165,11 @@ def build_runtime(
         app=app,
         identity=identity,
         run_workers=run_workers,
+        scheduler=Scheduler(
+            store, loaded.workflows, clock, connectors=connectors, wakeup=engine.wakeup
+        ),
+        webhook_keys=resolve_webhook_keys(loaded.workflows, os.environ if env is None else env),
+        metrics=metrics,
     )
 
 

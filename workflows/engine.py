@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+import structlog
+from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from workflows import audit
 from workflows.definitions import Workflow, step_kind
 from workflows.expressions import ExpressionError, Expressions
-from workflows.observe import EngineObserver, NullObserver
+from workflows.observe import EngineObserver, NullObserver, StepResult
 from workflows.outbox import Outbox
 from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
 from workflows.spec import RetryPolicy, StepBase
@@ -40,6 +42,9 @@ from workflows.store import Store
 from workflows.tables import JobRow, RunRow
 
 log = logging.getLogger(__name__)
+
+TAKEN_OVER = "lease expired; taken over"
+"""``jobs.error`` of a job claimed after its worker stopped renewing the lease."""
 
 MAX_CLAIMS = 20
 """A job claimed this often without finishing (a step that kills its worker) fails."""
@@ -79,7 +84,13 @@ class Engine:
             and_(JobRow.status == "queued", JobRow.due_at <= now),
             and_(JobRow.status == "leased", JobRow.lease_expires_at < now),
         )
-        candidates = select(JobRow.id).where(due).order_by(JobRow.due_at).limit(limit)
+        # One job per run at a time: a run's jobs see each other's results, and a signal that
+        # raced the step still finishing would only be executed twice.
+        busy = aliased(JobRow)
+        run_idle = ~exists().where(
+            busy.run_id == JobRow.run_id, busy.status == "leased", busy.lease_expires_at >= now
+        )
+        candidates = select(JobRow.id).where(due, run_idle).order_by(JobRow.due_at).limit(limit)
         if not self.store.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
         stmt = (
@@ -91,6 +102,8 @@ class Engine:
                 attempt=JobRow.attempt + 1,
                 lease_expires_at=now + timedelta(seconds=self.lease_seconds),
                 started_at=now,
+                # RETURNING shows new values only: mark a takeover where it can be seen.
+                error=case((JobRow.status == "leased", TAKEN_OVER), else_=JobRow.error),
             )
             .returning(
                 JobRow.id,
@@ -101,12 +114,35 @@ class Engine:
                 JobRow.attempt,
                 JobRow.failures,
                 JobRow.due_at,
+                JobRow.error,
             )
             .execution_options(synchronize_session=False)
         )
         async with self.store.transaction() as session:
             rows = (await session.execute(stmt)).all()
-        return [ClaimedJob(*row) for row in rows]
+        for row in rows:
+            if row.error == TAKEN_OVER:
+                self.observer.lease_taken_over()
+        claimed = [ClaimedJob(*row[:-1]) for row in rows]
+        return await self._one_per_run(claimed)
+
+    async def _one_per_run(self, claimed: list[ClaimedJob]) -> list[ClaimedJob]:
+        """Give back all but the first of several jobs of one run claimed in the same batch."""
+        keep: dict[str, ClaimedJob] = {}
+        extra: list[ClaimedJob] = []
+        for job in sorted(claimed, key=lambda j: (j.due_at, j.id)):
+            if job.run_id in keep:
+                extra.append(job)
+            else:
+                keep[job.run_id] = job
+        if extra:
+            async with self.store.transaction() as session:
+                await session.execute(
+                    update(JobRow)
+                    .where(JobRow.id.in_([j.id for j in extra]), JobRow.lease_owner == self.owner)
+                    .values(status="queued", lease_owner=None, attempt=JobRow.attempt - 1)
+                )
+        return list(keep.values())
 
     async def execute(self, job: ClaimedJob) -> None:
         """Run one claimed job to its recorded outcome. Never raises for a step's failure."""
@@ -120,7 +156,11 @@ class Engine:
             await self._fail(job, run, None, f"workflow {run.workflow!r} is no longer defined")
             return
         step = workflow.step(job.step_id)
+        structlog.contextvars.bind_contextvars(
+            run_id=run.id, step_id=step.id, workflow=run.workflow
+        )  # this job's task only: every log record below carries them
         started = time.perf_counter()
+        queue_delay = (self.clock.now() - job.due_at).total_seconds()
         try:
             if job.attempt > MAX_CLAIMS:
                 raise StepError(f"step was started {job.attempt} times without finishing")
@@ -136,18 +176,28 @@ class Engine:
                 "attempt": job.attempt,
                 "output": audit.digest(outcome.output),
             } | outcome.audit
-            if thread is not None and not step.quiet:
-                await self._thread_note(run, step, thread, outcome, detail, job.attempt)
+            if thread is not None and not step.quiet and outcome.summary:
+                await self._thread_note(run, step, thread, outcome, detail, job)
         except (StepError, ChatError, TimeoutError) as exc:
-            await self._on_error(job, run, workflow, step, exc)
+            result = await self._on_error(job, run, workflow, step, exc)
+            self._observe(run, step, result, started, queue_delay)
             return
         except Exception as exc:  # a bug in a step must fail its run, not kill the worker
             log.exception("step crashed", extra={"run_id": run.id, "step_id": step.id})
-            await self._on_error(
+            result = await self._on_error(
                 job, run, workflow, step, StepError(f"internal error ({type(exc).__name__})")
             )
+            self._observe(run, step, result, started, queue_delay)
             return
         await self._complete(job, run, workflow, step, outcome, detail, thread)
+        skipped = outcome.output.get("skipped") is True
+        self._observe(run, step, "skipped" if skipped else "ok", started, queue_delay)
+
+    def _observe(
+        self, run: RunRow, step: StepBase, result: StepResult, started: float, queue_delay: float
+    ) -> None:
+        seconds = time.perf_counter() - started
+        self.observer.step_finished(run.workflow, _kind(step), result, seconds, queue_delay)
 
     def _context(
         self,
@@ -175,6 +225,11 @@ class Engine:
             send=send,
             thread=thread,
             services=self.services,
+            store=self.store,
+            chat=self.chat,
+            job_kind=job.kind,
+            payload=job.payload,
+            requester=run.requester,
         )
 
     async def _run_step(self, ctx: StepContext) -> StepOutcome:
@@ -215,8 +270,10 @@ class Engine:
         thread: MessageRef,
         outcome: StepOutcome,
         detail: dict[str, Any],
-        attempt: int,
+        job: ClaimedJob,
     ) -> None:
+        # A step's first run has one note; each later signal or timer adds its own.
+        purpose = "result" if job.kind == "step" else f"{job.kind}-{job.id}"
         data = {
             "step": {"id": step.id, "kind": _kind(step)},
             "summary": outcome.summary,
@@ -226,11 +283,11 @@ class Engine:
         await self.outbox.send(
             run.id,
             step.id,
-            "result",
+            purpose,
             thread.channel,
             ChatMessage("step_result", data),
             thread_ts=thread.ts,
-            attempt=attempt,
+            attempt=job.attempt,
         )
 
     async def _complete(
@@ -244,27 +301,9 @@ class Engine:
         thread: MessageRef | None,
     ) -> None:
         now = self.clock.now()
-        next_id = (
-            outcome.next_step
-            if outcome.overrides_next
-            else (step.goto or workflow.next_step_id(step.id))
-        )
-        context = dict(run.context)
-        context["steps"] = dict(context.get("steps", {})) | {step.id: outcome.output}
-        values: dict[str, Any] = {
-            "context": context,
-            "version": run.version + 1,
-            "updated_at": now,
-            "current_step": next_id or step.id,
-        }
+        next_id, values = self._transition(run, workflow, step, outcome, now)
         if thread is not None:
             values |= {"channel_id": thread.channel, "root_ts": thread.ts}
-        if next_id is None:
-            values |= {"status": "succeeded", "finished_at": now}
-        elif outcome.due_at is not None and outcome.due_at > now:
-            values |= {"status": "waiting"}
-        else:
-            values |= {"status": "running"}
         async with self.store.transaction() as session:
             if not await self._still_ours(session, job, "done", now):
                 return
@@ -275,33 +314,32 @@ class Engine:
             )
             if moved.rowcount != 1:  # type: ignore[attr-defined]
                 # Someone else changed the run meanwhile (cancel, a parallel job): run it again.
-                await session.rollback()
-                await self._requeue(job, now)
+                # In this transaction: a second one would wait on the SQLite write lock we hold.
+                await self._requeue(session, job, now)
                 return
             await audit.append(
                 session,
                 run_id=run.id,
                 step_id=step.id,
                 actor="switchboard",
-                action="step.completed",
+                action=outcome.action,
                 detail=detail,
                 now=now,
             )
-            if next_id is not None:
+            for timer in outcome.timers:
                 session.add(
-                    JobRow(
-                        run_id=run.id,
-                        step_id=next_id,
-                        kind="step",
-                        payload={},
-                        status="queued",
-                        due_at=max(outcome.due_at or now, now),
-                        attempt=0,
-                        failures=0,
-                        created_at=now,
+                    _job(
+                        run.id,
+                        step.id,
+                        "timer",
+                        timer.due_at,
+                        now,
+                        {"timer": timer.name} | timer.payload,
                     )
                 )
-            else:
+            if next_id is not None:
+                session.add(_job(run.id, next_id, "step", max(outcome.due_at or now, now), now))
+            elif values.get("status") == "succeeded":
                 await audit.append(
                     session,
                     run_id=run.id,
@@ -311,8 +349,35 @@ class Engine:
                     detail={},
                     now=now,
                 )
+        if values.get("status") == "succeeded":
+            self.observer.run_finished(
+                run.workflow, "succeeded", (now - run.created_at).total_seconds()
+            )
         if next_id is not None:
             self.wakeup.set()
+
+    def _transition(
+        self, run: RunRow, workflow: Workflow, step: StepBase, outcome: StepOutcome, now: datetime
+    ) -> tuple[str | None, dict[str, Any]]:
+        """Where the run goes after this outcome: (next step or None, run columns to set)."""
+        values: dict[str, Any] = {"version": run.version + 1, "updated_at": now}
+        if outcome.output or not outcome.waiting:
+            steps = dict(run.context.get("steps", {}))
+            steps[step.id] = dict(steps.get(step.id) or {}) | outcome.output
+            values["context"] = dict(run.context) | {"steps": steps}
+        if outcome.waiting:
+            return None, values | {"status": "waiting", "current_step": step.id}
+        next_id = (
+            outcome.next_step
+            if outcome.overrides_next
+            else (step.goto or workflow.next_step_id(step.id))
+        )
+        values["current_step"] = next_id or step.id
+        if next_id is None:
+            return None, values | {"status": "succeeded", "finished_at": now}
+        if outcome.due_at is not None and outcome.due_at > now:
+            return next_id, values | {"status": "waiting"}
+        return next_id, values | {"status": "running"}
 
     async def _still_ours(
         self, session: Any, job: ClaimedJob, status: str, now: datetime, error: str | None = None
@@ -329,13 +394,13 @@ class Engine:
         )
         return bool(result.rowcount == 1)
 
-    async def _requeue(self, job: ClaimedJob, now: datetime) -> None:
-        async with self.store.transaction() as session:
-            await session.execute(
-                update(JobRow)
-                .where(JobRow.id == job.id, JobRow.lease_owner == self.owner)
-                .values(status="queued", due_at=now, lease_owner=None)
-            )
+    async def _requeue(self, session: Any, job: ClaimedJob, now: datetime) -> None:
+        """Hand a job just marked done by ``_still_ours`` back to the queue (same transaction)."""
+        await session.execute(
+            update(JobRow)
+            .where(JobRow.id == job.id)
+            .values(status="queued", due_at=now, lease_owner=None, finished_at=None)
+        )
         self.wakeup.set()
 
     async def _finish_job(self, job: ClaimedJob, status: str) -> None:
@@ -344,14 +409,14 @@ class Engine:
 
     async def _on_error(
         self, job: ClaimedJob, run: RunRow, workflow: Workflow, step: StepBase, exc: Exception
-    ) -> None:
+    ) -> StepResult:
         message = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError):
             message = f"timed out after {step.timeout:g}s"
         retryable = isinstance(exc, TimeoutError) or bool(getattr(exc, "retryable", False))
         if retryable and job.failures + 1 < step.retry.attempts:
             await self._retry_later(job, run, step, message)
-            return
+            return "retry"
         await self._fail(job, run, step, message)
         if workflow.on_error.notify and self.chat is not None:
             data = {"run": _run_view(run), "error": message, "step": step.id}
@@ -363,6 +428,7 @@ class Engine:
                 ChatMessage("run_failed", data),
                 attempt=job.attempt,
             )
+        return "failed"
 
     async def _retry_later(
         self, job: ClaimedJob, run: RunRow, step: StepBase, message: str
@@ -429,21 +495,12 @@ class Engine:
                 values |= {"channel_id": run.channel_id, "root_ts": run.root_ts}
             if goto and step is not None and step.id != goto:
                 values |= {"status": "running", "current_step": goto}
-                session.add(
-                    JobRow(
-                        run_id=run.id,
-                        step_id=goto,
-                        kind="step",
-                        payload={},
-                        status="queued",
-                        due_at=now,
-                        attempt=0,
-                        failures=0,
-                        created_at=now,
-                    )
-                )
+                session.add(_job(run.id, goto, "step", now, now))
             else:
                 values |= {"status": "failed", "error": message, "finished_at": now}
+                self.observer.run_finished(
+                    run.workflow, "failed", (now - run.created_at).total_seconds()
+                )
             await session.execute(update(RunRow).where(RunRow.id == run.id).values(**values))
             await audit.append(
                 session,
@@ -454,6 +511,27 @@ class Engine:
                 detail={"error": message, "attempt": job.attempt},
                 now=now,
             )
+
+
+def _job(
+    run_id: str,
+    step_id: str,
+    kind: str,
+    due_at: datetime,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
+) -> JobRow:
+    return JobRow(
+        run_id=run_id,
+        step_id=step_id,
+        kind=kind,
+        payload=payload or {},
+        status="queued",
+        due_at=due_at,
+        attempt=0,
+        failures=0,
+        created_at=now,
+    )
 
 
 def backoff_seconds(policy: RetryPolicy, failures: int) -> float:

@@ -57,6 +57,23 @@ class Chat(Protocol):
 
     async def open_dm(self, user_id: str) -> str: ...
 
+    async def usergroup_members(self, handle_or_id: str) -> list[str]:
+        """User IDs in a user group (``finance-leads`` or an ID), cached briefly."""
+        ...
+
+    async def channel_members(self, name_or_id: str) -> list[str]: ...
+
+    async def upload(
+        self,
+        channel: str,
+        filename: str,
+        content: bytes,
+        title: str,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Share a file (a digest's chart) in a channel or thread."""
+        ...
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...

@@ -11,18 +11,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from workflows import audit
-from workflows.definitions import Workflow
 from workflows.store import Store
 from workflows.tables import JobRow, RequestRow, RunRow
 
 ACTIVE = ("running", "waiting")
 FINISHED = ("succeeded", "failed", "cancelled")
+
+if TYPE_CHECKING:
+    from workflows.definitions import Workflow
 
 
 @dataclass(frozen=True)

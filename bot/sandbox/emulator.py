@@ -434,7 +434,9 @@ class SlackEmulator:
             return await self._deliverer.send_interaction(payload)
         msg = self._message(message_or_ts, channel)
         ch = self.channel(msg.channel)
-        if u.id not in ch.members:
+        # Anyone in the workspace can open a public channel and click in it; private ones
+        # only their members.
+        if ch.is_private and u.id not in ch.members:
             raise PermissionError(f"{u.name} cannot see {ch.name}")
         action = self._action(msg.blocks or [], action_id, value, block_id)
         ru = ws.new_response_url(
@@ -706,6 +708,10 @@ class SlackEmulator:
     def on_api_call(self, listener: Callable[[ApiCall], None] | None) -> None:
         """Observe every Web API call as it is recorded (e.g. for a developer panel)."""
         self._api.on_call = listener
+
+    def on_delivery(self, listener: Callable[[DeliveryResult], None] | None) -> None:
+        """Observe every signed request to the app as its answer (or failure) is recorded."""
+        self._deliverer.on_result = listener
 
     def inject_faults(self, method: str, faults: Iterable[Fault | int | str]) -> None:
         """Script the next calls of ``method``: ``Fault``s, 429, 500/503, or Slack error codes."""

@@ -8,6 +8,7 @@ JSON Schema and ``switchboard check`` pick it up from here.
 
 from __future__ import annotations
 
+from workflows.steps.approve import ApproveStep, run_approve
 from workflows.steps.base import StepKind
 from workflows.steps.basic import (
     CallStep,
@@ -25,6 +26,7 @@ from workflows.steps.basic import (
     run_switch,
     run_wait,
 )
+from workflows.steps.digest import DigestStep, run_digest
 from workflows.steps.http import HttpStep, run_http
 from workflows.steps.sql import SqlStep, run_sql
 
@@ -40,5 +42,7 @@ STEP_KINDS: dict[str, StepKind] = {
         StepKind("call", CallStep, run_call),
         StepKind("http", HttpStep, run_http),
         StepKind("sql", SqlStep, run_sql),
+        StepKind("approve", ApproveStep, run_approve),
+        StepKind("digest", DigestStep, run_digest),
     )
 }

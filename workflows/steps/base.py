@@ -19,8 +19,9 @@ from connectors.http import HttpConnector
 from connectors.registry import ConnectorRegistry
 from connectors.sql import SqlConnector
 from workflows.expressions import ExpressionError, Expressions
-from workflows.ports import ChatMessage, Clock, MessageRef
+from workflows.ports import Chat, ChatMessage, Clock, MessageRef
 from workflows.spec import StepBase
+from workflows.store import Store
 
 if TYPE_CHECKING:
     from workflows.definitions import Workflow
@@ -49,10 +50,23 @@ class StepOutcome:
     """Run the next step no earlier than this (a durable wait)."""
     audit: dict[str, Any] = field(default_factory=dict)
     """Extra, secret-free facts for the audit record (model, confidence, …)."""
+    waiting: bool = False
+    """The run waits for people or time: no next step; a signal or timer job resumes it."""
+    timers: list[Timer] = field(default_factory=list)
+    """Jobs for this step to run later (reminders, timeouts), queued with the result."""
+    action: str = "step.completed"
+    """The audit action recorded for this outcome."""
 
     @property
     def overrides_next(self) -> bool:
         return self.next_step is not _DEFAULT
+
+
+@dataclass(frozen=True)
+class Timer:
+    due_at: datetime
+    name: str
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 SendMessage = Callable[[str, ChatMessage, str | None, str], Awaitable[MessageRef]]
@@ -79,6 +93,12 @@ class StepContext:
     send: SendMessage
     thread: MessageRef | None
     services: Services
+    store: Store
+    chat: Chat | None = None
+    job_kind: str = "step"
+    """``step`` the first time; ``signal`` when people acted; ``timer`` when a timer fired."""
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    requester: str | None = None
 
     @property
     def idempotency_key(self) -> str:

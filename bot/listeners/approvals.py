@@ -1,0 +1,99 @@
+"""Approval buttons and the reject-reason modal.
+
+A click is decided in one transaction (``workflows.approvals.decide``); the
+card update and the run's next step are the engine's job, woken at once.
+What the clicker sees (a modal, an ephemeral "not allowed") is sent after the
+ack by ``Background``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.background import Background
+from bot.deps import BotDeps
+from workflows.approvals import REJECT, decide, load_gate
+
+REJECT_VIEW = "approval_reject"
+MIN_REASON = 3
+
+
+class ApprovalListeners:
+    def __init__(self, deps: BotDeps, background: Background) -> None:
+        self.deps = deps
+        self.background = background
+
+    async def on_click(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        user = str(body["user"]["id"])
+        decision = str(action["action_id"]).split(":", 1)[1]
+        gate_id = str(action.get("value", ""))
+        if decision == REJECT:
+            self.background.spawn(
+                self._open_reject_modal(client, body, gate_id, respond), "open-reject-modal"
+            )
+            return
+        result = await decide(
+            self.deps.store,
+            self.deps.workflows,
+            gate_id=gate_id,
+            user_id=user,
+            decision=decision,
+            reason=None,
+            now=self.deps.clock.now(),
+        )
+        self.deps.wakeup.set()
+        if result.status != "resolved":
+            self.background.spawn(_tell(respond, result.message), "approval-ephemeral")
+
+    async def on_reject_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        values = view.get("state", {}).get("values", {})
+        reason = str((values.get("reason", {}).get("reason", {}) or {}).get("value") or "").strip()
+        if len(reason) < MIN_REASON:
+            await ack(
+                response_action="errors", errors={"reason": "Please give a reason (a few words)."}
+            )
+            return
+        result = await decide(
+            self.deps.store,
+            self.deps.workflows,
+            gate_id=str(view.get("private_metadata", "")),
+            user_id=str(body["user"]["id"]),
+            decision=REJECT,
+            reason=reason,
+            now=self.deps.clock.now(),
+        )
+        if result.status not in ("resolved", "recorded"):
+            await ack(response_action="errors", errors={"reason": result.message})
+            return
+        await ack()
+        self.deps.wakeup.set()
+
+    async def _open_reject_modal(
+        self, client: AsyncWebClient, body: dict[str, Any], gate_id: str, respond: AsyncRespond
+    ) -> None:
+        gate = await load_gate(self.deps.store, gate_id)
+        if gate is None or gate.status != "open":
+            await _tell(respond, "This request has already been decided.")
+            return
+        view = self.deps.renderer.render_view(
+            "approval_reject_modal", {"gate_id": gate_id, "title": "Rejecting this request."}
+        )
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def _tell(respond: AsyncRespond, text: str) -> None:
+    await respond(text=text, response_type="ephemeral", replace_original=False)

@@ -1,0 +1,301 @@
+"""Approval gates: who may decide, quorum, four-eyes, and exactly one outcome per gate.
+
+A click is decided in ONE short transaction on Slack's ack path: the gate row
+is locked (PostgreSQL ``FOR UPDATE``; SQLite has one writer), the person's
+decision is inserted (a unique key makes a double click one decision), and if
+that decision settles the gate its status flips ``open -> outcome`` with a
+guarded UPDATE and a ``signal`` job is queued for the approve step, which
+then updates the card and moves the run on. Whoever loses a race (a second
+approver, a timeout) finds the gate closed and is told who decided and when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from workflows import audit
+from workflows.runs import new_id
+from workflows.store import Store
+from workflows.tables import DecisionRow, GateRow, JobRow, RunRow
+
+APPROVE, REJECT = "approve", "reject"
+OUTCOME_OF = {APPROVE: "approved", REJECT: "rejected"}
+
+if TYPE_CHECKING:
+    from workflows.definitions import Workflow
+
+
+@dataclass(frozen=True)
+class Decided:
+    status: Literal["recorded", "resolved", "denied", "closed", "duplicate"]
+    message: str
+    gate: GateRow | None = None
+
+
+async def open_gate(
+    store: Store,
+    *,
+    run_id: str,
+    step_id: str,
+    approvers: list[str],
+    min_approvals: int,
+    requester: str | None,
+    timeout_at: datetime | None,
+    now: datetime,
+) -> GateRow:
+    """The gate of this (run, step), created on first call; a re-executed step gets the same."""
+    async with store.transaction() as session:
+        existing = await _gate_of(session, run_id, step_id)
+        if existing is not None:
+            return existing
+        gate = GateRow(
+            id=new_id(),
+            run_id=run_id,
+            step_id=step_id,
+            status="open",
+            approvers=approvers,
+            min_approvals=min_approvals,
+            escalation_level=0,
+            requester=requester,
+            created_at=now,
+            timeout_at=timeout_at,
+        )
+        session.add(gate)
+        await audit.append(
+            session,
+            run_id=run_id,
+            step_id=step_id,
+            actor="switchboard",
+            action="approval.opened",
+            detail={"gate": gate.id, "approvers": approvers, "min_approvals": min_approvals},
+            now=now,
+        )
+    return gate
+
+
+async def set_card(store: Store, gate_id: str, channel: str, ts: str) -> None:
+    async with store.transaction() as session:
+        await session.execute(
+            update(GateRow).where(GateRow.id == gate_id).values(channel_id=channel, message_ts=ts)
+        )
+
+
+async def load_gate(store: Store, gate_id: str) -> GateRow | None:
+    async with store.transaction() as session:
+        return await session.get(GateRow, gate_id)
+
+
+async def decisions(store: Store, gate_id: str) -> list[DecisionRow]:
+    async with store.transaction() as session:
+        rows = await session.scalars(
+            select(DecisionRow).where(DecisionRow.gate_id == gate_id).order_by(DecisionRow.id)
+        )
+        return list(rows.all())
+
+
+async def decide(
+    store: Store,
+    workflows: Mapping[str, Workflow],
+    *,
+    gate_id: str,
+    user_id: str,
+    decision: str,
+    reason: str | None,
+    now: datetime,
+) -> Decided:
+    """Record one person's click; settle the gate if it is now decided."""
+    async with store.transaction() as session:
+        gate = await session.get(GateRow, gate_id, with_for_update=True)
+        if gate is None:
+            return Decided("denied", "This approval no longer exists.")
+        run = await session.get(RunRow, gate.run_id)
+        workflow = workflows.get(run.workflow) if run is not None else None
+        refusal = _refusal(gate, workflow, user_id, decision)
+        if refusal is not None:
+            status, message = refusal
+            await audit.append(
+                session,
+                run_id=gate.run_id,
+                step_id=gate.step_id,
+                actor=user_id,
+                action="approval.denied",
+                detail={"gate": gate.id, "decision": decision, "why": message},
+                now=now,
+            )
+            return Decided(status, message, gate)
+        try:
+            async with session.begin_nested():
+                session.add(
+                    DecisionRow(
+                        gate_id=gate.id,
+                        user_id=user_id,
+                        decision=decision,
+                        reason=reason,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            return Decided("duplicate", "You have already decided on this request.", gate)
+        await audit.append(
+            session,
+            run_id=gate.run_id,
+            step_id=gate.step_id,
+            actor=user_id,
+            action="approval.decision",
+            detail={
+                "gate": gate.id,
+                "decision": decision,
+                "reason_digest": audit.digest(reason) if reason else None,
+            },
+            now=now,
+        )
+        outcome = await _settled(session, gate, decision)
+        if outcome is None:
+            count = await _approvals(session, gate.id)
+            return Decided(
+                "recorded", f"Approval recorded ({count} of {gate.min_approvals}).", gate
+            )
+        await _resolve(session, gate, outcome, user_id, reason, now)
+        return Decided("resolved", f"Recorded: {outcome}.", gate)
+
+
+async def resolve_on_timeout(
+    store: Store, gate_id: str, outcome: str, level: int, now: datetime
+) -> bool:
+    """Settle a gate whose time ran out; False if people (or a later level) got there first."""
+    async with store.transaction() as session:
+        gate = await session.get(GateRow, gate_id, with_for_update=True)
+        if gate is None or gate.status != "open" or gate.escalation_level != level:
+            return False
+        await _resolve(session, gate, outcome, "timeout", None, now, signal=False)
+        return True
+
+
+async def escalate(
+    store: Store,
+    gate_id: str,
+    approvers: list[str],
+    level: int,
+    timeout_at: datetime | None,
+    now: datetime,
+) -> bool:
+    async with store.transaction() as session:
+        gate = await session.get(GateRow, gate_id, with_for_update=True)
+        if gate is None or gate.status != "open" or gate.escalation_level != level:
+            return False
+        gate.approvers = sorted(set(gate.approvers) | set(approvers))
+        gate.escalation_level = level + 1
+        gate.timeout_at = timeout_at
+        await audit.append(
+            session,
+            run_id=gate.run_id,
+            step_id=gate.step_id,
+            actor="switchboard",
+            action="approval.escalated",
+            detail={"gate": gate.id, "level": level + 1, "added": approvers},
+            now=now,
+        )
+        return True
+
+
+def _refusal(
+    gate: GateRow, workflow: Workflow | None, user_id: str, decision: str
+) -> tuple[Literal["denied", "closed"], str] | None:
+    if gate.status != "open":
+        who = (
+            f"<@{gate.decided_by}>"
+            if gate.decided_by and gate.decided_by != "timeout"
+            else "timeout"
+        )
+        when = f"{gate.decided_at:%Y-%m-%d %H:%M} UTC" if gate.decided_at else "earlier"
+        return "closed", f"Already {gate.status} by {who} at {when}."
+    allowed_outcomes, four_eyes = _policy(gate, workflow)
+    if decision not in allowed_outcomes:
+        return "denied", f"{decision!r} is not an option on this approval."
+    if user_id not in gate.approvers:
+        return "denied", "You can't decide on this request: you are not one of its approvers."
+    if four_eyes and user_id == gate.requester:
+        return "denied", "You can't approve your own request (four-eyes rule)."
+    return None
+
+
+def _policy(gate: GateRow, workflow: Workflow | None) -> tuple[set[str], bool]:
+    # Imported here because the approve step imports this module.
+    from workflows.steps.approve import ApproveStep
+
+    step = next((s for s in workflow.steps if s.id == gate.step_id), None) if workflow else None
+    if not isinstance(step, ApproveStep):
+        return {APPROVE, REJECT}, True
+    return {APPROVE, REJECT} | {o.id for o in step.approve.outcomes}, step.approve.not_requester
+
+
+async def _approvals(session: AsyncSession, gate_id: str) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(DecisionRow)
+        .where(DecisionRow.gate_id == gate_id, DecisionRow.decision == APPROVE)
+    )
+    return int(count or 0)
+
+
+async def _settled(session: AsyncSession, gate: GateRow, decision: str) -> str | None:
+    if decision != APPROVE:
+        return OUTCOME_OF.get(decision, decision)  # any reject (or custom outcome) decides
+    if await _approvals(session, gate.id) >= gate.min_approvals:
+        return "approved"
+    return None
+
+
+async def _resolve(
+    session: AsyncSession,
+    gate: GateRow,
+    outcome: str,
+    by: str,
+    reason: str | None,
+    now: datetime,
+    *,
+    signal: bool = True,
+) -> None:
+    await session.execute(
+        update(GateRow)
+        .where(GateRow.id == gate.id, GateRow.status == "open")
+        .values(status=outcome, decided_by=by, decided_at=now, reason=reason)
+    )
+    gate.status, gate.decided_by, gate.decided_at, gate.reason = outcome, by, now, reason
+    if signal:
+        session.add(
+            JobRow(
+                run_id=gate.run_id,
+                step_id=gate.step_id,
+                kind="signal",
+                payload={"gate": gate.id},
+                status="queued",
+                due_at=now,
+                attempt=0,
+                failures=0,
+                created_at=now,
+            )
+        )
+    await audit.append(
+        session,
+        run_id=gate.run_id,
+        step_id=gate.step_id,
+        actor=by,
+        action="approval.resolved",
+        detail={"gate": gate.id, "outcome": outcome},
+        now=now,
+    )
+
+
+async def _gate_of(session: AsyncSession, run_id: str, step_id: str) -> GateRow | None:
+    gate: GateRow | None = await session.scalar(
+        select(GateRow).where(GateRow.run_id == run_id, GateRow.step_id == step_id)
+    )
+    return gate

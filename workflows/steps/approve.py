@@ -1,0 +1,284 @@
+"""The ``approve`` step: a card with buttons, a durable wait, reminders, timeout and escalation.
+
+The step runs in three situations (``ctx.job_kind``):
+
+- ``step``: open the gate, post the card, queue the reminder and timeout timers,
+  and leave the run waiting — rows and due times, nothing in memory;
+- ``timer``: a reminder (nudge whoever has not answered) or the timeout
+  (``on_timeout``: reject, approve, escalate to more approvers, or go to a step);
+- ``signal``: the gate was settled by people (``workflows.approvals.decide``):
+  update the card in place, thread the outcome, and move the run on.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from workflows import approvals
+from workflows.ports import ChatError, ChatMessage, MessageRef
+from workflows.spec import NAME_PATTERN, Duration, StepBase, Strict
+from workflows.steps.base import StepContext, StepError, StepOutcome, Timer, evaluate
+from workflows.tables import GateRow
+
+
+class OutcomeButton(Strict):
+    id: str = Field(pattern=NAME_PATTERN)
+    label: str
+    style: Literal["primary", "danger"] | None = None
+
+
+class Escalation(Strict):
+    escalate_to: list[str] = Field(min_length=1)
+    timeout: Duration | None = Field(default=None, description="For the escalated level")
+
+
+class GotoOnTimeout(Strict):
+    goto: str
+
+
+class ApproveSpec(Strict):
+    approvers: list[str] = Field(
+        min_length=1, description="User IDs, @group handles, #channel (its members) or expressions"
+    )
+    channel: str | None = Field(default=None, description="Where the card goes (default: thread)")
+    user: str | None = Field(default=None, description="Send the card as a DM instead")
+    title: str = "Approval needed"
+    summary: str = ""
+    fields: dict[str, str] = Field(default_factory=dict)
+    outcomes: list[OutcomeButton] = Field(default_factory=list)
+    min_approvals: int = Field(default=1, ge=1, le=50)
+    not_requester: bool = Field(default=False, description="Four-eyes: requesters can't approve")
+    template: str = "approval_card"
+    remind_every: Duration | None = None
+    timeout: Duration | None = None
+    on_timeout: Literal["reject", "approve"] | Escalation | GotoOnTimeout = "reject"
+    next: dict[str, str] = Field(
+        default_factory=dict,
+        description="outcome -> step id; default: approved goes on, any other outcome ends the run",
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ApproveSpec:
+        if self.channel and self.user:
+            raise ValueError("give channel or user, not both")
+        return self
+
+
+class ApproveStep(StepBase):
+    approve: ApproveSpec
+
+
+async def run_approve(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, ApproveStep)
+    if ctx.job_kind == "signal":
+        return await _settled(ctx, str(ctx.payload["gate"]))
+    if ctx.job_kind == "timer":
+        return await _on_timer(ctx)
+    return await _open(ctx)
+
+
+async def _open(ctx: StepContext) -> StepOutcome:
+    spec = _spec(ctx)
+    now = ctx.clock.now()
+    approvers = await _resolve_people(ctx, spec.approvers)
+    if not approvers:
+        raise StepError("no approvers: the list resolved to nobody")
+    timeout_at = now + timedelta(seconds=spec.timeout) if spec.timeout else None
+    gate = await approvals.open_gate(
+        ctx.store,
+        run_id=ctx.run_id,
+        step_id=ctx.step.id,
+        approvers=approvers,
+        min_approvals=spec.min_approvals,
+        requester=ctx.requester,
+        timeout_at=timeout_at,
+        now=now,
+    )
+    ref = await _post_card(ctx, gate, note=None)
+    timers = [Timer(timeout_at, "timeout", {"level": 0})] if timeout_at else []
+    if spec.remind_every:
+        timers.append(Timer(now + timedelta(seconds=spec.remind_every), "remind", {"n": 1}))
+    where = (
+        f"<#{ref.channel}>" if ctx.thread is None or ref.channel != ctx.thread.channel else "here"
+    )
+    who = ", ".join(f"<@{u}>" for u in approvers[:10])
+    return StepOutcome(
+        output={"gate": gate.id, "status": "waiting", "approvers": approvers},
+        summary=f"waiting for approval {where} from {who}",
+        waiting=True,
+        timers=timers,
+        action="approval.requested",
+    )
+
+
+async def _on_timer(ctx: StepContext) -> StepOutcome:
+    spec = _spec(ctx)
+    gate = await _gate(ctx)
+    if gate.status != "open":
+        return StepOutcome(waiting=True, action="approval.timer_ignored", summary="")
+    if ctx.payload.get("timer") == "remind":
+        return await _remind(ctx, spec, gate)
+    level = int(ctx.payload.get("level", 0))
+    now = ctx.clock.now()
+    on_timeout = spec.on_timeout
+    if isinstance(on_timeout, Escalation) and level == gate.escalation_level:
+        added = await _resolve_people(ctx, on_timeout.escalate_to)
+        limit = on_timeout.timeout or spec.timeout
+        timeout_at = now + timedelta(seconds=limit) if limit else None
+        if await approvals.escalate(ctx.store, gate.id, added, level, timeout_at, now):
+            gate = await _gate(ctx)
+            note = f"Escalated to {', '.join(f'<@{u}>' for u in added)} after no decision in time."
+            await _post_card(ctx, gate, note=note)
+            timers = [Timer(timeout_at, "timeout", {"level": level + 1})] if timeout_at else []
+            return StepOutcome(
+                summary=note,
+                waiting=True,
+                timers=timers,
+                output={"approvers": gate.approvers},
+                action="approval.escalated",
+            )
+        return StepOutcome(waiting=True, action="approval.timer_ignored")
+    outcome = (
+        "timed_out"
+        if isinstance(on_timeout, GotoOnTimeout | Escalation)
+        else ("approved" if on_timeout == "approve" else "rejected")
+    )
+    if not await approvals.resolve_on_timeout(ctx.store, gate.id, outcome, level, now):
+        return StepOutcome(waiting=True, action="approval.timer_ignored")
+    result = await _settled(ctx, gate.id)
+    if isinstance(on_timeout, GotoOnTimeout):
+        result.next_step = on_timeout.goto
+    return result
+
+
+async def _remind(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> StepOutcome:
+    n = int(ctx.payload.get("n", 1))
+    decided = {d.user_id for d in await approvals.decisions(ctx.store, gate.id)}
+    waiting_on = [u for u in gate.approvers if u not in decided and u != gate.requester]
+    data = {
+        "gate": _gate_view(gate),
+        "title": spec.title,
+        "waiting_on": waiting_on,
+        "n": n,
+        "card": {"channel": gate.channel_id, "ts": gate.message_ts},
+    }
+    if ctx.thread is not None:
+        await ctx.send(
+            ctx.thread.channel, ChatMessage("approval_reminder", data), ctx.thread.ts, f"remind-{n}"
+        )
+    for user in waiting_on[:20]:
+        try:
+            await ctx.send(
+                f"@{user}", ChatMessage("approval_reminder", data), None, f"remind-{n}-{user}"
+            )
+        except ChatError as exc:
+            if exc.retryable:
+                raise
+    timers = []
+    next_due = ctx.clock.now() + timedelta(seconds=spec.remind_every or 0)
+    if spec.remind_every and (gate.timeout_at is None or next_due < gate.timeout_at):
+        timers.append(Timer(next_due, "remind", {"n": n + 1}))
+    # The reminder itself is the thread message; no separate step note.
+    return StepOutcome(
+        waiting=True, timers=timers, action="approval.reminded", audit={"reminded": len(waiting_on)}
+    )
+
+
+async def _settled(ctx: StepContext, gate_id: str) -> StepOutcome:
+    spec = _spec(ctx)
+    gate = await _gate(ctx, gate_id)
+    await _post_card(ctx, gate, note=None)
+    decisions = await approvals.decisions(ctx.store, gate.id)
+    outcome = gate.status
+    default_next = ctx.workflow.next_step_id(ctx.step.id) if outcome == "approved" else None
+    by = "timeout" if gate.decided_by == "timeout" else f"<@{gate.decided_by}>"
+    return StepOutcome(
+        output={
+            "outcome": outcome,
+            "decided_by": gate.decided_by,
+            "decided_at": gate.decided_at.isoformat() if gate.decided_at else None,
+            "reason": gate.reason,
+            "approvals": [d.user_id for d in decisions if d.decision == approvals.APPROVE],
+        },
+        summary=f"{outcome} by {by}" + (f": {gate.reason}" if gate.reason else ""),
+        next_step=spec.next.get(outcome, default_next),
+        action="approval.completed",
+    )
+
+
+async def _post_card(ctx: StepContext, gate: GateRow, note: str | None) -> MessageRef:
+    spec = _spec(ctx)
+    data: dict[str, Any] = {
+        "gate": _gate_view(gate),
+        "title": evaluate(ctx, spec.title),
+        "summary": evaluate(ctx, spec.summary),
+        "fields": evaluate(ctx, spec.fields),
+        "outcomes": [o.model_dump() for o in spec.outcomes],
+        "note": note,
+        "run": {"id": ctx.run_id, "workflow": ctx.workflow.name, "requester": ctx.requester},
+    }
+    channel, thread_ts = _target(ctx, spec)
+    ref = await ctx.send(channel, ChatMessage(spec.template, data), thread_ts, "card")
+    if gate.message_ts != ref.ts:
+        await approvals.set_card(ctx.store, gate.id, ref.channel, ref.ts)
+    return ref
+
+
+def _target(ctx: StepContext, spec: ApproveSpec) -> tuple[str, str | None]:
+    if spec.user:
+        return f"@{evaluate(ctx, spec.user)}", None
+    if spec.channel:
+        return str(evaluate(ctx, spec.channel)), None
+    if ctx.thread is None:
+        raise StepError("approve has no channel and the run has no thread")
+    return ctx.thread.channel, ctx.thread.ts
+
+
+async def _resolve_people(ctx: StepContext, refs: list[str]) -> list[str]:
+    """User IDs from IDs, ``@group`` handles, ``#channel`` members and expressions."""
+    if ctx.chat is None:
+        raise StepError("approvals need chat, and none is configured")
+    people: list[str] = []
+    for ref in refs:
+        value = evaluate(ctx, ref)
+        for item in value if isinstance(value, list) else [value]:
+            text = str(item).strip()
+            try:
+                if text.startswith("@"):
+                    people += await ctx.chat.usergroup_members(text[1:])
+                elif text.startswith("#"):
+                    people += await ctx.chat.channel_members(text)
+                elif text:
+                    people.append(text)
+            except ChatError as exc:
+                raise StepError(f"approvers {text}: {exc}", retryable=exc.retryable) from None
+    return sorted(set(people))
+
+
+async def _gate(ctx: StepContext, gate_id: str | None = None) -> GateRow:
+    gate_id = gate_id or str(((ctx.scope.get("steps") or {}).get(ctx.step.id) or {}).get("gate"))
+    gate = await approvals.load_gate(ctx.store, gate_id)
+    if gate is None:
+        raise StepError("the approval gate of this step is missing")
+    return gate
+
+
+def _gate_view(gate: GateRow) -> dict[str, Any]:
+    return {
+        "id": gate.id,
+        "status": gate.status,
+        "approvers": gate.approvers,
+        "min_approvals": gate.min_approvals,
+        "decided_by": gate.decided_by,
+        "decided_at": gate.decided_at.strftime("%Y-%m-%d %H:%M UTC") if gate.decided_at else None,
+        "reason": gate.reason,
+        "level": gate.escalation_level,
+    }
+
+
+def _spec(ctx: StepContext) -> ApproveSpec:
+    assert isinstance(ctx.step, ApproveStep)
+    return ctx.step.approve
