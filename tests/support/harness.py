@@ -19,7 +19,7 @@ import httpx
 from bot.runtime import Runtime, build_runtime
 from bot.sandbox import SlackEmulator, WorkspaceSeed
 from bot.server import create_asgi
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from tests.support.servers import serve_asgi
 from tests.support.stores import Database
 
@@ -32,6 +32,17 @@ class Harness:
     slack: SlackEmulator
     runtime: Runtime
     bot_url: str
+    settings: Settings
+    run_workers: int
+    _bot: contextlib.AsyncExitStack
+
+    async def restart(self) -> None:
+        """Stop the bot (workers and all) and start a fresh one on the same database and Slack."""
+        await self._bot.aclose()
+        self._bot = contextlib.AsyncExitStack()
+        self.runtime, self.bot_url = await _start_bot(
+            self._bot, self.slack, self.settings, self.run_workers
+        )
 
     async def root_message(
         self, channel: str, contains: str, timeout: float = 10
@@ -55,6 +66,19 @@ class Harness:
         return await self.slack.wait_for(
             enough, timeout=timeout, message=f"thread did not reach {replies} replies"
         )
+
+
+async def _start_bot(
+    stack: contextlib.AsyncExitStack, slack: SlackEmulator, settings: Settings, run_workers: int
+) -> tuple[Runtime, str]:
+    runtime = build_runtime(settings, run_workers=run_workers)
+    bot_url = await stack.enter_async_context(serve_asgi(create_asgi(runtime)))
+    slack.request_url = f"{bot_url}/slack/events"
+    # The first HTTP exchange in a process pays for lazy imports (~70 ms in httpx/uvicorn);
+    # pay it here so ack timings measure the bot.
+    async with httpx.AsyncClient() as client:
+        (await client.get(f"{bot_url}/healthz")).raise_for_status()
+    return runtime, bot_url
 
 
 @contextlib.asynccontextmanager
@@ -82,13 +106,13 @@ async def running_bot(
             } | settings
             if workflows_dir is not None:
                 overrides["SWITCHBOARD_WORKFLOWS"] = workflows_dir
-            runtime = build_runtime(load_settings(**overrides), run_workers=run_workers)
-            async with serve_asgi(create_asgi(runtime)) as bot_url:
-                slack.request_url = f"{bot_url}/slack/events"
-                # The first HTTP exchange in a process pays for lazy imports (~70 ms in
-                # httpx/uvicorn); pay it here so ack timings measure the bot.
-                async with httpx.AsyncClient() as client:
-                    (await client.get(f"{bot_url}/healthz")).raise_for_status()
-                yield Harness(slack, runtime, bot_url)
+            config = load_settings(**overrides)
+            bot = contextlib.AsyncExitStack()
+            runtime, bot_url = await _start_bot(bot, slack, config, run_workers)
+            harness = Harness(slack, runtime, bot_url, config, run_workers, bot)
+            try:
+                yield harness
+            finally:
+                await harness._bot.aclose()
     finally:
         await slack.aclose()
