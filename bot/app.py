@@ -20,6 +20,7 @@ from bot.deps import BotDeps
 from bot.identity import IdentityCache
 from bot.listeners.approvals import REJECT_VIEW, ApprovalListeners
 from bot.listeners.commands import FlowCommands
+from bot.listeners.home import HomeTab
 
 
 def build_app(
@@ -39,7 +40,9 @@ def build_app(
         ignoring_self_events_enabled=True,
     )
     app.command("/flow")(FlowCommands(deps).on_flow)
-    approvals = ApprovalListeners(deps, background)
+    home = HomeTab(deps, background)
+    app.event("app_home_opened")(home.on_opened)
+    approvals = ApprovalListeners(deps, background, home)
     app.action(re.compile(r"^approval:"))(approvals.on_click)
     app.view(REJECT_VIEW)(approvals.on_reject_submit)
     return app

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.deps import BotDeps
+from bot.listeners.home import HomeTab
 from workflows.approvals import REJECT, decide, load_gate
 
 REJECT_VIEW = "approval_reject"
@@ -23,9 +24,10 @@ MIN_REASON = 3
 
 
 class ApprovalListeners:
-    def __init__(self, deps: BotDeps, background: Background) -> None:
+    def __init__(self, deps: BotDeps, background: Background, home: HomeTab) -> None:
         self.deps = deps
         self.background = background
+        self.home = home
 
     async def on_click(
         self,
@@ -54,11 +56,13 @@ class ApprovalListeners:
             now=self.deps.clock.now(),
         )
         self.deps.wakeup.set()
-        if result.status != "resolved":
+        if body.get("container", {}).get("type") == "view":  # clicked in App Home
+            self.home.refresh(client, user)
+        elif result.status != "resolved":
             self.background.spawn(_tell(respond, result.message), "approval-ephemeral")
 
     async def on_reject_submit(
-        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         values = view.get("state", {}).get("values", {})
         reason = str((values.get("reason", {}).get("reason", {}) or {}).get("value") or "").strip()
@@ -81,6 +85,7 @@ class ApprovalListeners:
             return
         await ack()
         self.deps.wakeup.set()
+        self.home.refresh(client, str(body["user"]["id"]))
 
     async def _open_reject_modal(
         self, client: AsyncWebClient, body: dict[str, Any], gate_id: str, respond: AsyncRespond

@@ -6,6 +6,8 @@ up by a worker, which posts the root message and threads the steps.
 
 from __future__ import annotations
 
+import logging
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,9 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.deps import BotDeps
+from bot.listeners.home import catalogue
+from bot.logs import scrub_tokens
+from workflows.inbox import may_see, pending_approvals, trail
 from workflows.runs import (
     RunNotFound,
     RunStateError,
@@ -22,8 +27,12 @@ from workflows.runs import (
     retry_run,
     start_run,
 )
+from workflows.stats import collect, is_period, parse_period, summary
 
-SUBCOMMANDS = ("help", "list", "start", "status", "cancel", "retry")
+SUBCOMMANDS = ("help", "list", "start", "status", "cancel", "retry", "stats")
+DEFAULT_STATS_PERIOD = "7d"
+log = logging.getLogger(__name__)
+_WORKFLOW_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -41,8 +50,10 @@ def parse_flow(text: str, workflow_commands: dict[str, str]) -> FlowCommand:
     if not words:
         return FlowCommand("help")
     head, rest = words[0].lower(), (words[1] if len(words) > 1 else "")
-    if head in ("help", "list"):
+    if head in ("help", "list", "approvals"):
         return FlowCommand(head)
+    if head == "stats":
+        return _parse_stats(rest, workflow_commands)
     if head in ("status", "cancel", "retry"):
         run_id = rest.strip().split()[0] if rest.strip() else ""
         if not run_id:
@@ -58,6 +69,25 @@ def parse_flow(text: str, workflow_commands: dict[str, str]) -> FlowCommand:
     return FlowCommand(
         "help", problem=f"I don't know `{_safe(head)}`: not a subcommand or a workflow."
     )
+
+
+def _parse_stats(rest: str, workflow_commands: dict[str, str]) -> FlowCommand:
+    """``stats [workflow] [period]``, either order; ``text`` carries the period."""
+    workflow, period = "", DEFAULT_STATS_PERIOD
+    for word in rest.split()[:2]:
+        if is_period(word):
+            period = word.lower()
+        elif word.lower() in workflow_commands:
+            workflow = workflow_commands[word.lower()]
+        elif _WORKFLOW_NAME.match(word):
+            workflow = word  # a workflow no longer defined still has its history
+        else:
+            return FlowCommand(
+                "help",
+                problem=f"`/flow stats [workflow] [period]`: I don't know `{_safe(word)}` "
+                "(a period looks like 24h, 7d or 2w).",
+            )
+    return FlowCommand("stats", workflow=workflow, text=period)
 
 
 def _safe(word: str) -> str:
@@ -82,9 +112,14 @@ class FlowCommands:
         if parsed.action == "help":
             await self._answer(ack, "flow_help", {"problem": parsed.problem})
         elif parsed.action == "list":
-            await self._answer(ack, "flow_list", {"workflows": self._catalogue()})
+            await self._answer(ack, "flow_list", {"workflows": catalogue(self.deps.workflows)})
+        elif parsed.action == "approvals":
+            pending = await pending_approvals(self.deps.store, user)
+            await self._answer(ack, "flow_approvals", {"pending": pending})
         elif parsed.action == "start":
             await self._start(ack, parsed, command)
+        elif parsed.action == "stats":
+            await self._stats(ack, parsed)
         else:
             await self._run_action(ack, parsed, user)
 
@@ -95,7 +130,8 @@ class FlowCommands:
             StartRequest(
                 workflow=workflow,
                 source="command",
-                text=parsed.text,
+                # A token pasted into a request is never stored, threaded or audited.
+                text=scrub_tokens(parsed.text),
                 user_id=command.get("user_id"),
                 channel_id=command.get("channel_id"),
                 team_id=command.get("team_id"),
@@ -103,6 +139,10 @@ class FlowCommands:
             self.deps.clock.now(),
         )
         self.deps.wakeup.set()
+        log.info(
+            "run started",
+            extra={"run_id": started.run_id, "workflow": workflow.name, "source": "command"},
+        )
         await self._answer(
             ack,
             "flow_ack",
@@ -112,12 +152,27 @@ class FlowCommands:
             },
         )
 
+    async def _stats(self, ack: AsyncAck, parsed: FlowCommand) -> None:
+        now = self.deps.clock.now()
+        stats = await collect(
+            self.deps.store,
+            start=now - parse_period(parsed.text),
+            end=now,
+            now=now,
+            workflow=parsed.workflow or None,
+        )
+        await self._answer(ack, "stats", {"stats": summary(stats), "period": parsed.text})
+
     async def _run_action(self, ack: AsyncAck, parsed: FlowCommand, user: str) -> None:
+        """status, cancel and retry: for the run's requester and the people asked to decide."""
         now = self.deps.clock.now()
         try:
+            run = await get_run(self.deps.store, parsed.run_id)
+            if not await may_see(self.deps.store, run, user):
+                raise RunNotFound(parsed.run_id)  # don't confirm that someone else's run exists
             if parsed.action == "status":
-                run = await get_run(self.deps.store, parsed.run_id)
-                await self._answer(ack, "run_status", {"run": _view(run), "trail": []})
+                lines = await trail(self.deps.store, run.id)
+                await self._answer(ack, "run_status", {"run": _view(run), "trail": lines})
                 return
             if parsed.action == "cancel":
                 run = await cancel_run(self.deps.store, parsed.run_id, user, now)
@@ -131,17 +186,6 @@ class FlowCommands:
         except RunStateError as exc:
             text = str(exc)
         await self._answer(ack, "flow_ack", {"text": text})
-
-    def _catalogue(self) -> list[dict[str, str]]:
-        return [
-            {
-                "name": wf.name,
-                "title": wf.title,
-                "description": wf.description,
-                "command": (wf.commands or [wf.name])[0],
-            }
-            for wf in sorted(self.deps.workflows.values(), key=lambda wf: wf.name)
-        ]
 
     async def _answer(self, ack: AsyncAck, template: str, data: dict[str, Any]) -> None:
         rendered = self.deps.renderer.render(template, data)
