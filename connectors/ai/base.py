@@ -53,6 +53,11 @@ class LabelSpec(BaseModel):
     name: str
     description: str = ""
     examples: list[str] = Field(default_factory=list)
+    example_groups: dict[str, list[str]] = Field(default_factory=dict)
+    """Optional: more examples, grouped by kind of request within this label (a team's
+    label covering several intents). The local provider learns each group as its own class
+    and adds their probabilities up per label: measured on CLINC150 (10-shot, domains as
+    labels) that routes better than one flat example list."""
 
 
 class ClassifyRequest(BaseModel):
