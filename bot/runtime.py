@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.ai import build_ai
 from bot.app import build_app
 from bot.background import Background
 from bot.connections import build_registry
@@ -99,6 +100,8 @@ class Runtime:
         self._workers.clear()
         if self.engine.services.connectors is not None:
             await self.engine.services.connectors.aclose()
+        if self.engine.services.ai is not None:
+            await self.engine.services.ai.aclose()
         await self.store.dispose()
 
 
@@ -135,7 +138,7 @@ def build_runtime(
         clock=clock,
         owner=worker_identity(),
         lease_seconds=settings.lease_seconds,
-        services=Services(connectors=connectors),
+        services=Services(connectors=connectors, ai=build_ai(settings)),
         observer=metrics,
     )
     deps = BotDeps(

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr = Field(default=SecretStr(""), alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
     openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
+    openai_timeout_s: float = Field(default=30.0, gt=0, alias="OPENAI_TIMEOUT_S")
+    ai_redact: bool = Field(default=True, alias="SWITCHBOARD_AI_REDACT")
 
     workflows_dir: Path = Field(default=BUNDLED_WORKFLOWS, alias="SWITCHBOARD_WORKFLOWS")
     templates_dir: Path = Field(default=BUNDLED_TEMPLATES, alias="SWITCHBOARD_TEMPLATES")
@@ -50,6 +52,11 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=8, ge=1, le=256, alias="SWITCHBOARD_WORKER_CONCURRENCY")
     lease_seconds: float = Field(default=30.0, gt=0, alias="SWITCHBOARD_LEASE_SECONDS")
     poll_seconds: float = Field(default=0.5, gt=0, alias="SWITCHBOARD_POLL_SECONDS")
+    run_scheduler: bool = Field(
+        default=True,
+        alias="SWITCHBOARD_SCHEDULER",
+        description="Fire schedules and threshold checks in this process (serve; never worker)",
+    )
 
     log_format: Literal["json", "console"] = Field(default="json", alias="SWITCHBOARD_LOG_FORMAT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

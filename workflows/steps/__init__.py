@@ -8,6 +8,14 @@ JSON Schema and ``switchboard check`` pick it up from here.
 
 from __future__ import annotations
 
+from workflows.steps.ai import (
+    ClassifyStep,
+    ExtractStep,
+    SummarizeStep,
+    run_classify,
+    run_extract,
+    run_summarize,
+)
 from workflows.steps.approve import ApproveStep, run_approve
 from workflows.steps.base import StepKind
 from workflows.steps.basic import (
@@ -43,6 +51,9 @@ STEP_KINDS: dict[str, StepKind] = {
         StepKind("http", HttpStep, run_http),
         StepKind("sql", SqlStep, run_sql),
         StepKind("approve", ApproveStep, run_approve),
+        StepKind("classify", ClassifyStep, run_classify),
+        StepKind("extract", ExtractStep, run_extract),
+        StepKind("summarize", SummarizeStep, run_summarize),
         StepKind("digest", DigestStep, run_digest),
     )
 }

@@ -1,0 +1,229 @@
+"""AI steps: ``classify``, ``extract`` and ``summarize``, over whichever provider is configured.
+
+Every result carries the provider, model and prompt version, and goes into the
+step's output and its audit record. A classification below ``min_confidence``
+— or a provider that fails after its own retries — is never dropped: the
+step answers ``label: null, triage: true`` with the top candidates, and the
+workflow's ``on_low_confidence`` decides where it goes (a ``route`` step sends
+it to the human triage channel by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from connectors.ai.base import (
+    AIError,
+    AIProvider,
+    ClassifyRequest,
+    ExtractRequest,
+    FieldSpec,
+    FieldType,
+    LabelSpec,
+    Provenance,
+    SummarizeRequest,
+)
+from workflows.spec import StepBase, Strict
+from workflows.steps.base import StepContext, StepError, StepOutcome, evaluate
+
+DEFAULT_TEXT = "{{ input.text }}"
+
+
+class LabelDef(Strict):
+    description: str = ""
+    examples: list[str] = Field(default_factory=list)
+    example_groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="Examples grouped by kind of request within the label"
+    )
+
+
+class ClassifySpec(Strict):
+    text: str = DEFAULT_TEXT
+    labels: dict[str, LabelDef] = Field(min_length=2)
+    min_confidence: float = Field(default=0.45, ge=0.0, le=1.0)
+    model: str | None = None
+    on_low_confidence: str | None = Field(
+        default=None, description="Step to go to when unsure (default: carry on with triage=true)"
+    )
+
+
+class ClassifyStep(StepBase):
+    classify: ClassifySpec
+
+
+class FieldDef(Strict):
+    type: FieldType = "str"
+    description: str = ""
+    pattern: str | None = None
+    required: bool = True
+
+
+class ExtractSpec(Strict):
+    text: str = DEFAULT_TEXT
+    fields: dict[str, FieldType | FieldDef] = Field(min_length=1)
+    model: str | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not name.isidentifier():
+                raise ValueError(f"field name {name!r} must be an identifier")
+        return value
+
+
+class ExtractStep(StepBase):
+    extract: ExtractSpec
+
+
+class SummarizeSpec(Strict):
+    text: str = DEFAULT_TEXT
+    max_sentences: int = Field(default=3, ge=1, le=20)
+    model: str | None = None
+
+
+class SummarizeStep(StepBase):
+    summarize: SummarizeSpec
+
+
+async def run_classify(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, ClassifyStep)
+    spec = ctx.step.classify
+    labels = [
+        LabelSpec(
+            name=name,
+            description=d.description,
+            examples=d.examples,
+            example_groups=d.example_groups,
+        )
+        for name, d in spec.labels.items()
+    ]
+    text = str(evaluate(ctx, spec.text))
+    try:
+        answer = await _provider(ctx).classify(
+            ClassifyRequest(text=text, labels=labels, model=spec.model)
+        )
+    except AIError as exc:
+        # The provider chain already fell through every provider: a person decides.
+        output: dict[str, Any] = {
+            "label": None,
+            "confidence": 0.0,
+            "triage": True,
+            "candidates": [],
+            "error": type(exc).__name__,
+        }
+        failed = StepOutcome(
+            output=output,
+            audit={"triage": True, "error": type(exc).__name__},
+            summary=f"AI unavailable ({type(exc).__name__}): to triage",
+        )
+        if spec.on_low_confidence:
+            failed.next_step = spec.on_low_confidence
+        return failed
+    unsure = answer.confidence < spec.min_confidence
+    candidates = [c.model_dump() for c in answer.candidates[:5]]
+    output = {
+        "label": None if unsure else answer.label,
+        "guess": answer.label,
+        "confidence": round(answer.confidence, 4),
+        "triage": unsure,
+        "candidates": candidates,
+        "rationale": answer.rationale,
+        "provenance": answer.provenance.model_dump(),
+    }
+    summary = (
+        f"unsure (best guess {answer.label}, {answer.confidence:.2f} < "
+        f"{spec.min_confidence:.2f}): to triage"
+        if unsure
+        else f"{answer.label} ({answer.confidence:.2f})"
+    )
+    outcome = StepOutcome(
+        output=output,
+        summary=summary,
+        audit=_audit(answer.provenance)
+        | {"label": answer.label, "confidence": round(answer.confidence, 4), "triage": unsure},
+    )
+    if unsure and spec.on_low_confidence:
+        outcome.next_step = spec.on_low_confidence
+    return outcome
+
+
+async def run_extract(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, ExtractStep)
+    spec = ctx.step.extract
+    fields = [
+        FieldSpec(name=name, type=d)
+        if isinstance(d, str)
+        else FieldSpec(
+            name=name,
+            type=d.type,
+            description=d.description,
+            pattern=d.pattern,
+            required=d.required,
+        )
+        for name, d in spec.fields.items()
+    ]
+    try:
+        answer = await _provider(ctx).extract(
+            ExtractRequest(text=str(evaluate(ctx, spec.text)), fields=fields, model=spec.model)
+        )
+    except AIError as exc:
+        raise StepError(f"extraction failed: {exc}", retryable=True) from None
+    found = ", ".join(f"{k}={v}" for k, v in answer.values.items() if v is not None)
+    missing = f"; missing {', '.join(answer.missing)}" if answer.missing else ""
+    method = " (rules)" if answer.method == "rules" else ""
+    return StepOutcome(
+        output=dict(answer.values)
+        | {
+            "missing": answer.missing,
+            "method": answer.method,
+            "provenance": answer.provenance.model_dump(),
+        },
+        summary=f"extracted{method} {found or 'nothing'}{missing}",
+        audit=_audit(answer.provenance) | {"missing": answer.missing, "method": answer.method},
+    )
+
+
+async def run_summarize(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, SummarizeStep)
+    spec = ctx.step.summarize
+    try:
+        answer = await _provider(ctx).summarize(
+            SummarizeRequest(
+                text=str(evaluate(ctx, spec.text)),
+                max_sentences=spec.max_sentences,
+                model=spec.model,
+            )
+        )
+    except AIError as exc:
+        raise StepError(f"summary failed: {exc}", retryable=True) from None
+    marker = " (extractive)" if answer.method == "extractive" else ""
+    return StepOutcome(
+        output={
+            "text": answer.text,
+            "method": answer.method,
+            "provenance": answer.provenance.model_dump(),
+        },
+        summary=f"summary{marker}: {answer.text}",
+        audit=_audit(answer.provenance) | {"method": answer.method},
+    )
+
+
+def _provider(ctx: StepContext) -> AIProvider:
+    if ctx.services.ai is None:
+        raise StepError("no AI provider is configured")
+    return ctx.services.ai
+
+
+def _audit(provenance: Provenance) -> dict[str, Any]:
+    """What the trail keeps of an AI call: who answered and what it cost; never the text."""
+    return {
+        "provider": provenance.provider,
+        "model": provenance.model,
+        "prompt_version": provenance.prompt_version,
+        "tokens": provenance.usage.prompt_tokens + provenance.usage.completion_tokens,
+        "cost_usd": round(provenance.usage.cost_usd, 6),
+        "redactions": provenance.redactions,
+    }
