@@ -21,6 +21,8 @@ from bot.identity import IdentityCache
 from bot.listeners.approvals import REJECT_VIEW, ApprovalListeners
 from bot.listeners.commands import FlowCommands
 from bot.listeners.home import HomeTab
+from bot.listeners.intake import Intake
+from bot.listeners.routing import REASSIGN_VIEW, RoutingListeners
 
 
 def build_app(
@@ -40,6 +42,14 @@ def build_app(
         ignoring_self_events_enabled=True,
     )
     app.command("/flow")(FlowCommands(deps).on_flow)
+    intake = Intake(deps)
+    app.event("message")(intake.on_message)
+    app.event("app_mention")(intake.on_mention)
+    app.event("reaction_added")(intake.on_reaction)
+    app.shortcut("send_to_switchboard")(intake.on_shortcut)
+    routing = RoutingListeners(deps, background)
+    app.action(re.compile(r"^route:"))(routing.on_click)
+    app.view(REASSIGN_VIEW)(routing.on_reassign_submit)
     home = HomeTab(deps, background)
     app.event("app_home_opened")(home.on_opened)
     approvals = ApprovalListeners(deps, background, home)

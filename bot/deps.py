@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.render import Renderer
 from workflows.definitions import Workflow
@@ -20,3 +20,5 @@ class BotDeps:
     clock: Clock
     wakeup: asyncio.Event
     """Set after enqueueing work, so an in-process worker claims it at once."""
+    channel_ids: dict[str, str] = field(default_factory=dict)
+    """``#name`` -> ID for the channels triggers watch; filled at start-up."""

@@ -231,6 +231,16 @@ class SlackChat:
             kwargs["thread_ts"] = thread_ts
         await self._call("files_upload_v2", **kwargs)
 
+    async def message_text(self, channel: str, ts: str) -> str:
+        response = await self._call(
+            "conversations_history", channel=channel, latest=ts, inclusive=True, limit=1
+        )
+        messages = response.get("messages", [])
+        if not messages or messages[0].get("ts") != ts:
+            response = await self._call("conversations_replies", channel=channel, ts=ts, limit=1)
+            messages = response.get("messages", [])
+        return str(messages[0].get("text", "")) if messages else ""
+
     def _render(self, message: ChatMessage) -> Rendered:
         try:
             rendered = self._renderer.render(message.template, message.data)

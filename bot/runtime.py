@@ -30,10 +30,10 @@ from bot.notifier import ChannelPacer, SlackChat, make_web_client
 from bot.render import Renderer
 from bot.settings import Settings, open_store
 from bot.webhooks import WebhookKey, resolve_webhook_keys
-from workflows.definitions import Workflow
+from workflows.definitions import MessageTrigger, ReactionTrigger, Workflow
 from workflows.engine import Engine
 from workflows.loader import CheckContext, DefinitionError, load_folder
-from workflows.ports import Clock, SystemClock
+from workflows.ports import ChatError, Clock, SystemClock
 from workflows.runs import warm_up
 from workflows.scheduler import Scheduler
 from workflows.steps.base import Services
@@ -54,6 +54,7 @@ class Runtime:
     engine: Engine
     app: AsyncApp
     identity: IdentityCache
+    deps: BotDeps
     run_workers: int
     scheduler: Scheduler | None = None
     """Schedules and threshold checks; started only when ``settings.run_scheduler``."""
@@ -66,6 +67,7 @@ class Runtime:
     async def start(self) -> None:
         await self.identity.load()
         await self._warm_database()
+        await self._resolve_watched_channels()
         for error in self.definition_errors:
             log.warning("workflow definition skipped: %s", error)
         for _ in range(self.run_workers):
@@ -78,6 +80,24 @@ class Runtime:
             self._tasks.append(asyncio.create_task(worker.run(), name="switchboard-worker"))
         if self.scheduler is not None and self.settings.run_scheduler:
             await self.scheduler.start()
+
+    async def _resolve_watched_channels(self) -> None:
+        """``#name`` in message/reaction triggers -> channel IDs, once (not on the ack path)."""
+        names = {
+            channel[1:]
+            for workflow in self.workflows.values()
+            for trigger in workflow.triggers
+            for channel in [_watched_channel(trigger)]
+            if channel and channel.startswith("#")
+        }
+        chat = self.engine.chat
+        for name in sorted(names):
+            if chat is None:
+                break
+            try:
+                self.deps.channel_ids[name] = await chat.resolve_channel(f"#{name}")
+            except ChatError as exc:
+                log.warning("cannot watch #%s: %s", name, exc)
 
     async def _warm_database(self) -> None:
         """Open the pool's first connection and compile the ack path now, not on the first ack."""
@@ -167,6 +187,7 @@ def build_runtime(
         engine=engine,
         app=app,
         identity=identity,
+        deps=deps,
         run_workers=run_workers,
         scheduler=Scheduler(
             store, loaded.workflows, clock, connectors=connectors, wakeup=engine.wakeup
@@ -174,6 +195,14 @@ def build_runtime(
         webhook_keys=resolve_webhook_keys(loaded.workflows, os.environ if env is None else env),
         metrics=metrics,
     )
+
+
+def _watched_channel(trigger: object) -> str | None:
+    if isinstance(trigger, MessageTrigger):
+        return trigger.message.channel
+    if isinstance(trigger, ReactionTrigger):
+        return trigger.reaction.channel
+    return None
 
 
 def worker_identity() -> str:

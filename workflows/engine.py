@@ -250,7 +250,11 @@ class Engine:
     ) -> MessageRef | None:
         """The run's root message, posted once; every step threads under it."""
         if run.root_ts and run.channel_id:
-            return MessageRef(run.channel_id, run.root_ts)
+            # Started by someone's own message (intake): that message is the root.
+            ref = MessageRef(run.channel_id, run.root_ts)
+            if self.chat is not None and job.kind == "step" and not run.context.get("steps"):
+                await self._received(run, workflow, ref, job)
+            return ref
         channel = run.channel_id or workflow.channel
         if self.chat is None or channel is None:
             return None
@@ -261,6 +265,26 @@ class Engine:
         }
         return await self.outbox.send(
             run.id, "_run", "root", channel, ChatMessage("run_started", data), attempt=job.attempt
+        )
+
+    async def _received(
+        self, run: RunRow, workflow: Workflow, ref: MessageRef, job: ClaimedJob
+    ) -> None:
+        """First reply under an intake message: say we have it (and read it, for reactions)."""
+        assert self.chat is not None
+        inputs = run.context.get("input", {})
+        if inputs.get("fetch_text") and not inputs.get("text"):
+            text = await self.chat.message_text(ref.channel, str(inputs.get("message_ts")))
+            run.context = dict(run.context) | {"input": dict(inputs) | {"text": text}}
+        data = {"run": _run_view(run), "workflow": {"name": workflow.name, "title": workflow.title}}
+        await self.outbox.send(
+            run.id,
+            "_run",
+            "received",
+            ref.channel,
+            ChatMessage("run_received", data),
+            thread_ts=ref.ts,
+            attempt=job.attempt,
         )
 
     async def _thread_note(

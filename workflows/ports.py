@@ -63,6 +63,10 @@ class Chat(Protocol):
 
     async def channel_members(self, name_or_id: str) -> list[str]: ...
 
+    async def message_text(self, channel: str, ts: str) -> str:
+        """The text of an existing message (for runs started by an emoji reaction)."""
+        ...
+
     async def upload(
         self,
         channel: str,

@@ -37,6 +37,8 @@ class StartRequest:
     team_id: str | None = None
     dedupe_key: str | None = None
     input: dict[str, Any] | None = None
+    thread_ts: str | None = None
+    """Thread the run under this existing message (an intake message) instead of a new root."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
             request_id=run_id,
             requester=request.user_id,
             channel_id=request.channel_id,
-            root_ts=None,
+            root_ts=request.thread_ts,
             current_step=first_step,
             context={"input": inputs, "steps": {}, "source": request.source},
             error=None,

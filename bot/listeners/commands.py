@@ -17,6 +17,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.deps import BotDeps
 from bot.listeners.home import catalogue
 from bot.logs import scrub_tokens
+from workflows import routing
 from workflows.inbox import may_see, pending_approvals, trail
 from workflows.runs import (
     RunNotFound,
@@ -59,6 +60,13 @@ def parse_flow(text: str, workflow_commands: dict[str, str]) -> FlowCommand:
         if not run_id:
             return FlowCommand("help", problem=f"`/flow {head}` needs a run id.")
         return FlowCommand(head, run_id=run_id)
+    if head == "route":
+        words = rest.split()
+        if len(words) != 2:
+            return FlowCommand(
+                "help", problem="`/flow route <run> <label>` records where a request went."
+            )
+        return FlowCommand("route", run_id=words[0], text=words[1])
     if head == "start":
         parts = rest.split(maxsplit=1)
         if not parts:
@@ -118,6 +126,8 @@ class FlowCommands:
             await self._answer(ack, "flow_approvals", {"pending": pending})
         elif parsed.action == "start":
             await self._start(ack, parsed, command)
+        elif parsed.action == "route":
+            await self._route(ack, parsed, user)
         elif parsed.action == "stats":
             await self._stats(ack, parsed)
         else:
@@ -162,6 +172,28 @@ class FlowCommands:
             workflow=parsed.workflow or None,
         )
         await self._answer(ack, "stats", {"stats": summary(stats), "period": parsed.text})
+
+    async def _route(self, ack: AsyncAck, parsed: FlowCommand, user: str) -> None:
+        """People's routing decision for a request the bot only shadowed."""
+        row = await routing.shadow_assignment_of(self.deps.store, parsed.run_id)
+        if row is None:
+            text = f"Run `{_safe(parsed.run_id)}` has no request waiting for a routing decision."
+        else:
+            labels = await routing.labels_for(self.deps.store, self.deps.workflows, row.id)
+            if parsed.text not in labels:
+                text = f"`{_safe(parsed.text)}` is not a team here: {', '.join(labels)}."
+            else:
+                result = await routing.relabel(
+                    self.deps.store,
+                    row.id,
+                    user,
+                    parsed.text,
+                    self.deps.clock.now(),
+                    source="shadow",
+                )
+                self.deps.wakeup.set()
+                text = result.message
+        await self._answer(ack, "flow_ack", {"text": text})
 
     async def _run_action(self, ack: AsyncAck, parsed: FlowCommand, user: str) -> None:
         """status, cancel and retry: for the run's requester and the people asked to decide."""

@@ -36,6 +36,7 @@ from workflows.steps.basic import (
 )
 from workflows.steps.digest import DigestStep, run_digest
 from workflows.steps.http import HttpStep, run_http
+from workflows.steps.route import RouteStep, run_route
 from workflows.steps.sql import SqlStep, run_sql
 
 STEP_KINDS: dict[str, StepKind] = {
@@ -54,6 +55,7 @@ STEP_KINDS: dict[str, StepKind] = {
         StepKind("classify", ClassifyStep, run_classify),
         StepKind("extract", ExtractStep, run_extract),
         StepKind("summarize", SummarizeStep, run_summarize),
+        StepKind("route", RouteStep, run_route),
         StepKind("digest", DigestStep, run_digest),
     )
 }
