@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Coroutine
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
+from bot.reports import report_app
 from bot.settings import ConfigurationError, Settings, load_settings, open_store
 
 T = TypeVar("T")
@@ -30,6 +30,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -54,13 +55,45 @@ def serve(
     host: str = "0.0.0.0",
     port: int = 3000,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run workers here")] = True,
+    scheduler: Annotated[
+        bool | None,
+        typer.Option(
+            "--scheduler/--no-scheduler",
+            help="Fire schedules and threshold checks here [default: SWITCHBOARD_SCHEDULER, on]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """HTTP ingress (/slack/events), workers and scheduler in one process."""
+    """HTTP ingress (/slack/events, /hooks/*), workers and scheduler in one process."""
     from bot.serve import serve_http
 
     config = settings()
+    if scheduler is not None:
+        config = config.model_copy(update={"run_scheduler": scheduler})
     _setup_logging(config)
     _run(serve_http(config, host=host, port=port, run_workers=1 if worker else 0))
+
+
+@app.command()
+def demo(
+    port: int = typer.Option(3000, min=0, max=65535, help="0 picks a free port"),
+    host: str = "127.0.0.1",
+    database: Annotated[
+        Path | None,
+        typer.Option(help="SQLite file (default: DATABASE_URL, else ./switchboard-demo.db)"),
+    ] = None,
+    reset: Annotated[bool, typer.Option(help="Start from an empty SQLite database")] = False,
+) -> None:
+    """The whole product against a local Slack stand-in, with a web page to use it."""
+    from bot.demo import DemoError, DemoOptions, run_demo
+
+    try:
+        _run(run_demo(DemoOptions(host=host, port=port, database=database, reset=reset)))
+    except DemoError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how the demo is meant to stop; uvicorn already shut down cleanly
+    typer.echo("Switchboard demo stopped.")
 
 
 @app.command("worker")
@@ -68,9 +101,28 @@ def worker_command(concurrency: int = typer.Option(8, min=1, max=256)) -> None:
     """Only workers: claim and run due jobs (scale out by starting more)."""
     from bot.serve import run_workers
 
-    config = settings()
+    config = settings().model_copy(update={"run_scheduler": False})
     _setup_logging(config)
     _run(run_workers(config, concurrency=concurrency))
+
+
+@app.command()
+def schedules(
+    count: Annotated[int, typer.Option("--count", "-n", min=1, max=50, help="Fires each")] = 3,
+) -> None:
+    """List every schedule's next fire times and every threshold check."""
+    from rich.console import Console
+
+    from bot.schedule_table import schedule_tables
+    from workflows.loader import CheckContext, load_folder
+
+    config = settings()
+    result = load_folder(config.workflows_dir, CheckContext(templates_dir=config.templates_dir))
+    for error in result.errors:
+        typer.echo(f"skipped: {error}", err=True)
+    console = Console()
+    for table in schedule_tables(result.workflows.values(), datetime.now().astimezone(), count):
+        console.print(table)
 
 
 @app.command()
@@ -78,12 +130,16 @@ def check(
     folder: Annotated[Path | None, typer.Argument(help="Default: SWITCHBOARD_WORKFLOWS")] = None,
 ) -> None:
     """Validate every workflow definition; print file:line: field: problem for each error."""
+    from bot.connections import read_connections
     from workflows.loader import CheckContext, load_folder
 
     config = settings()
-    result = load_folder(
-        folder or config.workflows_dir, CheckContext(templates_dir=config.templates_dir)
+    folder = folder or config.workflows_dir
+    # The same checks as start-up: templates exist, connections are declared in connections.yaml.
+    context = CheckContext(
+        templates_dir=config.templates_dir, connections=frozenset(read_connections(folder))
     )
+    result = load_folder(folder, context)
     for error in result.errors:
         typer.echo(str(error))
     typer.echo(f"{len(result.workflows)} workflows ok, {len(result.errors)} errors")
@@ -101,6 +157,31 @@ def schema(output: Annotated[Path | None, typer.Option(help="Write to this file"
         output.write_text(text + "\n", encoding="utf-8")
     else:
         typer.echo(text)
+
+
+@app.command("eval")
+def eval_command(
+    workflow: Annotated[str, typer.Argument(help="Workflow name or path to its YAML file")],
+    data: Annotated[
+        Path | None, typer.Option(help="Labelled requests: CSV (text,label) or JSON lines")
+    ] = None,
+    step: Annotated[str | None, typer.Option(help="Classify step id [default: the first]")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N rows")] = None,
+    confusion_png: Annotated[
+        Path | None, typer.Option(help="Also write the confusion matrix to this PNG")
+    ] = None,
+    min_confidence: Annotated[
+        float | None, typer.Option(help="Triage threshold [default: the step's]")
+    ] = None,
+) -> None:
+    """Measure a classify step on labelled requests: accuracy, triage, confusion, latency."""
+    from bot.eval import EvalError, EvalOptions, run_eval
+
+    options = EvalOptions(workflow, data, step, limit, confusion_png, min_confidence)
+    try:
+        _run(run_eval(options, settings()))
+    except EvalError as exc:
+        fail(str(exc))
 
 
 @db_app.command("upgrade")
@@ -152,6 +233,36 @@ def retry(run_id: str) -> None:
     _run_operation(run_id, "retry")
 
 
+@app.command()
+def stats(
+    workflow: Annotated[str | None, typer.Option(help="Only this workflow")] = None,
+    period: Annotated[str, typer.Option(help="How far back: 24h, 7d, 2w, month")] = "7d",
+) -> None:
+    """Volume, outcomes, cycle time, waiting on people, bottlenecks, for a period."""
+    from rich.console import Console
+
+    from bot.stats_table import stats_tables
+    from workflows.stats import PeriodError, collect, parse_period
+
+    try:
+        length = parse_period(period)
+    except PeriodError as exc:
+        fail(str(exc))
+        raise
+
+    async def go() -> Any:
+        store = open_store(settings())
+        now = datetime.now().astimezone()
+        try:
+            return await collect(store, start=now - length, end=now, now=now, workflow=workflow)
+        finally:
+            await store.dispose()
+
+    console = Console()
+    for table in stats_tables(_run(go()), period):
+        console.print(table)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit trail's hash chain; exit 1 if anything was changed or deleted."""
@@ -196,9 +307,9 @@ def audit_export(
 
 
 def _setup_logging(config: Settings) -> None:
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from bot.logs import configure_logging
+
+    configure_logging(level=config.log_level, fmt=config.log_format, secrets=config.secrets())
 
 
 def main() -> None:
