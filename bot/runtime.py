@@ -14,7 +14,9 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -56,6 +58,8 @@ class Runtime:
     identity: IdentityCache
     deps: BotDeps
     run_workers: int
+    socket_mode: AsyncSocketModeHandler | None = None
+    """Set when ``SLACK_APP_TOKEN`` is: Slack's requests then arrive over a WebSocket."""
     scheduler: Scheduler | None = None
     """Schedules and threshold checks; started only when ``settings.run_scheduler``."""
     webhook_keys: dict[str, list[WebhookKey]] = field(default_factory=dict)
@@ -68,6 +72,8 @@ class Runtime:
         await self.identity.load()
         await self._warm_database()
         await self._resolve_watched_channels()
+        if self.socket_mode is not None:
+            await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]
         for error in self.definition_errors:
             log.warning("workflow definition skipped: %s", error)
         for _ in range(self.run_workers):
@@ -109,6 +115,8 @@ class Runtime:
             log.warning("database not reachable at start-up: %s", type(exc).__name__)
 
     async def stop(self) -> None:
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
         if self.scheduler is not None:
             await self.scheduler.stop()
         for worker in self._workers:
@@ -188,6 +196,7 @@ def build_runtime(
         app=app,
         identity=identity,
         deps=deps,
+        socket_mode=_socket_mode(settings, app, client),
         run_workers=run_workers,
         scheduler=Scheduler(
             store, loaded.workflows, clock, connectors=connectors, wakeup=engine.wakeup
@@ -195,6 +204,11 @@ def build_runtime(
         webhook_keys=resolve_webhook_keys(loaded.workflows, os.environ if env is None else env),
         metrics=metrics,
     )
+
+
+def _socket_mode(settings: Settings, app: AsyncApp, client: AsyncWebClient) -> Any:
+    token = settings.slack_app_token.get_secret_value()
+    return AsyncSocketModeHandler(app, token, web_client=client) if token else None
 
 
 def _watched_channel(trigger: object) -> str | None:
