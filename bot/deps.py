@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.render import Renderer
+from bot.starters import StarterPolicy
 from workflows.definitions import Workflow
 from workflows.ports import Clock
 from workflows.store import Store
@@ -20,5 +21,7 @@ class BotDeps:
     clock: Clock
     wakeup: asyncio.Event
     """Set after enqueueing work, so an in-process worker claims it at once."""
+    starters: StarterPolicy | None = None
+    """Who may start which workflow (``allowed_starters``), from a cache."""
     channel_ids: dict[str, str] = field(default_factory=dict)
     """``#name`` -> ID for the channels triggers watch; filled at start-up."""

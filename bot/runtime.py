@@ -31,6 +31,7 @@ from bot.metrics import Metrics
 from bot.notifier import ChannelPacer, SlackChat, make_web_client
 from bot.render import Renderer
 from bot.settings import Settings, open_store
+from bot.starters import StarterPolicy
 from bot.webhooks import WebhookKey, resolve_webhook_keys
 from workflows.definitions import MessageTrigger, ReactionTrigger, Workflow
 from workflows.engine import Engine
@@ -72,6 +73,8 @@ class Runtime:
         await self.identity.load()
         await self._warm_database()
         await self._resolve_watched_channels()
+        if self.deps.starters is not None:
+            await self.deps.starters.start()
         if self.socket_mode is not None:
             await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]
         for error in self.definition_errors:
@@ -115,6 +118,8 @@ class Runtime:
             log.warning("database not reachable at start-up: %s", type(exc).__name__)
 
     async def stop(self) -> None:
+        if self.deps.starters is not None:
+            await self.deps.starters.stop()
         if self.socket_mode is not None:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
         if self.scheduler is not None:
@@ -175,6 +180,7 @@ def build_runtime(
         renderer=renderer,
         clock=clock,
         wakeup=engine.wakeup,
+        starters=StarterPolicy(loaded.workflows, chat),
     )
     identity = IdentityCache(client)
     background = Background()

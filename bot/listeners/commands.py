@@ -135,6 +135,12 @@ class FlowCommands:
 
     async def _start(self, ack: AsyncAck, parsed: FlowCommand, command: dict[str, Any]) -> None:
         workflow = self.deps.workflows[parsed.workflow]
+        starters = self.deps.starters
+        if starters and not starters.allows(
+            workflow, command.get("user_id"), command.get("channel_id")
+        ):
+            await self._answer(ack, "flow_ack", {"text": starters.refusal(workflow)})
+            return
         started = await start_run(
             self.deps.store,
             StartRequest(

@@ -133,6 +133,9 @@ class Intake:
         thread: str,
     ) -> None:
         channel = str(event.get("channel", ""))
+        starters = self.deps.starters
+        if starters and not starters.allows(workflow, event.get("user"), channel):
+            return  # not theirs to start; a message in a channel gets no reply for it
         extra: dict[str, Any] = {"message_ts": ts}
         if text is None:
             extra["fetch_text"] = True
