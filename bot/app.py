@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background
 from bot.deps import BotDeps
 from bot.identity import IdentityCache
-from bot.listeners.approvals import REJECT_VIEW, ApprovalListeners
+from bot.listeners.approvals import DELEGATE_VIEW, REJECT_VIEW, ApprovalListeners
 from bot.listeners.commands import FlowCommands
 from bot.listeners.home import HomeTab
 from bot.listeners.intake import Intake
@@ -55,4 +55,5 @@ def build_app(
     approvals = ApprovalListeners(deps, background, home)
     app.action(re.compile(r"^approval:"))(approvals.on_click)
     app.view(REJECT_VIEW)(approvals.on_reject_submit)
+    app.view(DELEGATE_VIEW)(approvals.on_delegate_submit)
     return app

@@ -205,6 +205,44 @@ async def escalate(
         return True
 
 
+async def delegate(
+    store: Store, *, gate_id: str, from_user: str, to_user: str, now: datetime
+) -> Decided:
+    """An approver hands their place on an open gate to someone else (audited)."""
+    async with store.transaction() as session:
+        gate = await session.get(GateRow, gate_id, with_for_update=True)
+        if gate is None or gate.status != "open":
+            return Decided("closed", "This request has already been decided.", gate)
+        if from_user not in gate.approvers:
+            return Decided("denied", "Only an approver can delegate this request.", gate)
+        if to_user == gate.requester:
+            return Decided("denied", "You can't delegate a request to its requester.", gate)
+        gate.approvers = sorted((set(gate.approvers) - {from_user}) | {to_user})
+        session.add(
+            JobRow(
+                run_id=gate.run_id,
+                step_id=gate.step_id,
+                kind="signal",
+                payload={"gate": gate.id, "event": "delegated", "from": from_user, "to": to_user},
+                status="queued",
+                due_at=now,
+                attempt=0,
+                failures=0,
+                created_at=now,
+            )
+        )
+        await audit.append(
+            session,
+            run_id=gate.run_id,
+            step_id=gate.step_id,
+            actor=from_user,
+            action="approval.delegated",
+            detail={"gate": gate.id, "to": to_user},
+            now=now,
+        )
+        return Decided("recorded", f"Delegated to <@{to_user}>.", gate)
+
+
 def _refusal(
     gate: GateRow, workflow: Workflow | None, user_id: str, decision: str
 ) -> tuple[Literal["denied", "closed"], str] | None:

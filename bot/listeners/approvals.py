@@ -17,9 +17,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background
 from bot.deps import BotDeps
 from bot.listeners.home import HomeTab
-from workflows.approvals import REJECT, decide, load_gate
+from workflows.approvals import REJECT, decide, delegate, load_gate
 
 REJECT_VIEW = "approval_reject"
+DELEGATE_VIEW = "approval_delegate"
 MIN_REASON = 3
 
 
@@ -41,6 +42,12 @@ class ApprovalListeners:
         user = str(body["user"]["id"])
         decision = str(action["action_id"]).split(":", 1)[1]
         gate_id = str(action.get("value", ""))
+        if decision == "delegate":
+            self.background.spawn(
+                self._open_modal(client, body, gate_id, respond, "approval_delegate_modal"),
+                "open-delegate",
+            )
+            return
         if decision == REJECT:
             self.background.spawn(
                 self._open_reject_modal(client, body, gate_id, respond), "open-reject-modal"
@@ -86,6 +93,44 @@ class ApprovalListeners:
         await ack()
         self.deps.wakeup.set()
         self.home.refresh(client, str(body["user"]["id"]))
+
+    async def on_delegate_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        values = view.get("state", {}).get("values", {})
+        to_user = str(
+            (values.get("delegate", {}).get("delegate", {}) or {}).get("selected_user") or ""
+        )
+        if not to_user:
+            await ack(response_action="errors", errors={"delegate": "Choose a person."})
+            return
+        result = await delegate(
+            self.deps.store,
+            gate_id=str(view.get("private_metadata", "")),
+            from_user=str(body["user"]["id"]),
+            to_user=to_user,
+            now=self.deps.clock.now(),
+        )
+        if result.status != "recorded":
+            await ack(response_action="errors", errors={"delegate": result.message})
+            return
+        await ack()
+        self.deps.wakeup.set()
+
+    async def _open_modal(
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        gate_id: str,
+        respond: AsyncRespond,
+        template: str,
+    ) -> None:
+        gate = await load_gate(self.deps.store, gate_id)
+        if gate is None or gate.status != "open":
+            await _tell(respond, "This request has already been decided.")
+            return
+        view = self.deps.renderer.render_view(template, {"gate_id": gate_id})
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
 
     async def _open_reject_modal(
         self, client: AsyncWebClient, body: dict[str, Any], gate_id: str, respond: AsyncRespond

@@ -85,7 +85,12 @@ async def test_approve_completes_the_run_and_updates_card_and_thread(harness: Ha
     slack = harness.slack
     await slack.slash_command("alice", "general", "expense team dinner 120 EUR")
     card = await card_in(harness)
-    assert buttons(card) == ["approval:approve", "approval:reject", "approval:changes"]
+    assert buttons(card) == [
+        "approval:approve",
+        "approval:reject",
+        "approval:changes",
+        "approval:delegate",
+    ]
     assert "Expense: team dinner 120 EUR" in card["text"]
 
     result = await slack.click("carol", card["ts"], "approval:approve", channel="finance-approvals")
@@ -188,6 +193,29 @@ async def test_fifty_concurrent_clicks_make_one_outcome_and_one_card_update(
             call for call in slack.api_calls("chat.update") if call.args.get("ts") == card["ts"]
         ]
         assert len(updates) == 1
+
+
+async def test_an_approver_can_delegate_and_the_delegate_decides(harness: Harness) -> None:
+    slack = harness.slack
+    await slack.slash_command("alice", "general", "expense printer")
+    card = await card_in(harness)
+    await slack.click("carol", card["ts"], "approval:delegate", channel="finance-approvals")
+    views = await slack.wait_for(lambda: slack.open_views("carol"), message="no delegate modal")
+    done = await slack.submit_view(
+        "carol", views[-1]["id"], {"delegate": {"delegate": slack.user_id("dave")}}
+    )
+    assert done.outcome == "closed"
+
+    def dave_listed() -> bool:
+        message = slack.message(slack.channel_id("finance-approvals"), card["ts"]) or {}
+        return f"<@{slack.user_id('dave')}>" in str(message.get("blocks"))
+
+    await slack.wait_for(dave_listed, message="the card does not show the delegate")
+    await slack.click("dave", card["ts"], "approval:approve", channel="finance-approvals")
+    settled = await settled_card(harness, card["ts"])
+    assert f"<@{slack.user_id('dave')}>" in str(settled["blocks"])
+    trail = [line async for line in audit.export(harness.runtime.store)]
+    assert any('"approval.delegated"' in line for line in trail)
 
 
 async def test_quorum_needs_distinct_approvers(database: Database, tmp_path: Path) -> None:

@@ -73,6 +73,15 @@ class ApproveStep(StepBase):
 
 async def run_approve(ctx: StepContext) -> StepOutcome:
     assert isinstance(ctx.step, ApproveStep)
+    if ctx.job_kind == "signal" and ctx.payload.get("event") == "delegated":
+        gate = await _gate(ctx, str(ctx.payload["gate"]))
+        await _post_card(ctx, gate, note=None)
+        return StepOutcome(
+            output={"approvers": gate.approvers},
+            waiting=True,
+            action="approval.card_updated",
+            summary=f"<@{ctx.payload.get('from')}> delegated to <@{ctx.payload.get('to')}>",
+        )
     if ctx.job_kind == "signal":
         return await _settled(ctx, str(ctx.payload["gate"]))
     if ctx.job_kind == "timer":
