@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Coroutine
 from datetime import datetime
@@ -175,6 +176,9 @@ def eval_command(
     ] = None,
 ) -> None:
     """Measure a classify step on labelled requests: accuracy, triage, confusion, latency."""
+    # Before numpy loads (bot.eval imports it): threaded BLAS on one-row products only
+    # fights onnxruntime's threads; one thread halves single-request latency on 2 cores.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from bot.eval import EvalError, EvalOptions, run_eval
 
     options = EvalOptions(workflow, data, step, limit, confusion_png, min_confidence)

@@ -3,10 +3,17 @@
 The file names systems and the environment variables holding their secrets;
 the secrets themselves only ever come from the environment. A problem stops
 start-up with one line naming the connection and field.
+
+``optional: true`` on a connection (the bundled examples use it) relaxes one
+thing: when an environment variable it names is unset, the connection is left
+out with a warning naming the variable instead of stopping start-up, and the
+workflows that use it are skipped (``switchboard demo`` sets the variables for
+its stand-in systems). A malformed optional connection still stops start-up.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,10 +22,15 @@ from typing import Any
 import yaml
 
 from bot.settings import ConfigurationError
+from connectors.base import Hooks
+from connectors.config import parse_connections
 from connectors.errors import ConnectorError
 from connectors.registry import ConnectorRegistry
 
+log = logging.getLogger(__name__)
+
 FILENAMES = ("connections.yaml", "connections.yml")
+OPTIONAL_KEY = "optional"
 
 
 def connections_file(workflows_dir: Path) -> Path | None:
@@ -40,8 +52,40 @@ def read_connections(workflows_dir: Path) -> dict[str, Any]:
     return dict(raw.get("connections", {}))
 
 
-def build_registry(workflows_dir: Path, env: Mapping[str, str] | None = None) -> ConnectorRegistry:
+def build_registry(
+    workflows_dir: Path, env: Mapping[str, str] | None = None, *, hooks: Hooks | None = None
+) -> ConnectorRegistry:
+    env = env or os.environ
+    configs: dict[str, Any] = {}
     try:
-        return ConnectorRegistry.build(read_connections(workflows_dir), env or os.environ)
+        for name, raw in read_connections(workflows_dir).items():
+            optional = isinstance(raw, dict) and raw.get(OPTIONAL_KEY) is True
+            config = _without_optional(raw)
+            unset = _unset_variables(config, env) if optional else []
+            if unset:
+                parse_connections({name: config})  # malformed is an error even when optional
+                log.warning(
+                    "connection %s left out: %s not set (optional; workflows using it are skipped)",
+                    name,
+                    ", ".join(unset),
+                )
+                continue
+            configs[name] = config
+        return ConnectorRegistry.build(configs, env, hooks=hooks)
     except ConnectorError as exc:
         raise ConfigurationError(f"configuration error: connection {exc}") from None
+
+
+def _without_optional(raw: Any) -> Any:
+    if isinstance(raw, dict) and isinstance(raw.get(OPTIONAL_KEY), bool):
+        return {key: value for key, value in raw.items() if key != OPTIONAL_KEY}
+    return raw
+
+
+def _unset_variables(config: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
+    """The environment variables a connection names (``*_env``, secret headers) that are unset."""
+    names = [v for k, v in config.items() if k.endswith("_env") and isinstance(v, str)]
+    headers = config.get("secret_headers")
+    if isinstance(headers, dict):
+        names += [v for v in headers.values() if isinstance(v, str)]
+    return [name for name in names if not env.get(name)]

@@ -145,12 +145,13 @@ def build_runtime(
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Runtime:
-    """``env`` holds secrets that definitions name (webhook ``secret_env``); default: os.environ."""
+    """``env`` holds what definitions and ``connections.yaml`` name (webhook ``secret_env``,
+    connection ``*_env``); default: os.environ."""
     clock = clock or SystemClock()
     metrics = Metrics()
     store = open_store(settings)
     renderer = Renderer(settings.templates_dir)
-    connectors = build_registry(settings.workflows_dir, hooks=metrics.connector_hooks())
+    connectors = build_registry(settings.workflows_dir, env, hooks=metrics.connector_hooks())
     check = CheckContext(
         templates_dir=settings.templates_dir, connections=frozenset(connectors.names)
     )

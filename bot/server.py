@@ -1,11 +1,18 @@
-"""The ASGI app: ``/slack/events`` (Bolt), ``/healthz``, ``/readyz``;
-workers run in its lifespan.
+"""The ASGI app: ``/slack/events`` (Bolt), ``/hooks/{workflow}`` (signed webhooks),
+``/healthz``, ``/readyz``, ``/metrics``; workers and the scheduler run in its lifespan.
+
+Every request to the two ingress routes is counted and timed by trigger kind
+(``switchboard_requests_received_total``, ``switchboard_ack_duration_seconds``)
+and its log records carry the trigger and the team, channel and user ids.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -15,23 +22,75 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.logs import log_context
+from bot.metrics import CONTENT_TYPE, SlackRequest, describe_slack_request
 from bot.runtime import Runtime
+from bot.webhooks import WebhookReceiver
 from workflows import migrate
+
+log = logging.getLogger(__name__)
 
 
 def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     handler = AsyncSlackRequestHandler(runtime.app)
+    webhooks = WebhookReceiver(
+        runtime.store,
+        runtime.workflows,
+        runtime.webhook_keys,
+        runtime.engine.clock,
+        wakeup=runtime.engine.wakeup,
+    )
 
     async def slack_events(request: Request) -> Response:
         return await handler.handle(request)
+
+    def metered(
+        endpoint: Callable[[Request], Awaitable[Response]],
+        describe: Callable[[Request], Awaitable[SlackRequest]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def wrapped(request: Request) -> Response:
+            started = time.perf_counter()
+            about = await describe(request)
+            status = 500
+            ids = {"team_id": about.team_id, "channel_id": about.channel_id}
+            with log_context(trigger=about.trigger, user_id=about.user_id, **ids):
+                try:
+                    response = await endpoint(request)
+                    status = response.status_code
+                    return response
+                finally:
+                    elapsed = time.perf_counter() - started
+                    runtime.metrics.request_received(about.trigger, status, elapsed)
+                    log.debug("answered", extra={"status": status, "ms": round(elapsed * 1000, 1)})
+
+        return wrapped
+
+    async def describe_slack(request: Request) -> SlackRequest:
+        # Starlette keeps the body, so Bolt reads the same bytes again without a copy.
+        body = await request.body()
+        return describe_slack_request(body, request.headers.get("content-type", ""))
+
+    async def describe_webhook(_request: Request) -> SlackRequest:
+        return SlackRequest("webhook")
+
+    async def metrics(_request: Request) -> Response:
+        body = await runtime.metrics.exposition(runtime.store, runtime.engine.clock.now())
+        return Response(body, media_type=CONTENT_TYPE)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
         checks = await readiness(runtime)
-        ok = all(check["ok"] for check in checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        failing = [
+            f"{name}: {check.get('detail', 'failed')}"
+            for name, check in checks.items()
+            if not check["ok"]
+        ]
+        body: dict[str, Any] = {"ready": not failing, "checks": checks}
+        if failing:
+            body["reason"] = "; ".join(failing)
+        return JSONResponse(body, status_code=503 if failing else 200)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -42,31 +101,68 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             await runtime.stop()
 
     routes: list[BaseRoute] = [
-        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/slack/events", metered(slack_events, describe_slack), methods=["POST"]),
+        Route("/hooks/{workflow}", metered(webhooks.endpoint, describe_webhook), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         *extra_routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
 
+READY_DB_TIMEOUT = 3.0
+"""Seconds /readyz waits for the database: a database that does not answer is not ready."""
+
+
 async def readiness(runtime: Runtime) -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
+    unknown = {"ok": False, "detail": "unknown: the database is not reachable"}
     try:
-        async with runtime.store.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        missing = await migrate.pending(runtime.store)
-        checks["database"] = {"ok": True}
+        async with asyncio.timeout(READY_DB_TIMEOUT):
+            async with runtime.store.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = {"ok": True, "detail": "reachable"}
+            missing = await migrate.pending(runtime.store)
         checks["migrations"] = {
             "ok": not missing,
             "detail": f"pending: {', '.join(missing)}" if missing else "current",
         }
+    except TimeoutError:
+        checks.setdefault(
+            "database", {"ok": False, "detail": f"no answer within {READY_DB_TIMEOUT:g}s"}
+        )
+        checks.setdefault("migrations", unknown)
     except (OSError, ConnectionError) as exc:
         checks["database"] = {"ok": False, "detail": f"unreachable: {type(exc).__name__}"}
+        checks["migrations"] = unknown
     except Exception as exc:  # noqa: BLE001 - any driver error means "not ready", reported below
-        checks["database"] = {"ok": False, "detail": f"error: {type(exc).__name__}"}
+        checks.setdefault("database", {"ok": False, "detail": f"error: {type(exc).__name__}"})
+        checks.setdefault("migrations", unknown | {"detail": f"error: {type(exc).__name__}"})
     checks["workflows"] = {
         "ok": bool(runtime.workflows),
         "detail": f"{len(runtime.workflows)} loaded",
     }
+    identity = runtime.identity.identity
+    checks["slack"] = (
+        {"ok": True, "detail": f"auth.test ok: team {identity.team_id}, bot {identity.bot_user_id}"}
+        if identity is not None
+        else {"ok": False, "detail": runtime.identity.error or "auth.test has not succeeded yet"}
+    )
+    scheduler = _scheduler_check(runtime)
+    if scheduler is not None:
+        checks["scheduler"] = scheduler
     return checks
+
+
+def _scheduler_check(runtime: Runtime) -> dict[str, Any] | None:
+    """None when this process is not meant to run the scheduler."""
+    scheduler = getattr(runtime, "scheduler", None)
+    if scheduler is None or not getattr(runtime.settings, "run_scheduler", False):
+        return None
+    running = getattr(scheduler, "running", None)
+    if running is None:
+        # Until the scheduler reports it itself, its APScheduler instance tells.
+        aps = getattr(scheduler, "_aps", None)
+        running = aps is not None and bool(getattr(aps, "running", False))
+    return {"ok": bool(running), "detail": "running" if running else "not running"}

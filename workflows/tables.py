@@ -234,3 +234,24 @@ class ExampleRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(32))
     created_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ThresholdStateRow(Base):
+    """A threshold trigger's hysteresis: armed until it fires, re-armed once the value clears.
+
+    ``generation`` counts re-arms; a fire's dedupe key carries it, so every process may check
+    and one run starts per crossing. ``checked_at`` lets processes share one check per interval.
+    """
+
+    __tablename__ = "threshold_states"
+
+    workflow: Mapped[str] = mapped_column(String(128), primary_key=True)
+    trigger_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    armed: Mapped[bool] = mapped_column(default=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    last_value: Mapped[float | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_run_id: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -47,6 +47,8 @@ class DeliveryResult:
     event_id: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     outcome: str | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
+    at: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -78,6 +80,7 @@ class Deliverer:
         self.deadline = deadline
         self.retry_delays = tuple(retry_delays) if retry_delays is not None else None
         self.log: list[DeliveryResult] = []
+        self.on_result: Callable[[DeliveryResult], None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._pending_events: dict[str, _PendingEvent] = {}
 
@@ -126,6 +129,8 @@ class Deliverer:
             payload=payload,
             retry_num=retry_num,
             event_id=event_id,
+            request_headers=headers,
+            at=time.time(),
         )
         try:
             resp = await http.post(
@@ -150,6 +155,8 @@ class Deliverer:
             result.timed_out = True
             result.error = "http_timeout"
         self.log.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
         return result
 
     async def send_form(

@@ -2,7 +2,9 @@
 confidence) records, shared by ``bench/local_ai_eval.py`` and ``switchboard eval``.
 
 A record whose ``truth`` is ``None`` is out of scope: no label owns it, and the right
-outcome is human triage (confidence below the threshold).
+outcome is human triage (confidence below the threshold). A record whose ``predicted`` is
+empty is one the provider could not classify at all: it goes to triage whatever the
+threshold, as the classify step sends it.
 """
 
 from __future__ import annotations
@@ -86,9 +88,9 @@ def triage(records: Sequence[Scored], threshold: float) -> TriageReport:
     """What a ``min_confidence`` of ``threshold`` does: routed, triaged, by scope."""
     ins = [r for r in records if r.truth is not None]
     oos = [r for r in records if r.truth is None]
-    routed = sum(r.predicted == r.truth and r.confidence >= threshold for r in ins)
-    held = sum(r.confidence < threshold for r in ins)
-    caught = sum(r.confidence < threshold for r in oos)
+    routed = sum(r.predicted == r.truth and not to_triage(r, threshold) for r in ins)
+    held = sum(to_triage(r, threshold) for r in ins)
+    caught = sum(to_triage(r, threshold) for r in oos)
     return TriageReport(
         threshold=threshold,
         in_scope_routed=routed / len(ins) if ins else 0.0,
@@ -97,6 +99,85 @@ def triage(records: Sequence[Scored], threshold: float) -> TriageReport:
         in_scope=len(ins),
         out_of_scope=len(oos),
     )
+
+
+def to_triage(record: Scored, threshold: float) -> bool:
+    """Whether a ``min_confidence`` of ``threshold`` sends ``record`` to triage."""
+    return not record.predicted or record.confidence < threshold
+
+
+TRIAGE = "triage"
+"""The routing matrix's column for records sent to people."""
+OUT_OF_SCOPE = "(out of scope)"
+"""The routing matrix's row for records no label owns."""
+
+
+@dataclass(frozen=True)
+class RoutingReport:
+    threshold: float
+    total: int
+    triaged: float
+    """Share of all records (in scope or not) sent to triage."""
+    routed: int
+    """Records routed to a label (not triaged)."""
+    routed_accuracy: float
+    """Share of routed records that reached their right label; out-of-scope ones are wrong."""
+
+
+def routing(records: Sequence[Scored], threshold: float) -> RoutingReport:
+    """What happens to every record at ``threshold``: how many go to people, and how right
+    the automatic routing is for the rest."""
+    routed = [r for r in records if not to_triage(r, threshold)]
+    right = sum(r.truth is not None and r.predicted == r.truth for r in routed)
+    return RoutingReport(
+        threshold=threshold,
+        total=len(records),
+        triaged=(len(records) - len(routed)) / len(records) if records else 0.0,
+        routed=len(routed),
+        routed_accuracy=right / len(routed) if routed else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class RoutingMatrix:
+    rows: list[str]
+    """Truth: the labels, then ``OUT_OF_SCOPE`` when any record is out of scope."""
+    columns: list[str]
+    """Where records went: the labels, then ``TRIAGE``."""
+    counts: list[list[int]]
+
+
+def routing_matrix(
+    records: Sequence[Scored], threshold: float, labels: Sequence[str] = ()
+) -> RoutingMatrix:
+    """Confusion of the routing *decision* at ``threshold``: ``counts[i][j]`` records of
+    truth ``rows[i]`` went to ``columns[j]``. ``labels`` fixes the order (and lists labels
+    that never occur); labels only seen in the records follow, sorted."""
+    seen = {r.truth for r in records if r.truth} | {r.predicted for r in records if r.predicted}
+    names = list(dict.fromkeys([*labels, *sorted(seen - set(labels))]))
+    rows = names + ([OUT_OF_SCOPE] if any(r.truth is None for r in records) else [])
+    columns = [*names, TRIAGE]
+    row_of = {name: i for i, name in enumerate(rows)}
+    column_of = {name: j for j, name in enumerate(columns)}
+    counts = [[0] * len(columns) for _ in rows]
+    for r in records:
+        went = TRIAGE if to_triage(r, threshold) else r.predicted
+        counts[row_of[r.truth if r.truth is not None else OUT_OF_SCOPE]][column_of[went]] += 1
+    return RoutingMatrix(rows=rows, columns=columns, counts=counts)
+
+
+def top_confusions(matrix: RoutingMatrix, n: int = 10) -> list[tuple[str, str, int]]:
+    """The ``n`` largest cells off the diagonal as (truth, went to, count), largest first.
+
+    Out-of-scope records sent to triage are right, so they are not confusions.
+    """
+    cells = [
+        (truth, went, count)
+        for truth, row in zip(matrix.rows, matrix.counts, strict=True)
+        for went, count in zip(matrix.columns, row, strict=True)
+        if count and went != truth and not (truth == OUT_OF_SCOPE and went == TRIAGE)
+    ]
+    return sorted(cells, key=lambda cell: (-cell[2], cell[0], cell[1]))[:n]
 
 
 def tune_threshold(records: Sequence[Scored]) -> TriageReport:

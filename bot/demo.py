@@ -1,0 +1,284 @@
+"""``switchboard demo``: the whole product in one process, on one port, without Slack.
+
+One Starlette app serves the Slack emulator's Web API (``/api/*``), the sandbox
+web page (``/`` and ``/sandbox/*``) and the bot itself (``/slack/events``,
+``/healthz``). The bot is built by the same composition root as ``serve``; its
+Web API client points at the emulator and the emulator delivers signed
+requests back to the bot's ``/slack/events``, so every click on the page is a
+real signed HTTP request in Slack's shape.
+
+The walkthrough printed at start-up (and shown on the page) is the
+``WALKTHROUGH`` tuple: workflows that want a demo step add one entry there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from bot.runtime import Runtime, build_runtime
+from bot.sandbox import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
+from bot.sandbox.page import SandboxPage, Tip
+from bot.server import create_asgi
+from bot.settings import Settings, load_settings
+from workflows import migrate
+
+log = logging.getLogger(__name__)
+
+DEMO_DATABASE = Path("switchboard-demo.db")
+
+# Who is who in the demo workspace: shown next to names in the page's user switcher.
+PERSONAS: dict[str, str] = {
+    "alice": "requester",
+    "dana": "finance approver",
+    "bob": "IT support",
+    "carol": "team lead, triage",
+}
+
+# The demo's guided tour, in order. Each workflow that is worth showing adds a Tip;
+# the console prints them and the page offers each as a one-click "try it".
+WALKTHROUGH: tuple[Tip, ...] = (
+    Tip(
+        title="Say hello",
+        user="alice",
+        channel="general",
+        text="/flow hello world",
+        expect="Switchboard posts a root message in #general and threads every step under it.",
+    ),
+    Tip(
+        title="See what you can start",
+        user="alice",
+        channel="general",
+        text="/flow list",
+        expect="An ephemeral catalogue of the workflows, visible only to Alice.",
+    ),
+)
+
+
+def demo_workspace() -> WorkspaceSeed:
+    """The demo's people, channels and groups (requester, approvers, IT, triage)."""
+    return WorkspaceSeed(
+        team_name="Switchboard Demo",
+        team_domain="switchboard-demo",
+        users=[
+            UserSeed(name="alice", real_name="Alice Archer"),
+            UserSeed(name="dana", real_name="Dana Dorsey"),
+            UserSeed(name="bob", real_name="Bob Baker"),
+            UserSeed(name="carol", real_name="Carol Chen", is_admin=True),
+        ],
+        channels=[
+            ChannelSeed(name="general", purpose="Company-wide announcements and work."),
+            ChannelSeed(name="requests", purpose="Ask for anything; Switchboard routes it."),
+            ChannelSeed(
+                name="finance-approvals",
+                members=["dana", "carol", "alice"],
+                purpose="Approval cards for invoices and spend.",
+            ),
+            ChannelSeed(name="it-help", purpose="Laptops, access, accounts."),
+            ChannelSeed(
+                name="triage",
+                members=["carol", "bob", "dana"],
+                purpose="Requests the AI was not sure about land here.",
+            ),
+        ],
+        usergroups=[
+            UserGroupSeed(handle="finance-leads", users=["dana"], description="Approve spend."),
+            UserGroupSeed(handle="finance", users=["dana", "carol"]),
+            UserGroupSeed(handle="it-oncall", users=["bob"]),
+            UserGroupSeed(handle="triage", users=["carol"]),
+        ],
+    )
+
+
+class DemoError(Exception):
+    """The demo cannot start for a reason the person running it can fix (one line)."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    database: Path | None = None
+    reset: bool = False
+
+
+def local_host(host: str) -> str:
+    """The address the in-process clients use to reach a server bound to ``host``."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+def demo_settings(api_base: str, database: Path | None = None, **extra: Any) -> Settings:
+    """The environment's settings, with the demo's defaults for whatever it leaves unset.
+
+    The Web API always points at the in-process emulator: the demo never talks to Slack.
+    """
+    base = load_settings()
+    given = base.model_fields_set
+    overrides: dict[str, Any] = {"SLACK_API_URL": f"{api_base}/api/"}
+    if "slack_bot_token" not in given:
+        overrides["SLACK_BOT_TOKEN"] = f"xoxb-demo-{secrets.token_hex(12)}"
+    if "slack_signing_secret" not in given:
+        overrides["SLACK_SIGNING_SECRET"] = secrets.token_hex(16)
+    if database is not None:
+        overrides["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
+    elif "database_url" not in given:
+        overrides["DATABASE_URL"] = f"sqlite+aiosqlite:///./{DEMO_DATABASE}"
+    if "log_format" not in given:
+        overrides["SWITCHBOARD_LOG_FORMAT"] = "console"
+    return load_settings(**(overrides | extra))
+
+
+class Demo:
+    """The emulator, the page and the bot behind one ASGI app; see the module docstring."""
+
+    def __init__(self, settings: Settings, base_url: str, *, run_workers: int = 1) -> None:
+        self.settings = settings
+        self.base_url = base_url
+        self.emulator = SlackEmulator(
+            settings.slack_signing_secret.get_secret_value(),
+            settings.slack_bot_token.get_secret_value(),
+            demo_workspace(),
+            request_url=f"{base_url}/slack/events",
+            base_url=base_url,
+        )
+        self.page = SandboxPage(self.emulator, personas=PERSONAS, walkthrough=WALKTHROUGH)
+        self.runtime: Runtime = build_runtime(settings, run_workers=run_workers)
+        self._bot_started = False
+
+    @property
+    def asgi(self) -> Starlette:
+        # The bot's own app is the fallback mount; its lifespan is ours to run (see start_bot).
+        routes = [
+            *self.emulator.asgi_app.routes,
+            *self.page.routes,
+            Mount("", app=create_asgi(self.runtime)),
+        ]
+        return Starlette(routes=routes, lifespan=self._lifespan)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def prepare_database(self, reset: bool = False) -> None:
+        """Migrate the store (and with ``reset``, start from an empty SQLite file)."""
+        url = self.settings.database_url
+        if reset and url.startswith("sqlite+aiosqlite:///"):
+            path = Path(url.removeprefix("sqlite+aiosqlite:///"))
+            for suffix in ("", "-wal", "-shm"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+        await migrate.upgrade(self.runtime.store)
+
+    async def start_bot(self) -> None:
+        """Start workers and learn the bot's identity; call once the server is listening.
+
+        ``auth.test`` goes to the emulator on this very server, so this cannot run in
+        the ASGI lifespan start-up, which uvicorn completes before it accepts requests.
+        """
+        await self.runtime.start()
+        self._bot_started = True
+
+    async def stop(self) -> None:
+        self.page.close()
+        if self._bot_started:
+            self._bot_started = False
+            await self.runtime.stop()
+        await self.emulator.aclose()
+
+
+def walkthrough_text(url: str, tips: tuple[Tip, ...] = WALKTHROUGH) -> str:
+    lines = [
+        "",
+        f"  Switchboard sandbox is running: open {url}",
+        "  A local Slack stand-in: act as Alice, Dana, Bob or Carol and use every workflow.",
+        "",
+    ]
+    for number, tip in enumerate(tips, start=1):
+        lines.append(f"  {number}. {tip.title}: as {tip.user.title()} in #{tip.channel}, type")
+        lines.append(f"       {tip.text}")
+        lines.append(f"     {tip.expect}")
+    lines += ["", "  Ctrl-C stops it.", ""]
+    return "\n".join(lines)
+
+
+class _DemoServer(uvicorn.Server):
+    """uvicorn waits for open responses before it stops; ending the page's live
+    streams on the first Ctrl-C lets it stop at once."""
+
+    def __init__(self, config: uvicorn.Config, page: SandboxPage) -> None:
+        super().__init__(config)
+        self._page = page
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._page.close()
+        super().handle_exit(sig, frame)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before building anything, so a busy port is one clear error (and port 0 works)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DemoError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            " (is another demo running? try --port 3001)"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def run_demo(options: DemoOptions) -> None:
+    """Serve the demo until interrupted (uvicorn handles SIGINT/SIGTERM)."""
+    sock = bind(options.host, options.port)
+    port = int(sock.getsockname()[1])
+    base = f"http://{local_host(options.host)}:{port}"
+    settings = demo_settings(base, options.database)
+    setup_logging(settings)
+    demo = Demo(settings, base)
+    await demo.prepare_database(reset=options.reset)
+    config = uvicorn.Config(
+        demo.asgi,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+    )
+    server = _DemoServer(config, demo.page)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            await task
+            return
+        await asyncio.sleep(0.02)
+    await demo.start_bot()
+    print(walkthrough_text(f"http://{local_host(options.host)}:{port}/"), flush=True)
+    await task
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # One line per HTTP call between the bot and the emulator drowns the walkthrough.
+    for noisy in ("httpx", "slack_bolt", "slack_sdk", "aiosqlite", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

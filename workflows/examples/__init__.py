@@ -1,0 +1,1 @@
+"""The bundled example workflows (YAML) and the small Python helpers they ``call``."""
