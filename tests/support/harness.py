@@ -103,6 +103,8 @@ async def running_bot(
                 "SWITCHBOARD_POLL_SECONDS": 0.05,
                 "SWITCHBOARD_SLACK_POST_BURST": 50,
                 "SWITCHBOARD_SLACK_POSTS_PER_S": 50,
+                # Off unless a test asks: a bundled cron firing mid-test would add a run.
+                "SWITCHBOARD_SCHEDULER": False,
             } | settings
             if workflows_dir is not None:
                 overrides["SWITCHBOARD_WORKFLOWS"] = workflows_dir
