@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -32,6 +34,7 @@ from bot.sandbox import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, Wor
 from bot.sandbox.page import SandboxPage, Tip
 from bot.server import create_asgi
 from bot.settings import Settings, load_settings
+from bot.standins import Standins, with_examples
 from workflows import migrate
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ PERSONAS: dict[str, str] = {
     "dana": "finance approver",
     "bob": "IT support",
     "carol": "team lead, triage",
+    "erin": "campaign strategist",  # bundled examples (bot/standins/seed.py)
+    "frank": "compliance officer",
 }
 
 # The demo's guided tour, in order. Each workflow that is worth showing adds a Tip;
@@ -62,6 +67,47 @@ WALKTHROUGH: tuple[Tip, ...] = (
         channel="general",
         text="/flow list",
         expect="An ephemeral catalogue of the workflows, visible only to Alice.",
+    ),
+    # --- the bundled example workflows (workflows/examples, stand-ins in bot/standins) ---
+    Tip(
+        title="Vendor invoice approval",
+        user="alice",
+        channel="ap-inbox",
+        text="/flow invoice ACME INV-1042 for 12,400 EUR, PO-7781",
+        expect="3.3 % over its PO: a card in #finance-approvals; approve it as Dana and the"
+        " thread shows the ledger entry and ACME's new balance.",
+    ),
+    Tip(
+        title="Campaign performance report",
+        user="alice",
+        channel="campaigns",
+        text="/flow campaign-report acme",
+        expect="Ads and CRM numbers checked (2 flagged), summarised; as Erin approve or"
+        " 'Request changes'; approved, it is posted in #client-acme with Jira follow-ups.",
+    ),
+    Tip(
+        title="Customer inquiry routing",
+        user="alice",
+        channel="support-inbox",
+        text="/flow inquiry I was charged twice for our subscription this month",
+        expect="Classified billing, P1 for an enterprise customer (escalated in the CRM),"
+        " routed to #billing with an SLA; or just post a question in #support-inbox.",
+    ),
+    Tip(
+        title="Access request",
+        user="alice",
+        channel="it-help",
+        text="/flow access tableau quarterly churn analysis",
+        expect="Policy checked for Alice's role; her manager Carol approves in a DM; access is"
+        " provisioned, confirmed in the thread and by DM (e-mail: /standins/mail).",
+    ),
+    Tip(
+        title="Compliance monitoring",
+        user="frank",
+        channel="compliance",
+        text="/flow compliance-scan",
+        expect="3 payment exceptions for Frank to review; then an audit report in #compliance,"
+        " archived and e-mailed to the auditors (see /standins/mail).",
     ),
 )
 
@@ -148,20 +194,25 @@ class Demo:
         self.emulator = SlackEmulator(
             settings.slack_signing_secret.get_secret_value(),
             settings.slack_bot_token.get_secret_value(),
-            demo_workspace(),
+            with_examples(demo_workspace()),  # + the bundled examples' people and channels
             request_url=f"{base_url}/slack/events",
             base_url=base_url,
         )
         self.page = SandboxPage(self.emulator, personas=PERSONAS, walkthrough=WALKTHROUGH)
-        self.runtime: Runtime = build_runtime(settings, run_workers=run_workers)
+        # --- stand-ins hook: the bundled examples' ERP/CRM/ads/IAM/tickets/GRC + SMTP sink,
+        # served under /standins; their URLs and tokens are the bot's connection variables.
+        self.standins = Standins.beside(settings.database_url, f"{base_url}/standins")
+        env = {**os.environ, **self.standins.env}
+        self.runtime: Runtime = build_runtime(settings, run_workers=run_workers, env=env)
         self._bot_started = False
 
-    @property
+    @functools.cached_property
     def asgi(self) -> Starlette:
         # The bot's own app is the fallback mount; its lifespan is ours to run (see start_bot).
         routes = [
             *self.emulator.asgi_app.routes,
             *self.page.routes,
+            Mount("/standins", app=self.standins.app),  # stand-ins hook
             Mount("", app=create_asgi(self.runtime)),
         ]
         return Starlette(routes=routes, lifespan=self._lifespan)
@@ -188,6 +239,7 @@ class Demo:
         ``auth.test`` goes to the emulator on this very server, so this cannot run in
         the ASGI lifespan start-up, which uvicorn completes before it accepts requests.
         """
+        self.standins.start()  # stand-ins hook: the SMTP sink
         await self.runtime.start()
         self._bot_started = True
 
@@ -196,6 +248,7 @@ class Demo:
         if self._bot_started:
             self._bot_started = False
             await self.runtime.stop()
+        self.standins.stop()  # stand-ins hook
         await self.emulator.aclose()
 
 
@@ -203,7 +256,8 @@ def walkthrough_text(url: str, tips: tuple[Tip, ...] = WALKTHROUGH) -> str:
     lines = [
         "",
         f"  Switchboard sandbox is running: open {url}",
-        "  A local Slack stand-in: act as Alice, Dana, Bob or Carol and use every workflow.",
+        "  A local Slack stand-in: act as Alice, Dana, Bob, Carol, Erin or Frank and use"
+        " every workflow.",
         "",
     ]
     for number, tip in enumerate(tips, start=1):

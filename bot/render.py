@@ -15,6 +15,7 @@ tests, not in production.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,7 @@ class Renderer:
                 f"<{url}|{slack_escape(str(label))}>" if label else f"<{url}>"
             ),
             clip=_clip,
+            mentions=_mentions,
             tojson=lambda value: RawJSON(json.dumps(value, default=str)),
             code=lambda value: SlackMarkup("`" + slack_escape(str(value)).replace("`", "'") + "`"),
         )
@@ -148,6 +150,19 @@ def validate(rendered: Rendered, *, max_blocks: int, origin: str) -> None:
             parsed.validate_json()
         except (SlackObjectFormationError, KeyError, TypeError) as exc:
             raise RenderError(f"template {origin}: block {index}: {exc}") from None
+
+
+_MENTION = re.compile(r"&lt;([@#][UWC][A-Z0-9]{2,})(\|[^&<>]{0,80})?&gt;")
+
+
+def _mentions(value: Any) -> SlackMarkup:
+    """Escape text but keep user and channel mentions (``<@U…>``, ``<#C…>``) working.
+
+    Our own summaries mention people; request text could only ever mention a user or a
+    channel this way (``<!channel>`` and links stay escaped), which anyone can do anyway.
+    """
+    escaped = slack_escape("" if value is None else str(value))
+    return SlackMarkup(_MENTION.sub(lambda m: f"<{m.group(1)}{m.group(2) or ''}>", escaped))
 
 
 def _clip(value: Any, limit: int = 2900) -> str:

@@ -69,14 +69,16 @@ async def running(tmp_path: Path) -> AsyncIterator[RunningDemo]:
         yield demo
 
 
-async def open_page(browser: Browser, url: str, fragment: str) -> Page:
+async def open_page(
+    browser: Browser, url: str, fragment: str, errors: list[str] | None = None
+) -> Page:
+    """Open the page as the fragment says; script errors and alert()s go to ``errors``."""
     page = await browser.new_page(viewport={"width": 1400, "height": 860})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
+    seen = errors if errors is not None else []
+    page.on("pageerror", lambda exc: seen.append(str(exc)))
+    page.on("dialog", lambda dialog: seen.append(f"dialog: {dialog.message}"))
     await page.goto(f"{url}/#{fragment}")
-    await page.wait_for_selector("#live.on")
-    page.errors = errors  # type: ignore[attr-defined]
+    await page.wait_for_selector("#live.on")  # the live event stream is connected
     return page
 
 
@@ -90,10 +92,14 @@ async def shot(page: Page, name: str) -> Path:
 async def test_flow_hello_typed_in_general_shows_the_run_and_its_thread(
     browser: Browser, running: RunningDemo
 ) -> None:
-    page = await open_page(browser, running.url, "user=alice&view=general")
+    errors: list[str] = []
+    page = await open_page(browser, running.url, "user=alice&view=general", errors)
     assert await page.locator("#user-switch").input_value() == "alice"
+    # The walkthrough's first tip puts the command in the composer; Enter runs it.
+    await page.locator("#guide .tip", has_text="Say hello").click()
     composer = page.locator("#composer-input")
-    await composer.fill("/flow hello world")
+    assert await composer.input_value() == "/flow hello world"
+    assert "threads every step" in await page.locator("#composer-hint").inner_text()
     await composer.press("Enter")
 
     root = page.locator("#messages .msg[data-kind='message']", has_text="started Hello world")
@@ -112,7 +118,7 @@ async def test_flow_hello_typed_in_general_shows_the_run_and_its_thread(
     await page.locator("#devlog .dev-title", has_text="slash_command /flow hello world").wait_for()
     await page.locator("#devlog .dev-title", has_text="chat.postMessage").first.wait_for()
     await shot(page, "hello-thread.png")
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert errors == []
 
 
 async def test_buttons_confirm_and_click_as_another_user(
@@ -186,6 +192,7 @@ async def test_buttons_confirm_and_click_as_another_user(
         return None
 
     payload = await running.slack.wait_for(clicked, message="Dana's click never reached the bot")
+    assert payload is not None
     assert payload["actions"][0]["action_id"] == "probe_approve"
     await shot(page, "card-as-dana.png")
 
@@ -213,7 +220,8 @@ async def test_markup_in_messages_is_shown_as_text(browser: Browser, running: Ru
         channel="general",
         text='<img src=x onerror="window.__xss=3"><script>window.__xss=4</script>',
     )
-    page = await open_page(browser, running.url, "user=alice&view=general")
+    errors: list[str] = []
+    page = await open_page(browser, running.url, "user=alice&view=general", errors)
     bot_message = page.locator("#messages .msg", has_text="bold")
     await bot_message.wait_for()
     await page.locator("#messages .msg", has_text="<script>").wait_for()
@@ -226,6 +234,7 @@ async def test_markup_in_messages_is_shown_as_text(browser: Browser, running: Ru
     assert await content.locator("img, script").count() == 0
     assert "<img src=x" in await bot_message.inner_text()
     assert await page.evaluate("window.__xss") is None
+    assert errors == []
 
 
 # ---------------------------------------------------------------- a modal, with a stand-in bot
@@ -312,3 +321,30 @@ async def test_modal_shows_errors_under_the_right_field(
 
         await modal.locator(".bk-btn", has_text="Cancel").click()
         await modal.wait_for(state="detached")
+
+
+async def test_reaction_and_message_shortcut_from_the_message_toolbar(
+    browser: Browser, running: RunningDemo
+) -> None:
+    await running.act("message", user="bob", channel="it-help", text="My laptop will not boot")
+    page = await open_page(browser, running.url, "user=carol&view=it-help")
+    message = page.locator("#messages .msg", has_text="My laptop will not boot")
+    await message.hover()
+    await message.get_by_role("button", name="Add reaction").click()
+    await message.locator(".pick[title=':eyes:']").click()
+    await message.locator(".reaction.mine", has_text="1").wait_for()
+
+    await message.hover()
+    await message.get_by_role("button", name="More actions").click()
+    await message.locator(".menu-item", has_text="Send to Switchboard").click()
+
+    def shortcut() -> bool:
+        return any(
+            d.payload["callback_id"] == "send_to_switchboard"
+            and d.payload["user"]["id"] == running.slack.user_id("carol")
+            for d in running.slack.deliveries("message_action")
+        )
+
+    await running.slack.wait_for(shortcut, message="the shortcut never reached the bot")
+    reacted = running.slack.deliveries("event_callback")
+    assert any(d.payload["event"]["type"] == "reaction_added" for d in reacted)

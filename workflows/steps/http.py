@@ -28,10 +28,11 @@ async def run_http(ctx: StepContext) -> StepOutcome:
     assert isinstance(ctx.step, HttpStep)
     spec = ctx.step.http
     connector = connector_for(ctx, spec.connection, "http")
+    path = str(evaluate(ctx, spec.path))
     try:
         result = await connector.request(
             spec.method,
-            str(evaluate(ctx, spec.path)),
+            path,
             query=evaluate(ctx, spec.query) or None,
             json=evaluate(ctx, spec.json_body),
             idempotency_key=ctx.idempotency_key,
@@ -41,6 +42,6 @@ async def run_http(ctx: StepContext) -> StepOutcome:
         raise StepError(str(exc), retryable=exc.retryable) from None
     return StepOutcome(
         output={"status": result.status_code, "data": result.data},
-        summary=f"{spec.method} {spec.connection}{spec.path} → {result.status_code}",
+        summary=f"{spec.method} {spec.connection}{path} → {result.status_code}",
         audit={"connection": spec.connection, "status": result.status_code},
     )

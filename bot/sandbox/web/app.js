@@ -20,6 +20,8 @@ const ui = {
   seen: {}, // user -> channel -> number of top-level messages seen
   homeOpened: new Set(),
   highlight: null,
+  tip: null, // the walkthrough command last put in the composer
+  hint: null,
   ctx: { users: new Map(), channels: new Map(), groups: new Map() },
   shortcuts: [],
   botName: "Switchboard",
@@ -33,7 +35,7 @@ function toast(text, kind = "info") {
   setTimeout(() => node.remove(), kind === "error" ? 7000 : 4000);
 }
 
-ui.act = async (action, body) => {
+ui.act = async (action, body, { quiet = false } = {}) => {
   let result;
   try {
     const res = await fetch(`/sandbox/act/${action}`, {
@@ -47,7 +49,9 @@ ui.act = async (action, body) => {
     return null;
   }
   if (!result.ok) toast(result.error || "That did not work.", "error");
-  else if (result.delivered && !result.timed_out && result.status && result.status !== 200)
+  else if (quiet) {
+    // Events (like app_home_opened) have no visible failure in Slack either.
+  } else if (result.delivered && !result.timed_out && result.status && result.status !== 200)
     toast(`Switchboard answered HTTP ${result.status}: it does not handle this (yet).`, "error");
   else if (result.timed_out) toast("Switchboard did not answer within Slack's 3 seconds.", "error");
   scheduleRefresh();
@@ -219,7 +223,7 @@ function openHome() {
   // Slack sends app_home_opened each time the tab is opened; once per user per page load is enough here.
   if (ui.homeOpened.has(ui.user)) return;
   ui.homeOpened.add(ui.user);
-  ui.act("home", {});
+  ui.act("home", {}, { quiet: true });
 }
 
 function renderGuide() {
@@ -228,14 +232,20 @@ function renderGuide() {
   $("guide").hidden = hidden || !tips.length;
   $("guide").replaceChildren(
     el("span", { class: "guide-title" }, "Try:"),
-    ...tips.map((tip) =>
+    // Titles keep the strip one line; a click puts the command in the composer.
+    el("div", { class: "guide-tips" }, tips.map((tip, i) =>
       el(
         "button",
-        { type: "button", class: "tip", title: tip.expect, onclick: () => tryTip(tip) },
-        el("code", {}, tip.text),
-        el("span", { class: "muted" }, ` as ${tip.user} in #${tip.channel}`),
+        {
+          type: "button",
+          class: `tip${ui.tip === tip.text ? " active" : ""}`,
+          title: `${tip.text}\nas ${tip.user} in #${tip.channel}\n${tip.expect}`,
+          onclick: () => tryTip(tip),
+        },
+        el("span", { class: "tip-number" }, String(i + 1)),
+        tip.title,
       ),
-    ),
+    )),
     el("button", { type: "button", class: "icon-btn guide-close", "aria-label": "Hide guide", onclick: () => toggleGuide(false) }, "✕"),
   );
 }
@@ -250,9 +260,10 @@ async function tryTip(tip) {
     ui.user = tip.user;
     await refresh();
   }
+  ui.tip = tip.text;
   go({ kind: "channel", ref: tip.channel });
   $("composer-input").value = tip.text;
-  updateHint();
+  updateHint(`As ${tip.user} in #${tip.channel}, press Enter. ${tip.expect}`);
   $("composer-input").focus();
 }
 
@@ -291,10 +302,9 @@ function renderMain() {
   const input = $("composer-input");
   if (!channel || !channel.is_member) {
     list.replaceChildren(el("div", { class: "empty" }, channel ? `${s.me.real_name} is not a member of #${channel.name}.` : "Pick a channel on the left."));
-    input.disabled = true;
+    composer.hidden = true;
     return;
   }
-  input.disabled = false;
   input.placeholder = channel.kind === "im" ? `Message ${s.bot.name}` : `Message #${channel.name}  (try /flow help)`;
   const items = [...topLevel(channel.id), ...ephemeralsIn(channel.id, null)].sort((a, b) => tsCmp(a.ts, b.ts));
   const replies = (ts) => (s.messages[channel.id] || []).filter((m) => isReply(m) && m.thread_ts === ts);
@@ -335,11 +345,15 @@ function renderThread() {
 
 // ------------------------------------------------------------------ composing
 
-function updateHint() {
+function updateHint(guide) {
   const text = $("composer-input").value;
-  $("composer-hint").textContent = text.startsWith("/")
-    ? "Enter runs the slash command as " + (ui.state?.me.real_name || ui.user)
-    : "Enter sends · Shift+Enter adds a line";
+  if (guide) ui.hint = guide;
+  else if (ui.tip !== text) ui.hint = null; // the guided command was edited or sent
+  $("composer-hint").textContent =
+    ui.hint ||
+    (text.startsWith("/")
+      ? "Enter runs the slash command as " + (ui.state?.me.real_name || ui.user)
+      : "Enter sends · Shift+Enter adds a line");
 }
 
 async function send(input, threadTs) {
@@ -398,7 +412,7 @@ function start() {
     render();
   });
   $("guide-toggle").addEventListener("click", () => toggleGuide(localStorage.getItem("sandbox.guide") === "hidden"));
-  $("composer-input").addEventListener("input", updateHint);
+  $("composer-input").addEventListener("input", () => updateHint());
   wireComposer($("composer"), $("composer-input"), () => null);
   wireComposer($("thread-composer"), $("thread-input"), () => ui.thread && ui.thread.ts);
   document.addEventListener("click", (ev) => {
