@@ -88,12 +88,12 @@ async def set_card(store: Store, gate_id: str, channel: str, ts: str) -> None:
 
 
 async def load_gate(store: Store, gate_id: str) -> GateRow | None:
-    async with store.transaction() as session:
+    async with store.read() as session:
         return await session.get(GateRow, gate_id)
 
 
 async def decisions(store: Store, gate_id: str) -> list[DecisionRow]:
-    async with store.transaction() as session:
+    async with store.read() as session:
         rows = await session.scalars(
             select(DecisionRow).where(DecisionRow.gate_id == gate_id).order_by(DecisionRow.id)
         )

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
 from workflows import audit
@@ -60,6 +60,8 @@ class ClaimedJob:
     attempt: int
     failures: int
     due_at: datetime
+    run: RunRow | None = None
+    """The run as this worker just wrote it, for a step continued inline (saves a read)."""
 
 
 @dataclass
@@ -80,9 +82,13 @@ class Engine:
 
     async def claim(self, limit: int) -> list[ClaimedJob]:
         now = self.clock.now()
-        due = or_(
-            and_(JobRow.status == "queued", JobRow.due_at <= now),
-            and_(JobRow.status == "leased", JobRow.lease_expires_at < now),
+        # Two index-friendly statements rather than one OR (which made PostgreSQL scan every
+        # job ever run): jobs whose worker died go back to the queue, then due jobs are taken.
+        expired = (
+            update(JobRow)
+            .where(JobRow.status == "leased", JobRow.lease_expires_at < now)
+            .values(status="queued", lease_owner=None, error=TAKEN_OVER)
+            .execution_options(synchronize_session=False)
         )
         # One job per run at a time: a run's jobs see each other's results, and a signal that
         # raced the step still finishing would only be executed twice.
@@ -90,20 +96,23 @@ class Engine:
         run_idle = ~exists().where(
             busy.run_id == JobRow.run_id, busy.status == "leased", busy.lease_expires_at >= now
         )
-        candidates = select(JobRow.id).where(due, run_idle).order_by(JobRow.due_at).limit(limit)
+        candidates = (
+            select(JobRow.id)
+            .where(JobRow.status == "queued", JobRow.due_at <= now, run_idle)
+            .order_by(JobRow.due_at)
+            .limit(limit)
+        )
         if not self.store.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
         stmt = (
             update(JobRow)
-            .where(JobRow.id.in_(candidates.scalar_subquery()))
+            .where(JobRow.id.in_(candidates.scalar_subquery()), JobRow.status == "queued")
             .values(
                 status="leased",
                 lease_owner=self.owner,
                 attempt=JobRow.attempt + 1,
                 lease_expires_at=now + timedelta(seconds=self.lease_seconds),
                 started_at=now,
-                # RETURNING shows new values only: mark a takeover where it can be seen.
-                error=case((JobRow.status == "leased", TAKEN_OVER), else_=JobRow.error),
             )
             .returning(
                 JobRow.id,
@@ -119,6 +128,7 @@ class Engine:
             .execution_options(synchronize_session=False)
         )
         async with self.store.transaction() as session:
+            await session.execute(expired)
             rows = (await session.execute(stmt)).all()
         for row in rows:
             if row.error == TAKEN_OVER:
@@ -144,17 +154,23 @@ class Engine:
                 )
         return list(keep.values())
 
-    async def execute(self, job: ClaimedJob) -> None:
-        """Run one claimed job to its recorded outcome. Never raises for a step's failure."""
-        async with self.store.transaction() as session:
-            run = await session.get(RunRow, job.run_id)
+    async def execute(self, job: ClaimedJob) -> ClaimedJob | None:
+        """Run one claimed job to its recorded outcome. Never raises for a step's failure.
+
+        Returns the run's next job when it is due at once: it was inserted already leased
+        to this worker, so the caller runs it next without another claim round trip.
+        """
+        run = job.run
+        if run is None:
+            async with self.store.read() as session:
+                run = await session.get(RunRow, job.run_id)
         if run is None or run.status not in ("running", "waiting"):
             await self._finish_job(job, "cancelled")
-            return
+            return None
         workflow = self.workflows.get(run.workflow)
         if workflow is None:
             await self._fail(job, run, None, f"workflow {run.workflow!r} is no longer defined")
-            return
+            return None
         step = workflow.step(job.step_id)
         structlog.contextvars.bind_contextvars(
             run_id=run.id, step_id=step.id, workflow=run.workflow
@@ -181,17 +197,18 @@ class Engine:
         except (StepError, ChatError, TimeoutError) as exc:
             result = await self._on_error(job, run, workflow, step, exc)
             self._observe(run, step, result, started, queue_delay)
-            return
+            return None
         except Exception as exc:  # a bug in a step must fail its run, not kill the worker
             log.exception("step crashed", extra={"run_id": run.id, "step_id": step.id})
             result = await self._on_error(
                 job, run, workflow, step, StepError(f"internal error ({type(exc).__name__})")
             )
             self._observe(run, step, result, started, queue_delay)
-            return
-        await self._complete(job, run, workflow, step, outcome, detail, thread)
+            return None
+        follow_up = await self._complete(job, run, workflow, step, outcome, detail, thread)
         skipped = outcome.output.get("skipped") is True
         self._observe(run, step, "skipped" if skipped else "ok", started, queue_delay)
+        return follow_up
 
     def _observe(
         self, run: RunRow, step: StepBase, result: StepResult, started: float, queue_delay: float
@@ -323,14 +340,18 @@ class Engine:
         outcome: StepOutcome,
         detail: dict[str, Any],
         thread: MessageRef | None,
-    ) -> None:
+    ) -> ClaimedJob | None:
         now = self.clock.now()
         next_id, values = self._transition(run, workflow, step, outcome, now)
+        due = max(outcome.due_at or now, now)
+        # Due now: insert it leased to us and run it inline (no claim round trip, no wait).
+        inline = next_id is not None and due <= now
+        next_job = None
         if thread is not None:
             values |= {"channel_id": thread.channel, "root_ts": thread.ts}
         async with self.store.transaction() as session:
             if not await self._still_ours(session, job, "done", now):
-                return
+                return None
             moved = await session.execute(
                 update(RunRow)
                 .where(RunRow.id == run.id, RunRow.version == run.version)
@@ -340,7 +361,7 @@ class Engine:
                 # Someone else changed the run meanwhile (cancel, a parallel job): run it again.
                 # In this transaction: a second one would wait on the SQLite write lock we hold.
                 await self._requeue(session, job, now)
-                return
+                return None
             await audit.append(
                 session,
                 run_id=run.id,
@@ -362,7 +383,17 @@ class Engine:
                     )
                 )
             if next_id is not None:
-                session.add(_job(run.id, next_id, "step", max(outcome.due_at or now, now), now))
+                next_job = _job(run.id, next_id, "step", due, now)
+                if inline:
+                    next_job.status, next_job.lease_owner, next_job.attempt = (
+                        "leased",
+                        self.owner,
+                        1,
+                    )
+                    next_job.lease_expires_at = now + timedelta(seconds=self.lease_seconds)
+                    next_job.started_at = now
+                session.add(next_job)
+                await session.flush()
             elif values.get("status") == "succeeded":
                 await audit.append(
                     session,
@@ -377,8 +408,25 @@ class Engine:
             self.observer.run_finished(
                 run.workflow, "succeeded", (now - run.created_at).total_seconds()
             )
+        if next_job is not None and inline:
+            snapshot = RunRow(**{c.key: getattr(run, c.key) for c in RunRow.__table__.columns})
+            for key, value in values.items():
+                setattr(snapshot, key, value)
+            return ClaimedJob(
+                next_job.id, run.id, next_job.step_id, "step", {}, 1, 0, due, snapshot
+            )
         if next_id is not None:
             self.wakeup.set()
+        return None
+
+    async def release(self, job: ClaimedJob) -> None:
+        """Hand a job leased to us back to the queue (a worker stopping before running it)."""
+        async with self.store.transaction() as session:
+            await session.execute(
+                update(JobRow)
+                .where(JobRow.id == job.id, JobRow.lease_owner == self.owner)
+                .values(status="queued", lease_owner=None, attempt=JobRow.attempt - 1)
+            )
 
     def _transition(
         self, run: RunRow, workflow: Workflow, step: StepBase, outcome: StepOutcome, now: datetime

@@ -43,7 +43,7 @@ class TrailLine:
 
 
 async def pending_approvals(store: Store, user_id: str, limit: int = 20) -> list[PendingApproval]:
-    async with store.transaction() as session:
+    async with store.read() as session:
         rows = (
             await session.execute(
                 select(GateRow, RunRow)
@@ -70,7 +70,7 @@ async def pending_approvals(store: Store, user_id: str, limit: int = 20) -> list
 
 
 async def open_requests(store: Store, user_id: str, limit: int = 10) -> list[OpenRequest]:
-    async with store.transaction() as session:
+    async with store.read() as session:
         runs = (
             await session.scalars(
                 select(RunRow)
@@ -88,13 +88,13 @@ async def may_see(store: Store, run: RunRow, user_id: str) -> bool:
     """A run's trail is for its requester and the people asked to decide on it."""
     if run.requester == user_id:
         return True
-    async with store.transaction() as session:
+    async with store.read() as session:
         gates = (await session.scalars(select(GateRow).where(GateRow.run_id == run.id))).all()
     return any(user_id in gate.approvers for gate in gates)
 
 
 async def trail(store: Store, run_id: str, limit: int = 50) -> list[TrailLine]:
-    async with store.transaction() as session:
+    async with store.read() as session:
         rows = (
             await session.scalars(
                 select(AuditRow)

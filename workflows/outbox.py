@@ -38,7 +38,7 @@ class Outbox:
             raise ChatError("no chat is configured", retryable=False)
         key = f"{run_id}/{step_id}/{purpose}"
         message = ChatMessage(message.template, message.data, key)
-        async with self._store.transaction() as session:
+        async with self._store.read() as session:
             row = await session.scalar(
                 select(OutboundMessageRow).where(
                     OutboundMessageRow.run_id == run_id,

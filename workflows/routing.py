@@ -81,7 +81,7 @@ async def open_assignment(
 
 
 async def load(store: Store, assignment_id: str) -> AssignmentRow | None:
-    async with store.transaction() as session:
+    async with store.read() as session:
         row: AssignmentRow | None = await session.get(AssignmentRow, assignment_id)
     return row
 

@@ -40,6 +40,11 @@ class Store:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer: queue ours here rather than spin on SQLITE_BUSY.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # WAL readers never block the writer: reads get their own, deferred, transactions.
+        self._read_engine = (
+            _make_engine(url, pool_size, schema, begin="BEGIN") if (self.is_sqlite) else self.engine
+        )
+        self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -51,11 +56,21 @@ class Store:
         async with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only snapshot; on SQLite it neither waits for nor holds the write lock."""
+        async with self._read_sessions() as session, session.begin():
+            yield session
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not self.engine:
+            await self._read_engine.dispose()
 
 
-def _make_engine(url: str, pool_size: int, schema: str | None) -> AsyncEngine:
+def _make_engine(
+    url: str, pool_size: int, schema: str | None, begin: str = "BEGIN IMMEDIATE"
+) -> AsyncEngine:
     if not url.startswith("sqlite"):
         # A schema lets several installations (or test cases) share one database.
         connect_args = {"server_settings": {"search_path": schema}} if schema else {}
@@ -81,6 +96,6 @@ def _make_engine(url: str, pool_size: int, schema: str | None) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
     return engine

@@ -65,7 +65,13 @@ class Worker:
             return []
 
     async def _execute(self, job: ClaimedJob) -> None:
-        await self.engine.execute(job)
+        # A run's steps that are due at once follow each other here, leased to us already.
+        next_job: ClaimedJob | None = job
+        while next_job is not None:
+            if self._stopping.is_set():
+                await self.engine.release(next_job)
+                return
+            next_job = await self.engine.execute(next_job)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

@@ -76,9 +76,10 @@ async def test_a_run_changed_meanwhile_requeues_the_job(store: Store, database: 
     # The next claim runs it again against the run as it is now, and the run goes on.
     [again] = await engine.claim(10)
     assert (again.id, again.attempt) == (job.id, 2)
-    await engine.execute(again)
-    [second] = await engine.claim(10)
-    await engine.execute(second)
+    second = await engine.execute(again)
+    assert second is not None, "the next step, due at once, comes back leased to us"
+    assert await engine.claim(10) == [], "and nobody else can claim it meanwhile"
+    assert await engine.execute(second) is None
     run = await run_row(store, run_id)
     assert run.status == "succeeded"
     assert run.context["steps"] == {"a": {"x": 1}, "b": {"y": 2}}

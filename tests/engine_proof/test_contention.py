@@ -59,8 +59,11 @@ class RecordingWorker(Worker):
         self.claims = claims
 
     async def _execute(self, job: ClaimedJob) -> None:
-        self.claims.append((self.engine.owner, job.id, job.attempt))
-        await super()._execute(job)
+        # Record every execution, including the steps a worker runs inline after a claim.
+        next_job: ClaimedJob | None = job
+        while next_job is not None:
+            self.claims.append((self.engine.owner, next_job.id, next_job.attempt))
+            next_job = await self.engine.execute(next_job)
 
 
 async def test_racing_engines_never_run_a_job_twice(database: Database) -> None:
