@@ -23,6 +23,7 @@ from workflows.steps.basic import PostStep, SwitchStep
 from workflows.steps.http import HttpStep
 from workflows.steps.sql import SqlStep
 
+_MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})
 _STEP_REF = re.compile(r"^steps\.([a-z][a-z0-9_-]*)$")
 
 
@@ -168,6 +169,9 @@ def _check_references(workflow: Workflow, check: CheckContext) -> list[tuple[tup
                 continue
             for ref in names:
                 match = _STEP_REF.match(ref)
+                # steps.get(...), steps.items(): mapping methods, not step ids.
+                if match and match.group(1) in _MAPPING_METHODS:
+                    continue
                 if match and match.group(1) not in earlier:
                     problems.append((here + key, f"{ref} is not an earlier step of this workflow"))
         problems.extend((here + k, m) for k, m in _check_externals(step, check))
