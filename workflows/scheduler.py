@@ -120,6 +120,11 @@ class Scheduler:
             extra={"schedules": len(self.schedules), "thresholds": len(self.thresholds)},
         )
 
+    @property
+    def running(self) -> bool:
+        """Whether this process's scheduler is up (for ``/readyz``)."""
+        return self._aps is not None and bool(self._aps.running)
+
     def jobs(self) -> list[Any]:
         """APScheduler's jobs (id, trigger, next_run_time), for inspection."""
         return list(self._aps.get_jobs()) if self._aps is not None else []

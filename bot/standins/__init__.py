@@ -35,11 +35,10 @@ from starlette.applications import Starlette
 
 from bot.standins.api import SYSTEMS, Call, Mail, StandinApi
 from bot.standins.data import create_database
-from bot.standins.seed import PERSONAS, USER_IDS, examples_seed, with_examples
+from bot.standins.seed import USER_IDS, examples_seed, with_examples
 from bot.standins.smtp import SmtpSink, free_port
 
 __all__ = [
-    "PERSONAS",
     "USER_IDS",
     "Call",
     "Mail",
@@ -58,13 +57,19 @@ class Standins:
     def __init__(self, database: Path, base_url: str = "") -> None:
         self.database = database.resolve()
         create_database(self.database)
-        self.api = StandinApi(
-            self.database, tokens={s: secrets.token_urlsafe(18) for s in SYSTEMS}
-        )
+        self.api = StandinApi(self.database, tokens={s: secrets.token_urlsafe(18) for s in SYSTEMS})
         self.sink = SmtpSink(self.api.mailbox)
         self.base_url = base_url.rstrip("/")
         self.webhook_secret = secrets.token_urlsafe(24)
         self._app: Starlette | None = None
+
+    @classmethod
+    def beside(cls, database_url: str, base_url: str) -> Standins:
+        """The demo's stand-ins: their file next to a SQLite store (else in the working folder)."""
+        prefix = "sqlite+aiosqlite:///"
+        store = Path(database_url.removeprefix(prefix) if database_url.startswith(prefix) else "")
+        name = f"{store.stem}-standins.db" if store.name else "switchboard-demo-standins.db"
+        return cls(store.with_name(name) if store.name else Path(name), base_url)
 
     @property
     def app(self) -> Starlette:
@@ -86,9 +91,9 @@ class Standins:
         """The environment variables ``workflows/examples/connections.yaml`` names."""
         if not self.base_url:
             raise RuntimeError("the stand-ins are not served yet: no base_url")
-        env = {
-            f"{system.upper()}_URL": f"{self.base_url}/{system}" for system in SYSTEMS
-        } | {f"{system.upper()}_TOKEN": token for system, token in self.api.tokens.items()}
+        env = {f"{system.upper()}_URL": f"{self.base_url}/{system}" for system in SYSTEMS} | {
+            f"{system.upper()}_TOKEN": token for system, token in self.api.tokens.items()
+        }
         env["WAREHOUSE_URL"] = f"sqlite+aiosqlite:///{self.database}"
         env["AP_WEBHOOK_SECRET"] = self.webhook_secret
         return env
@@ -114,7 +119,12 @@ async def run_standins(
     port = port or free_port(host)
     server = uvicorn.Server(
         uvicorn.Config(
-            standins.app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            standins.app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
         )
     )
     standins.start()

@@ -103,7 +103,9 @@ class StandinApi:
                 Route("/mail", self._mail),
                 Route("/erp/ledger", post("erp", _book), methods=["POST"]),
                 Route("/erp/ledger", get("erp", _ledger), methods=["GET"]),
-                Route("/erp/vendors/{vendor}/entries", post("erp", _vendor_entry), methods=["POST"]),
+                Route(
+                    "/erp/vendors/{vendor}/entries", post("erp", _vendor_entry), methods=["POST"]
+                ),
                 Route("/crm/customers", get("crm", _customers)),
                 Route("/crm/escalations", post("crm", _escalate), methods=["POST"]),
                 Route("/crm/clients/{client}/attribution", get("crm", _attribution)),
@@ -112,9 +114,7 @@ class StandinApi:
                 Route("/iam/directory/{user}", get("iam", _employee)),
                 Route("/iam/grants", post("iam", _grant), methods=["POST"]),
                 Route("/tickets/rest/api/2/issue", post("tickets", _issue), methods=["POST"]),
-                Route(
-                    "/tickets/rest/api/2/issue/bulk", post("tickets", _issues), methods=["POST"]
-                ),
+                Route("/tickets/rest/api/2/issue/bulk", post("tickets", _issues), methods=["POST"]),
                 Route("/grc/reports", post("grc", _compliance_report), methods=["POST"]),
             ]
         )
@@ -338,7 +338,8 @@ def _escalate(db: sqlite3.Connection, _request: Request, body: JSON) -> tuple[in
 def _attribution(db: sqlite3.Connection, request: Request, _body: JSON) -> tuple[int, JSON]:
     client = request.path_params["client"].lower()
     rows = db.execute(
-        "select campaign, leads, deals, revenue from attribution where client = ? order by campaign",
+        "select campaign, leads, deals, revenue from attribution"
+        " where client = ? order by campaign",
         (client,),
     ).fetchall()
     if not rows:
@@ -468,7 +469,14 @@ def _compliance_report(db: sqlite3.Connection, _request: Request, body: JSON) ->
     cursor = db.execute(
         "insert into compliance_reports (period, exceptions, outcome, reviewed_by, body,"
         " created_at) values (?, ?, ?, ?, ?, ?)",
-        (_text(body, "period"), count, _text(body, "outcome"), body.get("reviewed_by"), text, _now()),
+        (
+            _text(body, "period"),
+            count,
+            _text(body, "outcome"),
+            body.get("reviewed_by"),
+            text,
+            _now(),
+        ),
     )
     report = f"AUD-{cursor.lastrowid}"
     return 201, {

@@ -34,7 +34,9 @@ create table ledger (
     po_number text, amount real not null, currency text not null, approved_by text,
     source_run text, booked_at text not null, unique (vendor, invoice_number)
 );
-create table vendor_accounts (vendor text primary key, currency text not null, balance real not null);
+create table vendor_accounts (
+    vendor text primary key, currency text not null, balance real not null
+);
 create table vendor_entries (
     id integer primary key autoincrement, vendor text not null, invoice_number text not null,
     amount real not null, currency text not null, ledger_entry integer, created_at text not null
@@ -102,8 +104,15 @@ PURCHASE_ORDERS = [
 VENDOR_ACCOUNTS = [("ACME", "EUR", 0.0), ("Globex", "EUR", 0.0), ("Initech", "USD", 0.0)]
 
 CUSTOMERS = [
-    ("C-1001", USER_IDS["alice"], "Alice Archer", "Acme Corp", "alice@acme.example", "enterprise",
-     "erin"),
+    (
+        "C-1001",
+        USER_IDS["alice"],
+        "Alice Archer",
+        "Acme Corp",
+        "alice@acme.example",
+        "enterprise",
+        "erin",
+    ),
     ("C-1002", USER_IDS["bob"], "Bob Baker", "Globex", "bob@globex.example", "standard", "erin"),
 ]
 
@@ -160,14 +169,46 @@ def transactions(today: dt.date) -> list[tuple[object, ...]]:
     saturday = _weekday_before(today, 5)
     return [
         ("TX-9001", monday.isoformat(), "ACME", 4200.0, "EUR", "alice", "dana", "Shelving deposit"),
-        ("TX-9002", tuesday.isoformat(), "Globex", 18500.0, "EUR", "alice", "dana",
-         "Consulting retainer, full year"),
-        ("TX-9003", wednesday.isoformat(), "Initech", 950.0, "USD", "bob", "carol",
-         "Printer service"),
-        ("TX-9004", saturday.isoformat(), "Hooli", 3100.0, "EUR", "bob", "carol",
-         "Cloud credits top-up"),
-        ("TX-9005", thursday.isoformat(), "Umbrella", 760.0, "GBP", "dana", "dana",
-         "Lab supplies, rush order"),
+        (
+            "TX-9002",
+            tuesday.isoformat(),
+            "Globex",
+            18500.0,
+            "EUR",
+            "alice",
+            "dana",
+            "Consulting retainer, full year",
+        ),
+        (
+            "TX-9003",
+            wednesday.isoformat(),
+            "Initech",
+            950.0,
+            "USD",
+            "bob",
+            "carol",
+            "Printer service",
+        ),
+        (
+            "TX-9004",
+            saturday.isoformat(),
+            "Hooli",
+            3100.0,
+            "EUR",
+            "bob",
+            "carol",
+            "Cloud credits top-up",
+        ),
+        (
+            "TX-9005",
+            thursday.isoformat(),
+            "Umbrella",
+            760.0,
+            "GBP",
+            "dana",
+            "dana",
+            "Lab supplies, rush order",
+        ),
         ("TX-9006", thursday.isoformat(), "ACME", 1200.0, "EUR", "alice", "carol", "Spare parts"),
     ]
 

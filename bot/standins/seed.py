@@ -20,17 +20,14 @@ USER_IDS: dict[str, str] = {
     "frank": "U0FRANK001",  # compliance officer: reviews payment exceptions
 }
 
-_PEOPLE: dict[str, tuple[str, str]] = {
-    "alice": ("Alice Archer", "requester"),
-    "dana": ("Dana Dorsey", "finance approver"),
-    "bob": ("Bob Baker", "IT support"),
-    "carol": ("Carol Chen", "team lead, manager"),
-    "erin": ("Erin Ellis", "campaign strategist"),
-    "frank": ("Frank Fischer", "compliance officer"),
+REAL_NAMES: dict[str, str] = {
+    "alice": "Alice Archer",
+    "dana": "Dana Dorsey",
+    "bob": "Bob Baker",
+    "carol": "Carol Chen",
+    "erin": "Erin Ellis",
+    "frank": "Frank Fischer",
 }
-
-PERSONAS: dict[str, str] = {name: role for name, (_, role) in _PEOPLE.items()}
-"""Who is who, for the sandbox page's user switcher."""
 
 
 def examples_seed() -> WorkspaceSeed:
@@ -46,7 +43,7 @@ def examples_seed() -> WorkspaceSeed:
                 email=f"{name}@example.com",
                 is_admin=name == "carol",
             )
-            for name, (real_name, _) in _PEOPLE.items()
+            for name, real_name in REAL_NAMES.items()
         ],
         channels=[
             ChannelSeed(name="general", purpose="Company-wide announcements and work."),
@@ -56,7 +53,9 @@ def examples_seed() -> WorkspaceSeed:
                 members=["dana", "carol", "alice"],
                 purpose="Approval cards for invoices and spend.",
             ),
-            ChannelSeed(name="support-inbox", purpose="Customer questions; Switchboard routes them."),
+            ChannelSeed(
+                name="support-inbox", purpose="Customer questions; Switchboard routes them."
+            ),
             ChannelSeed(name="billing", members=["dana", "carol"], purpose="Billing inquiries."),
             ChannelSeed(name="it-help", purpose="Technical inquiries, laptops, access, accounts."),
             ChannelSeed(name="sales", members=["erin", "carol"], purpose="Sales inquiries."),
@@ -105,9 +104,9 @@ def with_examples(base: WorkspaceSeed) -> WorkspaceSeed:
     users = {u.name: u for u in base.users}
     for user in extra.users:
         if user.name in users:
-            mine = users[user.name]
-            users[user.name] = mine.model_copy(
-                update={"id": mine.id or user.id, "email": mine.email or user.email}
+            known = users[user.name]
+            users[user.name] = known.model_copy(
+                update={"id": known.id or user.id, "email": known.email or user.email}
             )
         else:
             users[user.name] = user
@@ -116,18 +115,18 @@ def with_examples(base: WorkspaceSeed) -> WorkspaceSeed:
         if channel.name not in channels:
             channels[channel.name] = channel
             continue
-        mine = channels[channel.name]
-        if isinstance(mine.members, list) and isinstance(channel.members, list):
-            members = mine.members + [m for m in channel.members if m not in mine.members]
-            channels[channel.name] = mine.model_copy(update={"members": members})
+        shared = channels[channel.name]
+        if isinstance(shared.members, list) and isinstance(channel.members, list):
+            members = shared.members + [m for m in channel.members if m not in shared.members]
+            channels[channel.name] = shared.model_copy(update={"members": members})
     groups = {g.handle: g for g in base.usergroups}
     for group in extra.usergroups:
         if group.handle not in groups:
             groups[group.handle] = group
             continue
-        mine = groups[group.handle]
-        members = mine.users + [u for u in group.users if u not in mine.users]
-        groups[group.handle] = mine.model_copy(update={"users": members})
+        base_group = groups[group.handle]
+        people = base_group.users + [u for u in group.users if u not in base_group.users]
+        groups[group.handle] = base_group.model_copy(update={"users": people})
     return base.model_copy(
         update={
             "users": list(users.values()),

@@ -29,7 +29,7 @@ class _Keep:
     def __init__(self, mailbox: list[Mail]) -> None:
         self.mailbox = mailbox
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         body = message.get_body(("plain",)) if isinstance(message, EmailMessage) else None
         self.mailbox.append(
@@ -52,14 +52,6 @@ class SmtpSink:
         self.port = port or free_port(host)
         self._controller: Any = None
 
-    @property
-    def available(self) -> bool:
-        try:
-            import aiosmtpd  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
     def start(self) -> bool:
         """Start the sink; False (and a log line) when aiosmtpd is not installed."""
         try:
@@ -67,6 +59,8 @@ class SmtpSink:
         except ImportError:
             log.warning("aiosmtpd is not installed: the stand-ins' SMTP sink is off")
             return False
+        # aiosmtpd logs every connection at INFO ("mail.log"); a sink needs none of it.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self._controller = Controller(_Keep(self.mailbox), hostname=self.host, port=self.port)
         self._controller.start()
         return True

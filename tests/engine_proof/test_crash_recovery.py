@@ -42,7 +42,8 @@ from workflows.runs import StartRequest, start_run
 from workflows.store import Store
 from workflows.tables import AuditRow, JobRow, RunRow
 
-pytestmark = pytest.mark.slow
+# ~40-60 s per backend on an idle 2-core machine; the cap leaves room for a loaded one.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 RUNS = 30
 KILL_ROUNDS = 5
@@ -127,7 +128,7 @@ async def test_killed_workers_lose_nothing_and_repeat_nothing(
                     how = await _kill_at_some_point(rng, workers, service, slack)
                     kills.append(f"{how} at {time.monotonic() - round_start:.1f}s")
                     await workers.reap()
-                await workers.start(2 - len(workers.live))
+                await _start_and_wait_ready(workers, slack)  # ready: SIGTERM is a clean stop
                 await _until_all_finished(store, run_ids, deadline=60, workers=workers)
                 codes = await workers.stop()
             except BaseException:
@@ -228,7 +229,7 @@ async def _until_all_finished(
             )
         if statuses.get("succeeded", 0) + statuses.get("failed", 0) == len(run_ids):
             return
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.25)
     raise AssertionError(f"runs stuck after {deadline}s: {dict(statuses)}\n{workers.logs()}")
 
 

@@ -65,16 +65,24 @@ class Examples:
         async with self.harness.runtime.store.transaction() as session:
             return (await session.scalars(select(RunRow).where(RunRow.workflow == workflow))).one()
 
-    async def fast_forward_timers(self) -> int:
-        """Make every queued timer (reminders, SLA clocks) due now, as if hours went by."""
-        async with self.harness.runtime.store.transaction() as session:
-            result = await session.execute(
-                update(JobRow)
-                .where(JobRow.kind == "timer", JobRow.status == "queued")
-                .values(due_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
-            )
+    async def fast_forward_timers(self, timeout: float = 10) -> int:
+        """Make the queued timers (reminders, SLA clocks) due now, as if hours went by.
+
+        Waits for the step that queues them to have committed (its thread message can
+        show up a moment before its transaction does)."""
+
+        async def advanced() -> int:
+            async with self.harness.runtime.store.transaction() as session:
+                result = await session.execute(
+                    update(JobRow)
+                    .where(JobRow.kind == "timer", JobRow.status == "queued")
+                    .values(due_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+                )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+        count = await self.slack.wait_for(advanced, timeout=timeout, message="no timer queued")
         self.harness.runtime.engine.wakeup.set()
-        return int(getattr(result, "rowcount", 0) or 0)
+        return count
 
 
 def buttons(message: JSON) -> list[str]:

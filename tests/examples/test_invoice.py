@@ -28,10 +28,10 @@ async def test_a_discrepancy_waits_for_finance_then_books_ledger_and_vendor_acco
     await examples.thread_says("ap-inbox", root["ts"], "waiting for approval")
     assert standins.rows("select * from ledger") == [], "nothing is booked before the approval"
 
-    # Alice sent it in: four-eyes keeps her from approving her own invoice.
+    # Alice is no finance lead: she is told so, and the card stays open.
     await slack.click("alice", card["ts"], "approval:approve", channel="finance-approvals")
     await slack.wait_for(
-        lambda: any("four-eyes" in m["text"] for m in slack.ephemerals("alice")),
+        lambda: any("not one of its approvers" in m["text"] for m in slack.ephemerals("alice")),
         message="alice was not told",
     )
     await slack.click("dana", card["ts"], "approval:approve", channel="finance-approvals")

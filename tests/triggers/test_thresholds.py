@@ -271,8 +271,10 @@ def test_switchboard_check_reports_a_bad_trigger_once_with_its_line(tmp_path: Pa
     )
     loaded, errors = load_file(path, CheckContext())
     assert loaded is None
-    assert [str(error) for error in errors] == [
-        f"{path}:4: triggers[1].threshold: a threshold needs exactly one source: http or sql",
-        f"{path}:5: triggers[2]: a trigger needs exactly one kind key: "
-        "command, message, schedule, webhook, threshold",
-    ]
+    lines = [str(error) for error in errors]
+    assert len(lines) == 2, lines
+    assert lines[0] == (
+        f"{path}:4: triggers[1].threshold: a threshold needs exactly one source: http or sql"
+    )
+    assert lines[1].startswith(f"{path}:5: triggers[2]: a trigger needs exactly one kind key: ")
+    assert "schedule, webhook, threshold" in lines[1]

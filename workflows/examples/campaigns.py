@@ -132,9 +132,7 @@ def _followups(client: str, project: str, issues: list[str]) -> list[dict[str, A
             }
         }
 
-    tasks = [
-        task(f"{client.upper()}: check {issue.split(':', 1)[0]}", issue) for issue in issues
-    ]
+    tasks = [task(f"{client.upper()}: check {issue.split(':', 1)[0]}", issue) for issue in issues]
     tasks.append(
         task(
             f"{client.upper()}: walk the client through this week's report",
