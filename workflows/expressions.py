@@ -41,7 +41,23 @@ class Expressions:
         self._compile_template = functools.lru_cache(maxsize=4096)(self._compile_template_uncached)
 
     def check(self, source: str) -> None:
-        """Raise ExpressionError if ``source`` does not compile (used by ``switchboard check``)."""
+        """Raise ExpressionError if ``source`` does not compile or reaches for internals.
+
+        The sandbox would stop ``''.__class__`` at run time anyway; ``switchboard check``
+        refuses it up front so a definition never carries such an expression.
+        """
+        try:
+            ast = self._env.parse(source)
+        except TemplateError as exc:
+            raise ExpressionError(f"{source!r}: {exc}") from None
+        for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+            name: object = ""
+            if isinstance(node, nodes.Getattr):
+                name = node.attr
+            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                name = node.arg.value
+            if isinstance(name, str) and name.startswith("_"):
+                raise ExpressionError(f"unsafe expression: {name!r} is not allowed")
         match = _SINGLE_EXPRESSION.match(source)
         if match and "{{" not in match.group("expr"):
             self._compile_expression(match.group("expr"))

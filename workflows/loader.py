@@ -121,17 +121,20 @@ def _line_map(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[
 def _from_pydantic(
     file: str, error: Any, data: Any, lines: dict[tuple[Any, ...], int]
 ) -> DefinitionError:
-    # Pydantic's loc includes union tags ('post', 'PostStep', ...); keep only real keys.
+    # Pydantic's loc names the union member after a step's or trigger's index ('set',
+    # 'command', ...): that tag is not a key of the document, so it is skipped.
     path: list[Any] = []
     current = data
-    for part in error["loc"]:
-        if (isinstance(current, dict) and part in current) or (
-            isinstance(current, list) and isinstance(part, int) and part < len(current)
-        ):
-            current = current[part]
-        elif error["type"] == "extra_forbidden" and part == error["loc"][-1]:
-            pass
-        else:
+    loc = list(error["loc"])
+    for position, part in enumerate(loc):
+        after_index = position >= 2 and loc[position - 2] in ("steps", "triggers")
+        is_tag = after_index and isinstance(loc[position - 1], int) and isinstance(part, str)
+        if is_tag and (position + 1 < len(loc) or error["type"] != "extra_forbidden"):
+            continue
+        found, child = _child(current, part)
+        if found:
+            current = child
+        elif not (error["type"] == "extra_forbidden" and position == len(loc) - 1):
             continue
         path.append(part)
     line = lines.get(tuple(path), 1)
@@ -139,6 +142,14 @@ def _from_pydantic(
     if error["type"] == "extra_forbidden":
         message = "unknown field"
     return DefinitionError(file, line, _dotted(path), message)
+
+
+def _child(current: Any, part: Any) -> tuple[bool, Any]:
+    if isinstance(current, dict) and part in current:
+        return True, current[part]
+    if isinstance(current, list) and isinstance(part, int) and part < len(current):
+        return True, current[part]
+    return False, None
 
 
 def _dotted(path: Iterable[Any]) -> str:
