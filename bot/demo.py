@@ -29,6 +29,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from bot.logs import configure_logging
 from bot.runtime import Runtime, build_runtime
 from bot.sandbox import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
 from bot.sandbox.page import SandboxPage, Tip
@@ -328,11 +329,8 @@ async def run_demo(options: DemoOptions) -> None:
 
 
 def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    """Human-readable console logs, scrubbed of secrets like every other mode's."""
+    configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets())
     # One line per HTTP call between the bot and the emulator drowns the walkthrough.
     for noisy in ("httpx", "slack_bolt", "slack_sdk", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -27,7 +27,7 @@ from bot.connections import build_registry
 from bot.deps import BotDeps
 from bot.identity import IdentityCache
 from bot.logs import Scrubber
-from bot.metrics import Metrics
+from bot.metrics import MeteredAI, Metrics
 from bot.notifier import ChannelPacer, SlackChat, make_web_client
 from bot.render import Renderer
 from bot.settings import Settings, open_store
@@ -172,7 +172,7 @@ def build_runtime(
         clock=clock,
         owner=worker_identity(),
         lease_seconds=settings.lease_seconds,
-        services=Services(connectors=connectors, ai=build_ai(settings)),
+        services=Services(connectors=connectors, ai=MeteredAI(build_ai(settings), metrics)),
         observer=metrics,
     )
     deps = BotDeps(

@@ -22,7 +22,7 @@ async def get(url: str) -> httpx.Response:
 
 
 async def test_ready_when_database_slack_and_scheduler_are(database: Database) -> None:
-    async with running_bot(database) as harness:
+    async with running_bot(database, SWITCHBOARD_SCHEDULER=True) as harness:
         response = await get(f"{harness.bot_url}/readyz")
         alive = await get(f"{harness.bot_url}/healthz")
     assert alive.status_code == 200

@@ -24,7 +24,7 @@ from tests.support.stores import Database
 from workflows import audit
 
 IN_ENV = "planted-openai-secret-7c1f9a"  # not token-shaped: only Settings.secrets() knows it
-IN_SETTINGS = "xapp-1-A0PLANTED-000042-appleveltoken"
+# Also planted, through settings by the harness: BOT_TOKEN and SIGNING_SECRET (not token-shaped).
 PASTED = "xoxb-1111-2222-PLANTEDPASTEDTOKEN"
 BEARER = "planted.bearer.credential"
 
@@ -61,21 +61,25 @@ async def test_planted_secrets_never_appear(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", IN_ENV)
     (tmp_path / "leaky.yaml").write_text(LEAKY)
-    async with running_bot(
-        database, workflows_dir=tmp_path, SLACK_APP_TOKEN=IN_SETTINGS
-    ) as harness:
+    async with running_bot(database, workflows_dir=tmp_path) as harness:
         settings = harness.runtime.settings
-        assert {IN_ENV, IN_SETTINGS, BOT_TOKEN, SIGNING_SECRET} <= set(settings.secrets())
+        assert {IN_ENV, BOT_TOKEN, SIGNING_SECRET} <= set(settings.secrets())
         configure_logging(
             level="DEBUG", fmt="json", secrets=settings.secrets(), stream=captured_logs
         )
         logging.getLogger("tests").warning(
-            "careless: %s %s", IN_ENV, IN_SETTINGS, extra={"token": BOT_TOKEN}
+            "careless: %s %s", IN_ENV, SIGNING_SECRET, extra={"token": BOT_TOKEN}
         )
         text = f"leaky {PASTED} with Bearer {BEARER}"
         assert (await harness.slack.slash_command("alice", "general", text)).ok
         root = await harness.root_message("general", "started leaky")
         thread = await harness.thread_of("general", root, replies=2)
+
+        async def audited() -> bool:
+            lines = [line async for line in audit.export(harness.runtime.store, fmt="jsonl")]
+            return any('"run.succeeded"' in line for line in lines)
+
+        await harness.slack.wait_for(audited, timeout=10, message="the run did not finish")
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(f"{harness.bot_url}/metrics")).text
         exported = [line async for line in audit.export(harness.runtime.store, fmt="jsonl")]
@@ -89,7 +93,7 @@ async def test_planted_secrets_never_appear(
         "audit": "".join(exported),
         "metrics": metrics,
     }
-    for secret in (IN_ENV, IN_SETTINGS, PASTED, BEARER, BOT_TOKEN, SIGNING_SECRET):
+    for secret in (IN_ENV, PASTED, BEARER, BOT_TOKEN, SIGNING_SECRET):
         for where, output in everything.items():
             assert secret not in output, f"{secret} leaked into {where}"
 
