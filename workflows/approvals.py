@@ -112,7 +112,11 @@ async def decide(
 ) -> Decided:
     """Record one person's click; settle the gate if it is now decided."""
     async with store.transaction() as session:
-        gate = await session.get(GateRow, gate_id, with_for_update=True)
+        # Most clicks in a burst land on a gate already settled: answer those without
+        # queueing on the row lock; only a click that may decide takes it.
+        gate = await session.get(GateRow, gate_id)
+        if gate is not None and gate.status == "open":
+            await session.refresh(gate, with_for_update=True)
         if gate is None:
             return Decided("denied", "This approval no longer exists.")
         run = await session.get(RunRow, gate.run_id)
