@@ -223,16 +223,13 @@ async def delegate(
             return Decided("denied", "You can't delegate a request to its requester.", gate)
         gate.approvers = sorted((set(gate.approvers) - {from_user}) | {to_user})
         session.add(
-            JobRow(
-                run_id=gate.run_id,
-                step_id=gate.step_id,
-                kind="signal",
-                payload={"gate": gate.id, "event": "delegated", "from": from_user, "to": to_user},
-                status="queued",
-                due_at=now,
-                attempt=0,
-                failures=0,
-                created_at=now,
+            JobRow.queued(
+                gate.run_id,
+                gate.step_id,
+                "signal",
+                now,
+                now,
+                {"gate": gate.id, "event": "delegated", "from": from_user, "to": to_user},
             )
         )
         await audit.append(
@@ -312,19 +309,7 @@ async def _resolve(
     )
     gate.status, gate.decided_by, gate.decided_at, gate.reason = outcome, by, now, reason
     if signal:
-        session.add(
-            JobRow(
-                run_id=gate.run_id,
-                step_id=gate.step_id,
-                kind="signal",
-                payload={"gate": gate.id},
-                status="queued",
-                due_at=now,
-                attempt=0,
-                failures=0,
-                created_at=now,
-            )
-        )
+        session.add(JobRow.queued(gate.run_id, gate.step_id, "signal", now, now, {"gate": gate.id}))
     await audit.append(
         session,
         run_id=gate.run_id,

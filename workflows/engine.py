@@ -373,7 +373,7 @@ class Engine:
             )
             for timer in outcome.timers:
                 session.add(
-                    _job(
+                    JobRow.queued(
                         run.id,
                         step.id,
                         "timer",
@@ -383,7 +383,7 @@ class Engine:
                     )
                 )
             if next_id is not None:
-                next_job = _job(run.id, next_id, "step", due, now)
+                next_job = JobRow.queued(run.id, next_id, "step", due, now)
                 if inline:
                     next_job.status, next_job.lease_owner, next_job.attempt = (
                         "leased",
@@ -567,7 +567,7 @@ class Engine:
                 values |= {"channel_id": run.channel_id, "root_ts": run.root_ts}
             if goto and step is not None and step.id != goto:
                 values |= {"status": "running", "current_step": goto}
-                session.add(_job(run.id, goto, "step", now, now))
+                session.add(JobRow.queued(run.id, goto, "step", now, now))
             else:
                 values |= {"status": "failed", "error": message, "finished_at": now}
                 self.observer.run_finished(
@@ -583,27 +583,6 @@ class Engine:
                 detail={"error": message, "attempt": job.attempt},
                 now=now,
             )
-
-
-def _job(
-    run_id: str,
-    step_id: str,
-    kind: str,
-    due_at: datetime,
-    now: datetime,
-    payload: dict[str, Any] | None = None,
-) -> JobRow:
-    return JobRow(
-        run_id=run_id,
-        step_id=step_id,
-        kind=kind,
-        payload=payload or {},
-        status="queued",
-        due_at=due_at,
-        attempt=0,
-        failures=0,
-        created_at=now,
-    )
 
 
 def backoff_seconds(policy: RetryPolicy, failures: int) -> float:

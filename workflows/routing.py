@@ -267,17 +267,7 @@ def _signal(
     session: AsyncSession, row: AssignmentRow, now: datetime, payload: dict[str, object]
 ) -> None:
     session.add(
-        JobRow(
-            run_id=row.run_id,
-            step_id=row.step_id,
-            kind="signal",
-            payload={"assignment": row.id} | payload,
-            status="queued",
-            due_at=now,
-            attempt=0,
-            failures=0,
-            created_at=now,
-        )
+        JobRow.queued(row.run_id, row.step_id, "signal", now, now, {"assignment": row.id} | payload)
     )
 
 

@@ -89,17 +89,7 @@ def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
             created_at=now,
             updated_at=now,
         ),
-        JobRow(
-            run_id=run_id,
-            step_id=first_step,
-            kind="step",
-            payload={},
-            status="queued",
-            due_at=now,
-            attempt=0,
-            failures=0,
-            created_at=now,
-        ),
+        JobRow.queued(run_id, first_step, "step", now, now),
     ]
 
 
@@ -173,19 +163,7 @@ async def retry_run(store: Store, run_id: str, actor: str, now: datetime) -> Run
             raise RunStateError(f"run {run_id} is {run.status}; only failed runs can be retried")
         run.status, run.error, run.finished_at, run.updated_at = "running", None, None, now
         run.version += 1
-        session.add(
-            JobRow(
-                run_id=run_id,
-                step_id=run.current_step,
-                kind="step",
-                payload={"retry": True},
-                status="queued",
-                due_at=now,
-                attempt=0,
-                failures=0,
-                created_at=now,
-            )
-        )
+        session.add(JobRow.queued(run_id, run.current_step, "step", now, now, {"retry": True}))
         await audit.append(
             session,
             run_id=run_id,

@@ -120,6 +120,29 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(Text)
 
+    @classmethod
+    def queued(
+        cls,
+        run_id: str,
+        step_id: str,
+        kind: str,
+        due_at: datetime,
+        now: datetime,
+        payload: dict[str, Any] | None = None,
+    ) -> JobRow:
+        """A job waiting in the queue: the one way every part of the engine enqueues work."""
+        return cls(
+            run_id=run_id,
+            step_id=step_id,
+            kind=kind,
+            payload=payload or {},
+            status="queued",
+            due_at=due_at,
+            attempt=0,
+            failures=0,
+            created_at=now,
+        )
+
 
 class OutboundMessageRow(Base):
     """A chat message we sent, keyed by (run, step, purpose) so a retry updates it."""
