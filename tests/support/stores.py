@@ -84,5 +84,7 @@ async def postgres_database() -> AsyncIterator[Database]:
         await store.dispose()
         yield database
     finally:
+        if conn.is_closed():  # the server restarted under the test: clean up on a new line
+            conn = await asyncpg.connect(_raw(PG_URL))
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
