@@ -157,7 +157,10 @@ def build_runtime(
     )
     loaded = load_folder(settings.workflows_dir, check)
     client = make_web_client(
-        settings.slack_bot_token.get_secret_value(), settings.slack_api_url, metrics=metrics
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_api_url,
+        metrics=metrics,
+        max_retries=settings.slack_max_retries,
     )
     chat = SlackChat(
         client,

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr = Field(default=SecretStr(""), alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr = Field(default=SecretStr(""), alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    slack_max_retries: int = Field(default=5, ge=0, le=20, alias="SWITCHBOARD_SLACK_MAX_RETRIES")
+    """In-process retries of one Web API call (429 with Retry-After, 5xx, connection errors)
+    before the step's durable retry takes over."""
     slack_post_burst: int = Field(default=5, ge=1, alias="SWITCHBOARD_SLACK_POST_BURST")
     slack_posts_per_second: float = Field(default=1.0, gt=0, alias="SWITCHBOARD_SLACK_POSTS_PER_S")
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import exists, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
 from workflows import audit
@@ -198,6 +199,10 @@ class Engine:
             result = await self._on_error(job, run, workflow, step, exc)
             self._observe(run, step, result, started, queue_delay)
             return None
+        except DBAPIError:
+            # The database went away under the step (a restart, a failover): not the step's
+            # fault. The job stays leased; when its lease expires any worker runs it again.
+            raise
         except Exception as exc:  # a bug in a step must fail its run, not kill the worker
             log.exception("step crashed", extra={"run_id": run.id, "step_id": step.id})
             result = await self._on_error(
@@ -486,8 +491,8 @@ class Engine:
         if isinstance(exc, TimeoutError):
             message = f"timed out after {step.timeout:g}s"
         retryable = isinstance(exc, TimeoutError) or bool(getattr(exc, "retryable", False))
-        if retryable and job.failures + 1 < step.retry.attempts:
-            await self._retry_later(job, run, step, message)
+        if retryable and job.failures + 1 < _retry_policy(step, exc).attempts:
+            await self._retry_later(job, run, step, message, _retry_policy(step, exc))
             return "retry"
         await self._fail(job, run, step, message)
         if workflow.on_error.notify and self.chat is not None:
@@ -503,10 +508,10 @@ class Engine:
         return "failed"
 
     async def _retry_later(
-        self, job: ClaimedJob, run: RunRow, step: StepBase, message: str
+        self, job: ClaimedJob, run: RunRow, step: StepBase, message: str, policy: RetryPolicy
     ) -> None:
         now = self.clock.now()
-        delay = backoff_seconds(step.retry, job.failures)
+        delay = backoff_seconds(policy, job.failures)
         async with self.store.transaction() as session:
             result = await session.execute(
                 update(JobRow)
@@ -583,6 +588,17 @@ class Engine:
                 detail={"error": message, "attempt": job.attempt},
                 now=now,
             )
+
+
+CHAT_RETRY = RetryPolicy(attempts=8, initial=2.0, max_delay=120.0)
+"""Slack rate limits and outages outlast slack_sdk's in-process retries; a step whose own
+policy would give up keeps trying durably for a few minutes instead of failing its run."""
+
+
+def _retry_policy(step: StepBase, exc: Exception) -> RetryPolicy:
+    if isinstance(exc, ChatError) and exc.retryable and step.retry.attempts < CHAT_RETRY.attempts:
+        return CHAT_RETRY
+    return step.retry
 
 
 def backoff_seconds(policy: RetryPolicy, failures: int) -> float:

@@ -14,6 +14,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 
 from workflows.engine import ClaimedJob, Engine
 from workflows.tables import JobRow
@@ -59,7 +60,7 @@ class Worker:
     async def _claim(self, limit: int) -> list[ClaimedJob]:
         try:
             return await self.engine.claim(limit)
-        except OSError as exc:  # database unreachable: back off, keep the process alive
+        except (OSError, DBAPIError) as exc:  # database unreachable: back off, keep going
             log.warning("claim failed, retrying", extra={"error": str(exc)})
             await asyncio.sleep(self.poll_seconds)
             return []
@@ -95,9 +96,13 @@ class Worker:
             if not self._running:
                 continue
             now = self.engine.clock.now()
-            async with self.engine.store.transaction() as session:
-                await session.execute(
-                    update(JobRow)
-                    .where(JobRow.status == "leased", JobRow.lease_owner == self.engine.owner)
-                    .values(lease_expires_at=now + timedelta(seconds=self.engine.lease_seconds))
-                )
+            try:
+                async with self.engine.store.transaction() as session:
+                    await session.execute(
+                        update(JobRow)
+                        .where(JobRow.status == "leased", JobRow.lease_owner == self.engine.owner)
+                        .values(lease_expires_at=now + timedelta(seconds=self.engine.lease_seconds))
+                    )
+            except (OSError, DBAPIError) as exc:
+                # Leases lapse and the jobs are taken over: safe, and the database is back soon.
+                log.warning("lease renewal failed", extra={"error": type(exc).__name__})
