@@ -111,7 +111,7 @@ async def decide(
     now: datetime,
 ) -> Decided:
     """Record one person's click; settle the gate if it is now decided."""
-    async with store.transaction() as session:
+    async with store.transaction(urgent=True) as session:
         # Most clicks in a burst land on a gate already settled: answer those without
         # queueing on the row lock; only a click that may decide takes it.
         gate = await session.get(GateRow, gate_id)

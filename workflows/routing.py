@@ -117,7 +117,7 @@ async def relabel(
     source: Literal["reassign", "triage", "shadow"],
 ) -> Acted:
     """A person says where this belongs: re-route it and keep the correction as an example."""
-    async with store.transaction() as session:
+    async with store.transaction(urgent=True) as session:
         row = await session.get(AssignmentRow, assignment_id, with_for_update=True)
         if row is None:
             return Acted(False, "This request is no longer routed here.")
@@ -237,7 +237,7 @@ async def _act(
     status: str,
     allowed: tuple[str, ...],
 ) -> Acted:
-    async with store.transaction() as session:
+    async with store.transaction(urgent=True) as session:
         row = await session.get(AssignmentRow, assignment_id, with_for_update=True)
         if row is None:
             return Acted(False, "This request is no longer routed here.")

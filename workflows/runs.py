@@ -96,7 +96,7 @@ def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
 async def start_run(store: Store, request: StartRequest, now: datetime) -> Started:
     run_id = new_id()
     try:
-        async with store.transaction() as session:
+        async with store.transaction(urgent=True) as session:
             session.add_all(_start_rows(run_id, request, now))
     except IntegrityError:
         if request.dedupe_key is None:

@@ -10,6 +10,7 @@ PostgreSQL is the scale-out engine: workers claim jobs with
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,7 +40,7 @@ class Store:
         self.engine: AsyncEngine = _make_engine(url, pool_size, schema)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer: queue ours here rather than spin on SQLITE_BUSY.
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = WriterQueue() if self.is_sqlite else None
         # WAL readers never block the writer: reads get their own, deferred, transactions.
         self._read_engine = (
             _make_engine(url, pool_size, schema, begin="BEGIN") if (self.is_sqlite) else self.engine
@@ -47,14 +48,22 @@ class Store:
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One short read-write transaction; commits on success, rolls back on error."""
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """One short read-write transaction; commits on success, rolls back on error.
+
+        ``urgent``: a transaction someone is waiting for (Slack's ack path); on SQLite it
+        goes ahead of queued background writers (workers, timers).
+        """
         if self._write_lock is None:
             async with self._sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_lock, self._sessions() as session, session.begin():
-            yield session
+        await self._write_lock.acquire(urgent=urgent)
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            self._write_lock.release()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -66,6 +75,40 @@ class Store:
         await self.engine.dispose()
         if self._read_engine is not self.engine:
             await self._read_engine.dispose()
+
+
+class WriterQueue:
+    """One writer at a time, urgent writers first, then the others in arrival order."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held and not self._urgent and not self._waiting:
+            self._held = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._waiting).append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # the turn was handed to us just as we were cancelled
+            else:
+                (self._urgent if urgent else self._waiting).remove(turn)
+            raise
+
+    def release(self) -> None:
+        """Hand the lock straight to the next writer (it stays held), or free it."""
+        for queue in (self._urgent, self._waiting):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._held = False
 
 
 def _make_engine(
