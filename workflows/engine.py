@@ -27,7 +27,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import exists, select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
 from workflows import audit
@@ -39,7 +38,7 @@ from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
 from workflows.spec import RetryPolicy, StepBase
 from workflows.steps import STEP_KINDS
 from workflows.steps.base import Services, StepContext, StepError, StepOutcome
-from workflows.store import Store
+from workflows.store import Store, is_database_outage
 from workflows.tables import JobRow, RunRow
 
 log = logging.getLogger(__name__)
@@ -199,11 +198,11 @@ class Engine:
             result = await self._on_error(job, run, workflow, step, exc)
             self._observe(run, step, result, started, queue_delay)
             return None
-        except DBAPIError:
-            # The database went away under the step (a restart, a failover): not the step's
-            # fault. The job stays leased; when its lease expires any worker runs it again.
-            raise
         except Exception as exc:  # a bug in a step must fail its run, not kill the worker
+            if is_database_outage(exc):
+                # The database went away under the step (a restart, a failover): not the
+                # step's fault. The job stays leased; when the lease expires it runs again.
+                raise
             log.exception("step crashed", extra={"run_id": run.id, "step_id": step.id})
             result = await self._on_error(
                 job, run, workflow, step, StepError(f"internal error ({type(exc).__name__})")

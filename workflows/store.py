@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -75,6 +76,18 @@ class Store:
         await self.engine.dispose()
         if self._read_engine is not self.engine:
             await self._read_engine.dispose()
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """The database is unreachable, restarting or dropped the connection: nobody's fault.
+
+    SQLAlchemy wraps most driver errors in ``DBAPIError``, but errors raised while a
+    pool connects (asyncpg's ``CannotConnectNowError`` during a restart, a refused
+    socket) can reach us unwrapped; those come from the driver's own modules.
+    """
+    if isinstance(exc, DBAPIError | OSError):
+        return True
+    return type(exc).__module__.split(".")[0] in ("asyncpg", "aiosqlite", "sqlite3")
 
 
 class WriterQueue:

@@ -14,9 +14,9 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError
 
 from workflows.engine import ClaimedJob, Engine
+from workflows.store import is_database_outage
 from workflows.tables import JobRow
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,9 @@ class Worker:
     async def _claim(self, limit: int) -> list[ClaimedJob]:
         try:
             return await self.engine.claim(limit)
-        except (OSError, DBAPIError) as exc:  # database unreachable: back off, keep going
+        except Exception as exc:  # database unreachable: back off, keep the process going
+            if not is_database_outage(exc):
+                raise
             log.warning("claim failed, retrying", extra={"error": str(exc)})
             await asyncio.sleep(self.poll_seconds)
             return []
@@ -103,6 +105,8 @@ class Worker:
                         .where(JobRow.status == "leased", JobRow.lease_owner == self.engine.owner)
                         .values(lease_expires_at=now + timedelta(seconds=self.engine.lease_seconds))
                     )
-            except (OSError, DBAPIError) as exc:
+            except Exception as exc:
+                if not is_database_outage(exc):
+                    raise
                 # Leases lapse and the jobs are taken over: safe, and the database is back soon.
                 log.warning("lease renewal failed", extra={"error": type(exc).__name__})
