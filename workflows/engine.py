@@ -104,9 +104,12 @@ class Engine:
         )
         if not self.store.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
+        # Materialised: picked once. As an IN (subquery), PostgreSQL may re-run the locking
+        # subquery for every queued row (a 2,000-job backlog took minutes per claim).
+        picked = candidates.cte("picked").prefix_with("MATERIALIZED")
         stmt = (
             update(JobRow)
-            .where(JobRow.id.in_(candidates.scalar_subquery()), JobRow.status == "queued")
+            .where(JobRow.id == picked.c.id, JobRow.status == "queued")
             .values(
                 status="leased",
                 lease_owner=self.owner,
