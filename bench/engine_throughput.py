@@ -218,7 +218,7 @@ async def measure(backend: str, workers: int, args: argparse.Namespace) -> Resul
             async with store.transaction() as session:
                 before = await session.scalar(select(func.max(JobRow.id))) or 0
             # Well below capacity (a third of it), so the latency is the engine's, not a backlog's.
-            rate = min(args.rate, steps / seconds / STEPS / 3)
+            rate = max(1.0, min(args.rate, steps / seconds / STEPS / 3))
             trickle = max(5, int(rate * args.trickle_seconds))
             for _ in range(trickle):
                 await enqueue(store, 1)
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres"])
     parser.add_argument("--workers", type=int, help="worker processes (default: 1; PG 1 and 2)")
     parser.add_argument("--runs", type=int, default=2000, help="runs of 3 steps (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=8, help="jobs in flight per worker")
+    parser.add_argument("--concurrency", type=int, default=32, help="jobs in flight per worker")
     parser.add_argument("--poll", type=float, default=0.05, help="idle poll interval, seconds")
     parser.add_argument(
         "--rate", type=float, default=100, help="latency phase: at most this many runs/s"

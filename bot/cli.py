@@ -98,13 +98,17 @@ def demo(
 
 
 @app.command("worker")
-def worker_command(concurrency: int = typer.Option(8, min=1, max=256)) -> None:
+def worker_command(
+    concurrency: int | None = typer.Option(
+        None, min=1, max=256, help="Jobs in flight (default: SWITCHBOARD_WORKER_CONCURRENCY, 32)"
+    ),
+) -> None:
     """Only workers: claim and run due jobs (scale out by starting more)."""
     from bot.serve import run_workers
 
     config = settings().model_copy(update={"run_scheduler": False})
     _setup_logging(config)
-    _run(run_workers(config, concurrency=concurrency))
+    _run(run_workers(config, concurrency=concurrency or config.worker_concurrency))
 
 
 @app.command()

@@ -126,6 +126,13 @@ class Metrics:
             "Jobs claimed again because the worker holding them stopped renewing its lease.",
             registry=r,
         )
+        self.steps_deferred = Counter(
+            "switchboard_steps_deferred_total",
+            "Steps put back in the queue because their workflow or connection was at its "
+            "concurrency limit.",
+            ["workflow"],
+            registry=r,
+        )
         # Ingress
         self.requests = Counter(
             "switchboard_requests_received_total",
@@ -253,6 +260,9 @@ class Metrics:
 
     def lease_taken_over(self) -> None:
         self.lease_takeovers.inc()
+
+    def step_deferred(self, workflow: str) -> None:
+        self.steps_deferred.labels(workflow).inc()
 
     # ------------------------------------------------------------ ingress, Slack, AI, connectors
 

@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     workflows_dir: Path = Field(default=BUNDLED_WORKFLOWS, alias="SWITCHBOARD_WORKFLOWS")
     templates_dir: Path = Field(default=BUNDLED_TEMPLATES, alias="SWITCHBOARD_TEMPLATES")
 
-    worker_concurrency: int = Field(default=8, ge=1, le=256, alias="SWITCHBOARD_WORKER_CONCURRENCY")
+    worker_concurrency: int = Field(
+        default=32, ge=1, le=256, alias="SWITCHBOARD_WORKER_CONCURRENCY"
+    )
     lease_seconds: float = Field(default=30.0, gt=0, alias="SWITCHBOARD_LEASE_SECONDS")
     poll_seconds: float = Field(default=0.5, gt=0, alias="SWITCHBOARD_POLL_SECONDS")
     run_scheduler: bool = Field(

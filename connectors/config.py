@@ -82,6 +82,12 @@ class BreakerSettings(_Strict):
 class CommonConfig(_Strict):
     timeout_s: float = Field(10.0, gt=0, description="Per attempt.")
     max_concurrency: int = Field(10, ge=1, description="In-flight calls in this process.")
+    max_concurrency_total: int | None = Field(
+        None,
+        ge=1,
+        description="Steps using this connection that run at once across all worker processes "
+        "(held in the database; others wait their turn in the queue).",
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 

@@ -47,8 +47,11 @@ BUILDERS: dict[str, Builder] = {
 class ConnectorRegistry:
     """Named connectors of one process; an async context manager that closes them all."""
 
-    def __init__(self, connectors: Mapping[str, Connector]) -> None:
+    def __init__(
+        self, connectors: Mapping[str, Connector], total_limits: Mapping[str, int] | None = None
+    ) -> None:
         self._connectors = dict(connectors)
+        self._total_limits = dict(total_limits or {})
 
     @classmethod
     def build(
@@ -66,8 +69,17 @@ class ConnectorRegistry:
             {
                 name: BUILDERS[config.type](name, config, env, hooks or Hooks())
                 for name, config in configs.items()
-            }
+            },
+            {
+                name: config.max_concurrency_total
+                for name, config in configs.items()
+                if config.max_concurrency_total is not None
+            },
         )
+
+    def total_limit(self, name: str) -> int | None:
+        """The connection's limit across all processes (``max_concurrency_total``), if any."""
+        return self._total_limits.get(name)
 
     @property
     def names(self) -> list[str]:

@@ -215,6 +215,12 @@ class Workflow(Strict):
     allowed_starters: list[str] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
     on_error: OnError = Field(default_factory=OnError)
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="At most this many of the workflow's steps run at once, across all "
+        "worker processes (others wait their turn in the queue)",
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Workflow:

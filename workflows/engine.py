@@ -30,8 +30,10 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
 from workflows import audit
+from workflows.completion import Committer, Completion, Landed, job_values
 from workflows.definitions import Workflow, step_kind
 from workflows.expressions import ExpressionError, Expressions
+from workflows.limits import Limit, Slots, defer_seconds
 from workflows.observe import EngineObserver, NullObserver, StepResult
 from workflows.outbox import Outbox
 from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
@@ -79,6 +81,8 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.store, self.chat, self.clock)
+        self.committer = Committer(self.store, self.clock, self.owner)
+        self.slots = Slots(self.store, self.owner, self.lease_seconds)
 
     async def claim(self, limit: int) -> list[ClaimedJob]:
         now = self.clock.now()
@@ -133,10 +137,33 @@ class Engine:
         async with self.store.transaction() as session:
             await session.execute(expired)
             rows = (await session.execute(stmt)).all()
+            # Read with the claim; a change after this is caught by the completion's version check.
+            ids = {row.run_id for row in rows}
+            runs = (
+                {
+                    run.id: run
+                    for run in (await session.scalars(select(RunRow).where(RunRow.id.in_(ids))))
+                }
+                if ids
+                else {}
+            )
         for row in rows:
             if row.error == TAKEN_OVER:
                 self.observer.lease_taken_over()
-        claimed = [ClaimedJob(*row[:-1]) for row in rows]
+        claimed = [
+            ClaimedJob(
+                row.id,
+                row.run_id,
+                row.step_id,
+                row.kind,
+                row.payload,
+                row.attempt,
+                row.failures,
+                row.due_at,
+                runs.get(row.run_id),
+            )
+            for row in rows
+        ]
         return await self._one_per_run(claimed)
 
     async def _one_per_run(self, claimed: list[ClaimedJob]) -> list[ClaimedJob]:
@@ -175,6 +202,19 @@ class Engine:
             await self._fail(job, run, None, f"workflow {run.workflow!r} is no longer defined")
             return None
         step = workflow.step(job.step_id)
+        limits = self._limits(workflow, step)
+        if limits and not await self.slots.take(limits, job.id, self.clock.now()):
+            await self._defer(job, workflow.name)
+            return None
+        try:
+            return await self._execute_step(job, run, workflow, step)
+        finally:
+            if limits:
+                await self._give_back(limits, job)
+
+    async def _execute_step(
+        self, job: ClaimedJob, run: RunRow, workflow: Workflow, step: StepBase
+    ) -> ClaimedJob | None:
         structlog.contextvars.bind_contextvars(
             run_id=run.id, step_id=step.id, workflow=run.workflow
         )  # this job's task only: every log record below carries them
@@ -216,6 +256,44 @@ class Engine:
         skipped = outcome.output.get("skipped") is True
         self._observe(run, step, "skipped" if skipped else "ok", started, queue_delay)
         return follow_up
+
+    def _limits(self, workflow: Workflow, step: StepBase) -> list[Limit]:
+        """The cross-process limits this step runs under (workflow, then connection)."""
+        limits = []
+        if workflow.concurrency is not None:
+            limits.append(Limit(f"workflow:{workflow.name}", workflow.concurrency))
+        connection = step.connection()
+        registry = self.services.connectors
+        if connection is not None and registry is not None:
+            size = registry.total_limit(connection)
+            if size is not None:
+                limits.append(Limit(f"connection:{connection}", size))
+        return limits
+
+    async def _defer(self, job: ClaimedJob, workflow: str) -> None:
+        """Every slot taken: back to the queue for a moment, not counted as an attempt."""
+        now = self.clock.now()
+        async with self.store.transaction() as session:
+            await session.execute(
+                update(JobRow)
+                .where(JobRow.id == job.id, JobRow.lease_owner == self.owner)
+                .values(
+                    status="queued",
+                    lease_owner=None,
+                    attempt=JobRow.attempt - 1,
+                    due_at=now + timedelta(seconds=defer_seconds()),
+                )
+            )
+        self.observer.step_deferred(workflow)
+
+    async def _give_back(self, limits: list[Limit], job: ClaimedJob) -> None:
+        try:
+            await self.slots.give_back(limits, job.id)
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            # The slots' leases run out instead: capacity is back within a lease.
+            log.warning("could not give back slots", extra={"error": type(exc).__name__})
 
     def _observe(
         self, run: RunRow, step: StepBase, result: StepResult, started: float, queue_delay: float
@@ -353,75 +431,45 @@ class Engine:
         due = max(outcome.due_at or now, now)
         # Due now: insert it leased to us and run it inline (no claim round trip, no wait).
         inline = next_id is not None and due <= now
-        next_job = None
         if thread is not None:
             values |= {"channel_id": thread.channel, "root_ts": thread.ts}
-        async with self.store.transaction() as session:
-            if not await self._still_ours(session, job, "done", now):
-                return None
-            moved = await session.execute(
-                update(RunRow)
-                .where(RunRow.id == run.id, RunRow.version == run.version)
-                .values(**values)
-            )
-            if moved.rowcount != 1:  # type: ignore[attr-defined]
-                # Someone else changed the run meanwhile (cancel, a parallel job): run it again.
-                # In this transaction: a second one would wait on the SQLite write lock we hold.
-                await self._requeue(session, job, now)
-                return None
-            await audit.append(
-                session,
-                run_id=run.id,
-                step_id=step.id,
-                actor="switchboard",
-                action=outcome.action,
-                detail=detail,
-                now=now,
-            )
-            for timer in outcome.timers:
-                session.add(
-                    JobRow.queued(
-                        run.id,
-                        step.id,
-                        "timer",
-                        timer.due_at,
-                        now,
-                        {"timer": timer.name} | timer.payload,
-                    )
+        records = [_record(run, step.id, outcome.action, detail, now)]
+        new_jobs = [
+            job_values(run.id, step.id, "timer", t.due_at, now, {"timer": t.name} | t.payload)
+            for t in outcome.timers
+        ]
+        if next_id is not None:
+            lease = now + timedelta(seconds=self.lease_seconds)
+            leased_to = self.owner if inline else None
+            new_jobs.append(
+                job_values(
+                    run.id,
+                    next_id,
+                    "step",
+                    due,
+                    now,
+                    leased_to=leased_to,
+                    lease_expires_at=lease if inline else None,
                 )
-            if next_id is not None:
-                next_job = JobRow.queued(run.id, next_id, "step", due, now)
-                if inline:
-                    next_job.status, next_job.lease_owner, next_job.attempt = (
-                        "leased",
-                        self.owner,
-                        1,
-                    )
-                    next_job.lease_expires_at = now + timedelta(seconds=self.lease_seconds)
-                    next_job.started_at = now
-                session.add(next_job)
-                await session.flush()
-            elif values.get("status") == "succeeded":
-                await audit.append(
-                    session,
-                    run_id=run.id,
-                    step_id=None,
-                    actor="switchboard",
-                    action="run.succeeded",
-                    detail={},
-                    now=now,
-                )
+            )
+        elif values.get("status") == "succeeded":
+            records.append(_record(run, None, "run.succeeded", {}, now))
+        result = await self.committer.commit(
+            Completion(job.id, job.attempt, run.id, run.version, values, records, new_jobs)
+        )
+        if result.landed is Landed.RUN_MOVED:
+            self.wakeup.set()
+        if result.landed is not Landed.DONE:
+            return None
         if values.get("status") == "succeeded":
             self.observer.run_finished(
                 run.workflow, "succeeded", (now - run.created_at).total_seconds()
             )
-        if next_job is not None and inline:
+        if next_id is not None and inline:
             snapshot = RunRow(**{c.key: getattr(run, c.key) for c in RunRow.__table__.columns})
             for key, value in values.items():
                 setattr(snapshot, key, value)
-            return ClaimedJob(
-                next_job.id, run.id, next_job.step_id, "step", {}, 1, 0, due, snapshot
-            )
+            return ClaimedJob(result.job_ids[-1], run.id, next_id, "step", {}, 1, 0, due, snapshot)
         if next_id is not None:
             self.wakeup.set()
         return None
@@ -472,15 +520,6 @@ class Engine:
             .values(status=status, finished_at=now, lease_owner=None, error=error)
         )
         return bool(result.rowcount == 1)
-
-    async def _requeue(self, session: Any, job: ClaimedJob, now: datetime) -> None:
-        """Hand a job just marked done by ``_still_ours`` back to the queue (same transaction)."""
-        await session.execute(
-            update(JobRow)
-            .where(JobRow.id == job.id)
-            .values(status="queued", due_at=now, lease_owner=None, finished_at=None)
-        )
-        self.wakeup.set()
 
     async def _finish_job(self, job: ClaimedJob, status: str) -> None:
         async with self.store.transaction() as session:
@@ -614,6 +653,14 @@ def _kind(step: StepBase) -> str:
     kind = step_kind(step)
     assert kind is not None
     return kind
+
+
+def _record(
+    run: RunRow, step_id: str | None, action: str, detail: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return audit.record(
+        run_id=run.id, step_id=step_id, actor="switchboard", action=action, detail=detail, now=now
+    )
 
 
 def _run_view(run: RunRow) -> dict[str, Any]:

@@ -16,12 +16,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from workflows.definitions import Workflow
+from workflows.definitions import Workflow, step_kind
 from workflows.expressions import ExpressionError, Expressions
 from workflows.spec import StepBase
 from workflows.steps.basic import PostStep, SwitchStep
-from workflows.steps.http import HttpStep
-from workflows.steps.sql import SqlStep
 
 _MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})
 _STEP_REF = re.compile(r"^steps\.([a-z][a-z0-9_-]*)$")
@@ -205,14 +203,10 @@ def _check_externals(step: StepBase, check: CheckContext) -> list[tuple[tuple[An
     templates = check.templates_dir
     if template and templates is not None and not (templates / f"{template}.json.j2").is_file():
         problems.append((("post", "template"), f"no template {template}.json.j2 in templates/"))
-    connection = None
-    if isinstance(step, HttpStep):
-        connection = ("http", step.http.connection)
-    elif isinstance(step, SqlStep):
-        connection = ("sql", step.sql.connection)
-    if connection and check.connections is not None and connection[1] not in check.connections:
+    connection = step.connection()
+    if connection and check.connections is not None and connection not in check.connections:
         problems.append(
-            ((connection[0], "connection"), f"connection {connection[1]!r} is not declared")
+            ((step_kind(step), "connection"), f"connection {connection!r} is not declared")
         )
     return problems
 

@@ -23,6 +23,9 @@ class EngineObserver(Protocol):
     def lease_taken_over(self) -> None:
         """A job whose worker died (lease expired) was claimed again."""
 
+    def step_deferred(self, workflow: str) -> None:
+        """A step waited its turn: its workflow or connection was at its concurrency limit."""
+
 
 class NullObserver:
     def step_finished(
@@ -34,4 +37,7 @@ class NullObserver:
         return None
 
     def lease_taken_over(self) -> None:
+        return None
+
+    def step_deferred(self, workflow: str) -> None:
         return None

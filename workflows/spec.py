@@ -45,3 +45,7 @@ class StepBase(Strict):
         default=None, description="Step to run next instead of the following one"
     )
     quiet: bool = Field(default=False, description="Do not thread this step's result")
+
+    def connection(self) -> str | None:
+        """The named connection this step calls, if any (its limits apply while it runs)."""
+        return None

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -160,9 +161,21 @@ class OutboundMessageRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only, hash-chained: ``hash = sha256(prev_hash + canonical(record))``."""
+    """Append-only, hash-chained: ``hash = sha256(prev_hash + canonical(record))``.
+
+    A record is written with its transaction and sealed into the chain shortly after
+    (``chain_seq``, ``prev_hash``, ``hash``): see ``workflows.audit``.
+    """
 
     __tablename__ = "audit_records"
+    __table_args__ = (
+        Index(
+            "ix_audit_records_unsealed",
+            "seq",
+            postgresql_where=text("chain_seq IS NULL"),
+            sqlite_where=text("chain_seq IS NULL"),
+        ),
+    )
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -173,8 +186,12 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JsonType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    chain_seq: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), unique=True
+    )
+    """Position in the chain, given when sealed (commit order may differ from ``seq``)."""
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class GateRow(Base):
@@ -278,3 +295,15 @@ class ThresholdStateRow(Base):
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_run_id: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SlotRow(Base):
+    """One unit of a cross-process concurrency limit (``workflows.limits``), leased."""
+
+    __tablename__ = "concurrency_slots"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder_owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    holder_job: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

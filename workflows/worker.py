@@ -2,7 +2,8 @@
 
 It polls for due jobs when idle (``poll_seconds``) and immediately when the
 engine's ``wakeup`` event is set (a run started in this process, a step that
-queued its successor). Stopping lets running jobs finish their step; a job cut
+queued its successor). It also seals new audit records into the hash chain
+about once a second (``workflows.audit``). Stopping lets running jobs finish their step; a job cut
 off by a hard kill is simply claimed again after its lease expires.
 """
 
@@ -15,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from workflows import audit
 from workflows.engine import ClaimedJob, Engine
 from workflows.store import is_database_outage
 from workflows.tables import JobRow
@@ -23,15 +25,26 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, engine: Engine, *, concurrency: int = 8, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        concurrency: int = 32,
+        poll_seconds: float = 0.5,
+        seal_seconds: float = 1.0,
+    ) -> None:
         self.engine = engine
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
+        self.seal_seconds = seal_seconds
         self._running: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        renewer = asyncio.create_task(self._renew_leases())
+        chores = [
+            asyncio.create_task(self._renew_leases()),
+            asyncio.create_task(self._seal_audit()),
+        ]
         try:
             while not self._stopping.is_set():
                 free = self.concurrency - len(self._running)
@@ -47,11 +60,13 @@ class Worker:
                 elif not jobs:
                     await self._idle()
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            for chore in chores:
+                chore.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chore
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
+            await self._seal_once()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -105,8 +120,22 @@ class Worker:
                         .where(JobRow.status == "leased", JobRow.lease_owner == self.engine.owner)
                         .values(lease_expires_at=now + timedelta(seconds=self.engine.lease_seconds))
                     )
+                    await self.engine.slots.renew(session, now)
             except Exception as exc:
                 if not is_database_outage(exc):
                     raise
                 # Leases lapse and the jobs are taken over: safe, and the database is back soon.
                 log.warning("lease renewal failed", extra={"error": type(exc).__name__})
+
+    async def _seal_audit(self) -> None:
+        while True:
+            await asyncio.sleep(self.seal_seconds)
+            await self._seal_once()
+
+    async def _seal_once(self) -> None:
+        try:
+            await audit.seal_all(self.engine.store)
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            log.warning("audit sealing failed, retrying", extra={"error": type(exc).__name__})

@@ -23,6 +23,9 @@ class HttpSpec(Strict):
 class HttpStep(StepBase):
     http: HttpSpec
 
+    def connection(self) -> str:
+        return self.http.connection
+
 
 async def run_http(ctx: StepContext) -> StepOutcome:
     assert isinstance(ctx.step, HttpStep)

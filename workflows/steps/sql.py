@@ -20,6 +20,9 @@ class SqlSpec(Strict):
 class SqlStep(StepBase):
     sql: SqlSpec
 
+    def connection(self) -> str:
+        return self.sql.connection
+
 
 async def run_sql(ctx: StepContext) -> StepOutcome:
     assert isinstance(ctx.step, SqlStep)

@@ -1,0 +1,235 @@
+"""Group commit of step completions: many finished steps, one transaction.
+
+A finished step writes four things together: its job closed (only if this worker
+still holds the lease), its run's new state (only if nobody moved the run on),
+its audit records and its successor jobs. Written one step per transaction, the
+statements and commits, not the steps, set the pace (each costs a round trip
+through the driver; SQLite has one writer). So completions queue here while a
+transaction is open and the next transaction takes all of them: a handful of
+statements per batch, whatever its size, every check still per step.
+
+The batch is all or nothing; when it fails, each completion is tried alone, so
+one bad record cannot sink the others (and a database outage reaches every
+waiting step as its own error: the job stays leased and is run again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workflows.ports import Clock
+from workflows.store import Store
+from workflows.tables import AuditRow, JobRow, RunRow
+
+_JOBS = cast(Table, JobRow.__table__)
+_RUNS = cast(Table, RunRow.__table__)
+_AUDIT = cast(Table, AuditRow.__table__)
+
+
+class Landed(enum.Enum):
+    DONE = "done"
+    """Recorded: the run moved on."""
+    LEASE_LOST = "lease lost"
+    """Another worker took the job over; its execution records the result."""
+    RUN_MOVED = "run moved"
+    """The run changed meanwhile (a cancel, a signal): the job is queued to run again."""
+
+
+@dataclass
+class Completion:
+    job_id: int
+    attempt: int
+    run_id: str
+    run_version: int
+    run_values: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    """Audit records (``audit.record``)."""
+    new_jobs: list[dict[str, Any]] = field(default_factory=list)
+    """Job rows to insert, all with the same columns (``job_values``)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    landed: Landed
+    job_ids: tuple[int, ...] = ()
+    """Ids of ``new_jobs``, in order (when ``landed`` is DONE)."""
+
+
+def job_values(
+    run_id: str,
+    step_id: str,
+    kind: str,
+    due_at: datetime,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
+    *,
+    leased_to: str | None = None,
+    lease_expires_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A new job's columns: queued, or already leased to the worker that will run it next."""
+    return {
+        "run_id": run_id,
+        "step_id": step_id,
+        "kind": kind,
+        "payload": payload or {},
+        "status": "leased" if leased_to else "queued",
+        "due_at": due_at,
+        "attempt": 1 if leased_to else 0,
+        "failures": 0,
+        "lease_owner": leased_to,
+        "lease_expires_at": lease_expires_at,
+        "created_at": now,
+        "started_at": now if leased_to else None,
+    }
+
+
+class Committer:
+    """Queues completions and commits them in batches; one per engine."""
+
+    def __init__(self, store: Store, clock: Clock, owner: str) -> None:
+        self.store = store
+        self.clock = clock
+        self.owner = owner
+        self._pending: list[tuple[Completion, asyncio.Future[Result]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def commit(self, completion: Completion) -> Result:
+        """Record ``completion``; returns once its batch is committed (or raises its error)."""
+        done: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((completion, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        batch: list[tuple[Completion, asyncio.Future[Result]]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                now = self.clock.now()
+                try:
+                    results = await self._apply([c for c, _ in batch], now)
+                except Exception as exc:  # noqa: BLE001 - handed to the waiting steps
+                    if len(batch) == 1:
+                        _settle_with_error(batch, exc)
+                    else:
+                        await self._one_by_one(batch, now)
+                    continue
+                for (_, done), result in zip(batch, results, strict=True):
+                    if not done.done():
+                        done.set_result(result)
+        except asyncio.CancelledError as exc:  # shutting down: nobody may wait forever
+            _settle_with_error(batch + self._pending, exc)
+            self._pending = []
+            raise
+
+    async def _one_by_one(
+        self, batch: list[tuple[Completion, asyncio.Future[Result]]], now: datetime
+    ) -> None:
+        for completion, done in batch:
+            try:
+                (result,) = await self._apply([completion], now)
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting step
+                _settle_with_error([(completion, done)], exc)
+            else:
+                if not done.done():
+                    done.set_result(result)
+
+    async def _apply(self, batch: Sequence[Completion], now: datetime) -> list[Result]:
+        async with self.store.transaction() as session:
+            conn = await session.connection()
+            ours = await self._close_jobs(conn, batch, now)
+            current = await _run_versions(conn, [c.run_id for c in batch if c.job_id in ours])
+            results: dict[int, Result] = {}
+            landing: list[Completion] = []
+            moved: list[int] = []
+            for c in batch:
+                if c.job_id not in ours:
+                    results[c.job_id] = Result(Landed.LEASE_LOST)
+                elif current.get(c.run_id) != c.run_version:
+                    results[c.job_id] = Result(Landed.RUN_MOVED)
+                    moved.append(c.job_id)
+                else:
+                    landing.append(c)
+            if moved:  # run it again on the run as it is now
+                await conn.execute(
+                    update(_JOBS)
+                    .where(_JOBS.c.id.in_(moved))
+                    .values(status="queued", due_at=now, lease_owner=None, finished_at=None)
+                )
+            await _update_runs(conn, landing)
+            records = [r for c in landing for r in c.records]
+            if records:
+                await conn.execute(insert(_AUDIT), records)
+            new_ids = await _insert_jobs(conn, [j for c in landing for j in c.new_jobs])
+            for c in landing:
+                ids, new_ids = new_ids[: len(c.new_jobs)], new_ids[len(c.new_jobs) :]
+                results[c.job_id] = Result(Landed.DONE, tuple(ids))
+        return [results[c.job_id] for c in batch]
+
+    async def _close_jobs(
+        self, conn: AsyncConnection, batch: Sequence[Completion], now: datetime
+    ) -> set[int]:
+        """Mark done the jobs this worker still holds at the attempt it ran; return their ids."""
+        closed = await conn.execute(
+            update(_JOBS)
+            .where(
+                tuple_(_JOBS.c.id, _JOBS.c.attempt).in_([(c.job_id, c.attempt) for c in batch]),
+                _JOBS.c.status == "leased",
+                _JOBS.c.lease_owner == self.owner,
+            )
+            .values(status="done", finished_at=now, lease_owner=None, error=None)
+            .returning(_JOBS.c.id)
+        )
+        return {row.id for row in closed}
+
+
+async def _run_versions(conn: AsyncConnection, run_ids: list[str]) -> dict[str, int]:
+    if not run_ids:
+        return {}
+    query = select(_RUNS.c.id, _RUNS.c.version).where(_RUNS.c.id.in_(run_ids))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()  # held to commit: the versions stay as read
+    return {row.id: row.version for row in await conn.execute(query)}
+
+
+async def _update_runs(conn: AsyncConnection, landing: list[Completion]) -> None:
+    """One executemany per set of columns (SQLite holds the write lock; PostgreSQL the rows)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for c in landing:
+        columns = tuple(sorted(c.run_values))
+        groups.setdefault(columns, []).append(
+            {f"v_{k}": v for k, v in c.run_values.items()} | {"v__id": c.run_id}
+        )
+    for columns, params in groups.items():
+        await conn.execute(
+            update(_RUNS)
+            .where(_RUNS.c.id == bindparam("v__id"))
+            .values({k: bindparam(f"v_{k}") for k in columns}),
+            params,
+        )
+
+
+async def _insert_jobs(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> list[int]:
+    if not jobs:
+        return []
+    rows = await conn.execute(
+        insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True), jobs
+    )
+    return [row.id for row in rows]
+
+
+def _settle_with_error(
+    batch: list[tuple[Completion, asyncio.Future[Result]]], exc: BaseException
+) -> None:
+    for _, done in batch:
+        if not done.done():
+            done.set_exception(exc)
