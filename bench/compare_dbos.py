@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres"])
     parser.add_argument("--runs", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=32, help="jobs in flight (both)")
     parser.add_argument("--poll", type=float, default=0.05, help="idle poll interval (both)")
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--trickle-seconds", type=float, default=2.0)

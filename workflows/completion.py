@@ -8,14 +8,13 @@ through the driver; SQLite has one writer). So completions queue here while a
 transaction is open and the next transaction takes all of them: a handful of
 statements per batch, whatever its size, every check still per step.
 
-The batch is all or nothing; when it fails, each completion is tried alone, so
-one bad record cannot sink the others (and a database outage reaches every
-waiting step as its own error: the job stays leased and is run again).
+A batch that fails is retried one completion at a time (``GroupCommit``), so one
+bad record cannot sink the others; a database outage reaches every waiting step
+as its own error (its job stays leased and is run again).
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,8 +22,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from workflows.group_commit import GroupCommit
 from workflows.ports import Clock
 from workflows.store import Store
 from workflows.tables import AuditRow, JobRow, RunRow
@@ -92,87 +92,47 @@ def job_values(
 
 
 class Committer:
-    """Queues completions and commits them in batches; one per engine."""
+    """Commits completions in batches (``GroupCommit``); one per engine."""
 
     def __init__(self, store: Store, clock: Clock, owner: str) -> None:
-        self.store = store
         self.clock = clock
         self.owner = owner
-        self._pending: list[tuple[Completion, asyncio.Future[Result]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._group: GroupCommit[Completion, Result] = GroupCommit(store, self._apply)
 
     async def commit(self, completion: Completion) -> Result:
         """Record ``completion``; returns once its batch is committed (or raises its error)."""
-        done: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._pending.append((completion, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await done
+        return await self._group.submit(completion)
 
-    async def _flush(self) -> None:
-        batch: list[tuple[Completion, asyncio.Future[Result]]] = []
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                now = self.clock.now()
-                try:
-                    results = await self._apply([c for c, _ in batch], now)
-                except Exception as exc:  # noqa: BLE001 - handed to the waiting steps
-                    if len(batch) == 1:
-                        _settle_with_error(batch, exc)
-                    else:
-                        await self._one_by_one(batch, now)
-                    continue
-                for (_, done), result in zip(batch, results, strict=True):
-                    if not done.done():
-                        done.set_result(result)
-        except asyncio.CancelledError as exc:  # shutting down: nobody may wait forever
-            _settle_with_error(batch + self._pending, exc)
-            self._pending = []
-            raise
-
-    async def _one_by_one(
-        self, batch: list[tuple[Completion, asyncio.Future[Result]]], now: datetime
-    ) -> None:
-        for completion, done in batch:
-            try:
-                (result,) = await self._apply([completion], now)
-            except Exception as exc:  # noqa: BLE001 - handed to the waiting step
-                _settle_with_error([(completion, done)], exc)
+    async def _apply(self, session: AsyncSession, batch: Sequence[Completion]) -> list[Result]:
+        now = self.clock.now()
+        conn = await session.connection()
+        ours = await self._close_jobs(conn, batch, now)
+        current = await _run_versions(conn, [c.run_id for c in batch if c.job_id in ours])
+        results: dict[int, Result] = {}
+        landing: list[Completion] = []
+        moved: list[int] = []
+        for c in batch:
+            if c.job_id not in ours:
+                results[c.job_id] = Result(Landed.LEASE_LOST)
+            elif current.get(c.run_id) != c.run_version:
+                results[c.job_id] = Result(Landed.RUN_MOVED)
+                moved.append(c.job_id)
             else:
-                if not done.done():
-                    done.set_result(result)
-
-    async def _apply(self, batch: Sequence[Completion], now: datetime) -> list[Result]:
-        async with self.store.transaction() as session:
-            conn = await session.connection()
-            ours = await self._close_jobs(conn, batch, now)
-            current = await _run_versions(conn, [c.run_id for c in batch if c.job_id in ours])
-            results: dict[int, Result] = {}
-            landing: list[Completion] = []
-            moved: list[int] = []
-            for c in batch:
-                if c.job_id not in ours:
-                    results[c.job_id] = Result(Landed.LEASE_LOST)
-                elif current.get(c.run_id) != c.run_version:
-                    results[c.job_id] = Result(Landed.RUN_MOVED)
-                    moved.append(c.job_id)
-                else:
-                    landing.append(c)
-            if moved:  # run it again on the run as it is now
-                await conn.execute(
-                    update(_JOBS)
-                    .where(_JOBS.c.id.in_(moved))
-                    .values(status="queued", due_at=now, lease_owner=None, finished_at=None)
-                )
-            await _update_runs(conn, landing)
-            records = [r for c in landing for r in c.records]
-            if records:
-                await conn.execute(insert(_AUDIT), records)
-            new_ids = await _insert_jobs(conn, [j for c in landing for j in c.new_jobs])
-            for c in landing:
-                ids, new_ids = new_ids[: len(c.new_jobs)], new_ids[len(c.new_jobs) :]
-                results[c.job_id] = Result(Landed.DONE, tuple(ids))
+                landing.append(c)
+        if moved:  # run it again on the run as it is now
+            await conn.execute(
+                update(_JOBS)
+                .where(_JOBS.c.id.in_(moved))
+                .values(status="queued", due_at=now, lease_owner=None, finished_at=None)
+            )
+        await _update_runs(conn, landing)
+        records = [r for c in landing for r in c.records]
+        if records:
+            await conn.execute(insert(_AUDIT), records)
+        new_ids = await _insert_jobs(conn, [j for c in landing for j in c.new_jobs])
+        for c in landing:
+            ids, new_ids = new_ids[: len(c.new_jobs)], new_ids[len(c.new_jobs) :]
+            results[c.job_id] = Result(Landed.DONE, tuple(ids))
         return [results[c.job_id] for c in batch]
 
     async def _close_jobs(
@@ -225,11 +185,3 @@ async def _insert_jobs(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> lis
         insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True), jobs
     )
     return [row.id for row in rows]
-
-
-def _settle_with_error(
-    batch: list[tuple[Completion, asyncio.Future[Result]]], exc: BaseException
-) -> None:
-    for _, done in batch:
-        if not done.done():
-            done.set_exception(exc)

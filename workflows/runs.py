@@ -9,14 +9,17 @@ schedule fire) finds the run the first delivery started.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit
+from workflows.group_commit import GroupCommit
 from workflows.store import Store
 from workflows.tables import JobRow, RequestRow, RunRow
 
@@ -94,10 +97,11 @@ def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
 
 
 async def start_run(store: Store, request: StartRequest, now: datetime) -> Started:
+    """Write the request, its run and the first job; runs started together share a commit."""
     run_id = new_id()
+    starts = store.shared("start_run", lambda: GroupCommit(store, _insert_starts, urgent=True))
     try:
-        async with store.transaction(urgent=True) as session:
-            session.add_all(_start_rows(run_id, request, now))
+        await starts.submit((run_id, request, now))
     except IntegrityError:
         if request.dedupe_key is None:
             raise
@@ -109,6 +113,15 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
             raise
         return Started(existing, duplicate=True)
     return Started(run_id, duplicate=False)
+
+
+async def _insert_starts(
+    session: AsyncSession, starts: Sequence[tuple[str, StartRequest, datetime]]
+) -> list[None]:
+    # Rows are made here, per attempt: a batch that failed is retried one start at a time.
+    session.add_all([row for start in starts for row in _start_rows(*start)])
+    await session.flush()  # the ORM writes each table's rows in one multi-row INSERT
+    return [None] * len(starts)
 
 
 async def warm_up(store: Store, workflow: Workflow, now: datetime) -> None:

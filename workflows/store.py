@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+T = TypeVar("T")
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -47,6 +49,7 @@ class Store:
             _make_engine(url, pool_size, schema, begin="BEGIN") if (self.is_sqlite) else self.engine
         )
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._shared: dict[str, object] = {}
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
@@ -65,6 +68,12 @@ class Store:
                 yield session
         finally:
             self._write_lock.release()
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        """One helper per store and ``key`` (a ``GroupCommit``, say), made on first use."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return cast(T, self._shared[key])
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

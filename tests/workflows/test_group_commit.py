@@ -1,8 +1,9 @@
 """Group commit and audit sealing, on both backends.
 
 Each completion in a batch keeps its own checks (lease, run version); a bad one
-does not sink the others; the audit chain sealed after commit never forks, even
-with sealers racing in two stores.
+does not sink the others; runs started together share a commit and a duplicate
+among them is still recognised; the audit chain sealed after commit never
+forks, even with sealers racing in two stores.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from tests.support.clock import ManualClock
 from tests.support.engines import drain, make_engine, run_row, start, workflow
 from tests.support.stores import Database
 from workflows import audit
 from workflows.completion import Committer, Completion, Landed, job_values
+from workflows.runs import StartRequest, start_run
 from workflows.store import Store
 from workflows.tables import AuditRow, JobRow, RunRow
 
@@ -174,3 +176,36 @@ async def test_racing_sealers_build_one_chain(database: Database, store: Store) 
         assert verified.ok and verified.records == 300
     finally:
         await other.dispose()
+
+
+async def test_runs_started_together_share_commits_and_dedupe_alone(store: Store) -> None:
+    clock = ManualClock()
+    wf = workflow("""
+        name: one
+        steps:
+          - {id: a, set: {x: 1}}
+    """)
+    inserts: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT INTO runs"):
+            inserts.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    fresh = await asyncio.gather(
+        *(start_run(store, StartRequest(wf, "test", dedupe_key=f"evt-{n}"), clock.now())
+          for n in range(1, 21))
+    )  # fmt: skip
+    event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+    assert not any(s.duplicate for s in fresh)
+    assert len(inserts) < 5, f"20 runs started at once took {len(inserts)} INSERTs"
+    again = await asyncio.gather(
+        *(start_run(store, StartRequest(wf, "test", dedupe_key=k), clock.now())
+          for k in ["evt-21", "evt-1", "evt-22", "evt-21"])
+    )  # fmt: skip
+    assert [s.duplicate for s in again] == [False, True, False, True]
+    assert again[1].run_id == fresh[0].run_id
+    assert again[3].run_id == again[0].run_id
+    async with store.read() as session:
+        runs = await session.scalar(select(func.count()).select_from(RunRow))
+    assert runs == 22
