@@ -20,7 +20,7 @@ import socket
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +85,16 @@ class Ledger:
         return JSONResponse({"id": f"fx-{next(self._ids)}", "order": body.get("order")}, 201)
 
 
+class _Server(uvicorn.Server):
+    """A server that leaves signals alone: on Ctrl-C the bench stops its workers first,
+    while Slack and the API still answer, then the servers (uvicorn's own handlers would
+    stop the servers at once, under the workers' feet)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @contextlib.asynccontextmanager
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on a free 127.0.0.1 port in this process; yields its URL."""
@@ -92,7 +102,7 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = _Server(config)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
