@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -70,6 +71,9 @@ class Runtime:
     _workers: list[Worker] = field(default_factory=list)
 
     async def start(self) -> None:
+        # One connection pool for every Web API call: without it slack_sdk opens a session
+        # (a TCP connection, a TLS handshake against Slack) per call.
+        self.client.session = aiohttp.ClientSession()
         await self.identity.load()
         await self._warm_database()
         await self._resolve_watched_channels()
@@ -136,6 +140,9 @@ class Runtime:
         if self.engine.services.ai is not None:
             await self.engine.services.ai.aclose()
         await self.store.dispose()
+        if self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
 
 
 def build_runtime(
