@@ -59,7 +59,6 @@ import yaml
 from sqlalchemy import Table, func, insert, select, text, update
 
 from bench import engine_throughput as et
-from bot.settings import Settings
 from workflows import audit, migrate
 from workflows.definitions import Workflow
 from workflows.runs import new_id
@@ -564,8 +563,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency",
         type=int,
-        default=Settings.model_fields["worker_concurrency"].default,
-        help="jobs in flight per worker (default: SWITCHBOARD_WORKER_CONCURRENCY's)",
+        default=32,
+        help="jobs in flight per worker (default 32, as `switchboard worker`)",
     )
     parser.add_argument("--poll", type=float, default=0.05, help="idle poll interval, seconds")
     parser.add_argument(

@@ -108,7 +108,7 @@ def worker_command(
 
     config = settings().model_copy(update={"run_scheduler": False})
     _setup_logging(config)
-    _run(run_workers(config, concurrency=concurrency or config.worker_concurrency))
+    _run(run_workers(config, concurrency=concurrency or config.worker_concurrency or 32))
 
 
 @app.command()

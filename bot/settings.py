@@ -52,8 +52,13 @@ class Settings(BaseSettings):
     workflows_dir: Path = Field(default=BUNDLED_WORKFLOWS, alias="SWITCHBOARD_WORKFLOWS")
     templates_dir: Path = Field(default=BUNDLED_TEMPLATES, alias="SWITCHBOARD_TEMPLATES")
 
-    worker_concurrency: int = Field(
-        default=32, ge=1, le=256, alias="SWITCHBOARD_WORKER_CONCURRENCY"
+    worker_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        alias="SWITCHBOARD_WORKER_CONCURRENCY",
+        description="Jobs in flight per worker; default 32 in `switchboard worker`, 8 for the "
+        "worker inside `serve` (it shares the event loop with Slack's acks)",
     )
     lease_seconds: float = Field(default=30.0, gt=0, alias="SWITCHBOARD_LEASE_SECONDS")
     poll_seconds: float = Field(default=0.5, gt=0, alias="SWITCHBOARD_POLL_SECONDS")
