@@ -83,7 +83,8 @@ async def test_killed_workers_lose_nothing_and_repeat_nothing(
     seed = int(os.environ.get("SWITCHBOARD_CRASH_SEED", random.randrange(1_000_000)))
     rng = random.Random(seed)
     print(f"\n[{database.backend}] crash test seed {seed} (SWITCHBOARD_CRASH_SEED to replay)")
-    service = IdempotentService(delay=0.03)
+    # Each effect takes a moment, so kills land on work in flight however fast the engine is.
+    service = IdempotentService(delay=0.5)
     # No emulated rate limits here (they have their own test); the bot paces itself anyway.
     slack = SlackEmulator(SIGNING_SECRET, BOT_TOKEN, WorkspaceSeed.demo(), rate_limits=None)
     folder = tmp_path / "workflows"
