@@ -272,18 +272,7 @@ class Engine:
 
     async def _defer(self, job: ClaimedJob, workflow: str) -> None:
         """Every slot taken: back to the queue for a moment, not counted as an attempt."""
-        now = self.clock.now()
-        async with self.store.transaction() as session:
-            await session.execute(
-                update(JobRow)
-                .where(JobRow.id == job.id, JobRow.lease_owner == self.owner)
-                .values(
-                    status="queued",
-                    lease_owner=None,
-                    attempt=JobRow.attempt - 1,
-                    due_at=now + timedelta(seconds=defer_seconds()),
-                )
-            )
+        await self.release(job, after=defer_seconds())
         self.observer.step_deferred(workflow)
 
     async def _give_back(self, limits: list[Limit], job: ClaimedJob) -> None:
@@ -474,13 +463,21 @@ class Engine:
             self.wakeup.set()
         return None
 
-    async def release(self, job: ClaimedJob) -> None:
-        """Hand a job leased to us back to the queue (a worker stopping before running it)."""
+    async def release(self, job: ClaimedJob, *, after: float = 0.0) -> None:
+        """Hand a job leased to us back to the queue, due ``after`` seconds from now (a worker
+        stopping before running it; a step waiting for a concurrency slot)."""
+        values: dict[str, Any] = {
+            "status": "queued",
+            "lease_owner": None,
+            "attempt": JobRow.attempt - 1,
+        }
+        if after > 0:
+            values["due_at"] = self.clock.now() + timedelta(seconds=after)
         async with self.store.transaction() as session:
             await session.execute(
                 update(JobRow)
                 .where(JobRow.id == job.id, JobRow.lease_owner == self.owner)
-                .values(status="queued", lease_owner=None, attempt=JobRow.attempt - 1)
+                .values(**values)
             )
 
     def _transition(
