@@ -9,9 +9,14 @@ for a message carrying its key before posting.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from workflows.group_commit import GroupCommit
 from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
 from workflows.store import Store
 from workflows.tables import OutboundMessageRow
@@ -69,18 +74,24 @@ class Outbox:
         return await self._chat.resolve_channel(channel)
 
     async def _record(self, run_id: str, step_id: str, purpose: str, ref: MessageRef) -> None:
+        # Messages recorded at the same moment (other steps, other runs) share one commit.
+        records = self._store.shared("outbox", lambda: GroupCommit(self._store, _insert))
+        columns = {
+            "run_id": run_id,
+            "step_id": step_id,
+            "purpose": purpose,
+            "channel_id": ref.channel,
+            "ts": ref.ts,
+            "created_at": self._clock.now(),
+        }
         try:
-            async with self._store.transaction() as session:
-                session.add(
-                    OutboundMessageRow(
-                        run_id=run_id,
-                        step_id=step_id,
-                        purpose=purpose,
-                        channel_id=ref.channel,
-                        ts=ref.ts,
-                        created_at=self._clock.now(),
-                    )
-                )
+            await records.submit(columns)
         except IntegrityError:
             # A parallel execution of the same job recorded it first: same message either way.
             return
+
+
+async def _insert(session: AsyncSession, records: Sequence[dict[str, Any]]) -> list[None]:
+    session.add_all([OutboundMessageRow(**columns) for columns in records])
+    await session.flush()
+    return [None] * len(records)
