@@ -48,11 +48,12 @@ class Slots:
 
     async def take(self, limits: Sequence[Limit], job_id: int, now: datetime) -> bool:
         """One slot of every limit, or none of them (and False)."""
+        for limit in limits:
+            await self._ensure_rows(limit)
         expires = now + timedelta(seconds=self.lease_seconds)
         try:
             async with self.store.transaction() as session:
                 for limit in limits:
-                    await self._ensure_rows(session, limit)
                     if not await self._take_one(session, limit, job_id, now, expires):
                         raise _AllTaken  # rolls back the slots taken so far
         except _AllTaken:
@@ -81,17 +82,15 @@ class Slots:
             .values(expires_at=now + timedelta(seconds=self.lease_seconds))
         )
 
-    async def _ensure_rows(self, session: AsyncSession, limit: Limit) -> None:
-        """Create the key's slot rows up to its size (once per process and size)."""
+    async def _ensure_rows(self, limit: Limit) -> None:
+        """Create the key's slot rows up to its size, committed (once per process and size):
+        rows made inside a take that then rolls back would be gone, yet remembered here."""
         if self._created.get(limit.key, 0) >= limit.size:
             return
         rows = [{"key": limit.key, "slot": n} for n in range(limit.size)]
-        stmt = (
-            pg_insert(_SLOTS).on_conflict_do_nothing()
-            if session.bind.dialect.name == "postgresql"
-            else sqlite_insert(_SLOTS).on_conflict_do_nothing()
-        )
-        await session.execute(stmt, rows)
+        insert = sqlite_insert if self.store.is_sqlite else pg_insert
+        async with self.store.transaction() as session:
+            await session.execute(insert(_SLOTS).on_conflict_do_nothing(), rows)
         self._created[limit.key] = limit.size
 
     async def _take_one(
