@@ -40,7 +40,7 @@ pytest: $(STAMP)
 test: lint types imports pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/engine_throughput.py
+	$(BIN)/python -m bench.engine_throughput
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,8 +1,8 @@
 """Ack latency under open-loop load: ``switchboard serve`` vs two bare Bolt apps.
 
-    python bench/ack_latency.py                     # all targets, 25..300 req/s, 20 s each
-    python bench/ack_latency.py --rates 100 --duration 30 --targets switchboard-noworker
-    python bench/ack_latency.py --profile --rates 100   # cProfile the ack path in-process
+    python -m bench.ack_latency                     # all targets, 25..300 req/s, 20 s each
+    python -m bench.ack_latency --rates 100 --duration 30 --targets switchboard-noworker
+    python -m bench.ack_latency --profile --rates 100   # cProfile the ack path in-process
 
 A fixed send schedule (request *i* leaves at ``t0 + i / rate``, whatever the
 answers do) of signed Slack requests, exactly as Slack sends them: ``/flow hello``
@@ -51,8 +51,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 
@@ -370,7 +368,7 @@ async def target_server(
     base = f"http://127.0.0.1:{port}"
     if target.startswith("bolt-"):
         mode = target.removeprefix("bolt-")
-        command = [sys.executable, __file__, "--role", "bare", "--mode", mode]
+        command = [sys.executable, "-m", "bench.ack_latency", "--role", "bare", "--mode", mode]
         command += ["--port", str(port), "--api-url", api_url]
         with child(command) as proc:
             await wait_http(f"{base}/healthz")
@@ -454,7 +452,9 @@ async def measure(args: argparse.Namespace) -> int:
     )
     print(HEADER, flush=True)
     all_results: dict[str, list[RateResult]] = {}
-    with child([sys.executable, __file__, "--role", "emulator", "--port", str(port)]):
+    with child(
+        [sys.executable, "-m", "bench.ack_latency", "--role", "emulator", "--port", str(port)]
+    ):
         await wait_http(f"{emulator_url}/api/api.test", 60)
         for target in targets:
             all_results[target] = await run_target(

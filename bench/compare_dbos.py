@@ -1,7 +1,7 @@
 """The same 3-step durable no-op workflow on DBOS Transact and on Switchboard's engine.
 
-    python bench/compare_dbos.py                         # SQLite and PostgreSQL, 2000 runs each
-    python bench/compare_dbos.py --backend postgres --runs 3000
+    python -m bench.compare_dbos                         # SQLite and PostgreSQL, 2000 runs each
+    python -m bench.compare_dbos --backend postgres --runs 3000
 
 Switchboard's side is bench/engine_throughput.py's runner, unchanged (one
 ``Worker`` process, ``--concurrency`` jobs in flight, ``--poll`` idle poll).
@@ -36,13 +36,9 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import engine_throughput as sb_bench
+from bench import engine_throughput as sb_bench
 
 PG_RAW = sb_bench.PG_URL.replace("+asyncpg", "")
 
@@ -185,7 +181,7 @@ def _dbos_version() -> str:
 
 
 def run_dbos(backend: str, args: argparse.Namespace) -> tuple[Figures, str]:
-    command = [sys.executable, __file__, "--dbos-child", "--backend", backend]
+    command = [sys.executable, "-m", "bench.compare_dbos", "--dbos-child", "--backend", backend]
     for name in ("runs", "concurrency", "poll", "rate", "trickle_seconds", "max_seconds"):
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     proc = subprocess.run(

@@ -1,9 +1,9 @@
 """Engine throughput and queue latency: 3-step runs through real worker processes.
 
-    python bench/engine_throughput.py                          # the standard table (< 2 min)
-    python bench/engine_throughput.py --backend postgres --workers 2 --runs 3000
-    python bench/engine_throughput.py --workflow realistic --backend postgres --workers 4
-    python bench/engine_throughput.py --profile                # cProfile of one SQLite worker
+    python -m bench.engine_throughput                          # the standard table (< 2 min)
+    python -m bench.engine_throughput --backend postgres --workers 2 --runs 3000
+    python -m bench.engine_throughput --workflow realistic --backend postgres --workers 4
+    python -m bench.engine_throughput --profile                # cProfile of one SQLite worker
 
 For each configuration a fresh database is migrated (a temporary SQLite file,
 or a throw-away PostgreSQL schema), then:
@@ -64,17 +64,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _realistic as realistic
 import asyncpg
 import yaml
 from sqlalchemy import func, select, update
 
+from bench import _realistic as realistic
 from workflows import migrate
 from workflows.definitions import Workflow
 from workflows.engine import Engine
@@ -169,7 +165,7 @@ async def child(url: str, schema: str | None, concurrency: int, poll: float) -> 
 
 
 def spawn(url: str, schema: str | None, args: argparse.Namespace) -> subprocess.Popen[str]:
-    command = [sys.executable, __file__, "--child", "--url", url]
+    command = [sys.executable, "-m", "bench.engine_throughput", "--child", "--url", url]
     command += ["--concurrency", str(args.concurrency), "--poll", str(args.poll)]
     if schema:
         command += ["--schema", schema]

@@ -33,11 +33,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from connectors.ai.base import ClassifyRequest, LabelSpec  # noqa: E402
-from connectors.ai.evaluation import (  # noqa: E402
+from connectors.ai.base import ClassifyRequest, LabelSpec
+from connectors.ai.evaluation import (
     Scored,
     accuracy,
     confusion_matrix,
@@ -47,9 +44,10 @@ from connectors.ai.evaluation import (  # noqa: E402
     triage,
     tune_threshold,
 )
-from connectors.ai.local import LocalProvider  # noqa: E402
-from connectors.ai.local_classifier import Prediction  # noqa: E402
+from connectors.ai.local import LocalProvider
+from connectors.ai.local_classifier import Prediction
 
+ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data" / "clinc150"
 
 

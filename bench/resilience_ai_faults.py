@@ -1,7 +1,7 @@
 """The AI provider times out, then answers garbage, for a period: every request still lands.
 
-    python bench/resilience_ai_faults.py                    # 4 phases x 10 requests, SQLite
-    python bench/resilience_ai_faults.py --per-phase 25 --timeout-s 1
+    python -m bench.resilience_ai_faults                    # 4 phases x 10 requests, SQLite
+    python -m bench.resilience_ai_faults --per-phase 25 --timeout-s 1
 
 The whole bot (``tests.support.harness.running_bot``) with an OpenAI-compatible
 provider pointed at the local fake (``tests/fakes/openai_server.py``); the
@@ -36,15 +36,12 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from resilience_kill import fresh_database
 from sqlalchemy import select
 
+from bench.resilience_kill import fresh_database
 from tests.fakes.openai_server import Answer, Behaviour, Content, Delay, FakeOpenAI
-from tests.routing.test_routing_end_to_end import ROUTING, SEED
 from tests.support.harness import running_bot
+from tests.support.routing import ROUTING, SEED
 from workflows.tables import JobRow, RunRow
 
 TEXTS = [

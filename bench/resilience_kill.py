@@ -1,7 +1,7 @@
 """kill -9 ``switchboard worker`` processes at random during N runs: all complete, nothing twice.
 
-    python bench/resilience_kill.py                      # 500 runs, SQLite, 8 kill rounds
-    python bench/resilience_kill.py --backend postgres --runs 500 --kills 10 --seed 7
+    python -m bench.resilience_kill                      # 500 runs, SQLite, 8 kill rounds
+    python -m bench.resilience_kill --backend postgres --runs 500 --kills 10 --seed 7
 
 The large version of ``tests/engine_proof/test_crash_recovery.py`` and built from
 its pieces: the same four-step workflow (Slack post -> POST to an idempotent
@@ -32,21 +32,20 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from sqlalchemy import select
 
 from bot.sandbox import SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
-from tests.engine_proof.support import IdempotentService, WorkerProcesses
-from tests.engine_proof.test_crash_recovery import (
+from tests.engine_proof.support import (
     PURPOSES,
     STEPS,
     WORKFLOW,
-    _kill_at_some_point,
-    _message_key,
-    _start_and_wait_ready,
+    IdempotentService,
+    WorkerProcesses,
     connections,
+    kill_at_some_point,
+    message_key,
+    start_workers_and_wait_ready,
 )
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.support.servers import serve_asgi
@@ -97,7 +96,7 @@ async def check(
         problems.append(f"{twice} steps completed by more than one job")
 
     messages = slack.messages("general", include_replies=True)
-    keys = Counter(_message_key(message) for message in messages)
+    keys = Counter(message_key(message) for message in messages)
     expected = {f"{run_id}/{purpose}" for run_id in run_ids for purpose in PURPOSES}
     duplicate_messages = sum(count - 1 for count in keys.values() if count > 1)
     missing_messages = len(expected - set(keys))
@@ -201,13 +200,13 @@ async def main_async(args: argparse.Namespace) -> int:
                     done = await statuses(store, run_ids)
                     if done.get("succeeded", 0) == len(run_ids):
                         break
-                    await _start_and_wait_ready(workers, slack)
+                    await start_workers_and_wait_ready(workers, slack)
                     # Let them work a moment (the kill moments of the test are early ones).
                     await asyncio.sleep(rng.uniform(0.0, args.work))
-                    kills.append(await _kill_at_some_point(rng, workers, service, slack))
+                    kills.append(await kill_at_some_point(rng, workers, service, slack))
                     await workers.reap()
                     print(f"  kill {len(kills)}: {kills[-1]}; runs {dict(done)}", flush=True)
-                await _start_and_wait_ready(workers, slack)
+                await start_workers_and_wait_ready(workers, slack)
                 deadline = time.monotonic() + args.deadline
                 while time.monotonic() < deadline:
                     done = await statuses(store, run_ids)

@@ -1,7 +1,7 @@
 """Restart PostgreSQL mid-load: ``switchboard worker`` processes reconnect and every run completes.
 
-    python bench/resilience_pg_restart.py                   # 300 runs, 2 workers, 1 restart
-    python bench/resilience_pg_restart.py --runs 500 --restarts 2
+    python -m bench.resilience_pg_restart                   # 300 runs, 2 workers, 1 restart
+    python -m bench.resilience_pg_restart --runs 500 --restarts 2
 
 Runs of the crash-proof workflow of ``bench/resilience_kill.py`` (Slack post ->
 POST to an idempotent counting service -> set -> Slack post) are worked by two
@@ -32,16 +32,18 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import asyncpg
-from resilience_kill import check, statuses
 
+from bench.resilience_kill import check, statuses
 from bot.sandbox import SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
-from tests.engine_proof.support import IdempotentService, WorkerProcesses
-from tests.engine_proof.test_crash_recovery import WORKFLOW, _start_and_wait_ready, connections
+from tests.engine_proof.support import (
+    WORKFLOW,
+    IdempotentService,
+    WorkerProcesses,
+    connections,
+    start_workers_and_wait_ready,
+)
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.support.servers import serve_asgi
 from tests.support.stores import PG_URL, Database
@@ -175,7 +177,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     "SWITCHBOARD_LOG_LEVEL": "WARNING",
                 }
                 workers = WorkerProcesses(env, tmp, concurrency=4)
-                await _start_and_wait_ready(workers, slack)
+                await start_workers_and_wait_ready(workers, slack)
                 pids = [p.pid for p in workers.live]
                 deadline = time.monotonic() + args.deadline
                 done: Counter[str] = Counter()

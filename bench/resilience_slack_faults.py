@@ -1,7 +1,7 @@
 """Slack pushes back for a period (429 bursts with Retry-After, 5xx): nothing lost, all retried.
 
-    python bench/resilience_slack_faults.py                 # 150 runs, 10 s of faults, SQLite
-    python bench/resilience_slack_faults.py --runs 300 --fault-seconds 20 --backend postgres
+    python -m bench.resilience_slack_faults                 # 150 runs, 10 s of faults, SQLite
+    python -m bench.resilience_slack_faults --runs 300 --fault-seconds 20 --backend postgres
 
 The whole bot (``tests.support.harness.running_bot``: the same composition root
 as ``switchboard serve``, one worker) runs against the Slack emulator. ``/flow
@@ -30,12 +30,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from resilience_kill import fresh_database
 from sqlalchemy import select
 
+from bench.resilience_kill import fresh_database
 from bot.sandbox import ApiCall, Fault
 from bot.settings import BUNDLED_WORKFLOWS
 from tests.support.harness import running_bot

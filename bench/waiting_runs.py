@@ -1,7 +1,7 @@
 """Engine throughput and worker memory with 100,000 runs waiting on approvals in the tables.
 
-    python bench/waiting_runs.py                     # SQLite and PostgreSQL, 100k waiting (~6 min)
-    python bench/waiting_runs.py --backend sqlite --waiting 5000 --runs 300 --max-seconds 10
+    python -m bench.waiting_runs                     # SQLite and PostgreSQL, 100k waiting (~6 min)
+    python -m bench.waiting_runs --backend sqlite --waiting 5000 --runs 300 --max-seconds 10
 
 The requirement: no-op throughput with ``--waiting`` runs waiting on an approval
 stays within 20 % of the empty-table figure (median waiting / median empty >= 0.80),
@@ -52,8 +52,6 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 from typing import Any, cast
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 from sqlalchemy import Table, func, insert, select, text, update

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.stores import Database, pg_available, postgres_database, sqlite_database
+from workflows.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +33,11 @@ async def database(
         pytest.skip(reason)
     async with postgres_database() as db:
         yield db
+
+
+@pytest.fixture
+async def store(database: Database) -> AsyncIterator[Store]:
+    """A store on ``database`` (so on both backends), disposed after the test."""
+    store = database.store()
+    yield store
+    await store.dispose()

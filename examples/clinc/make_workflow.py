@@ -20,7 +20,7 @@ the 1,500 examples once, then scores the 3,100 validation queries) and uses the 
 Both data files are shuffled with the same seed, so ``switchboard eval --limit N``
 takes a fair sample.
 
-Run: .venv/bin/python examples/clinc/make_workflow.py [--seed 0] [--tune]
+Run from the repository root: .venv/bin/python -m examples.clinc.make_workflow [--seed 0] [--tune]
 """
 
 from __future__ import annotations
@@ -34,14 +34,12 @@ from typing import Any
 
 import yaml
 
+from bench.local_ai_eval import draw_labels, load
+from connectors.ai.base import LabelSpec
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 DATA = ROOT / "examples" / "data" / "clinc150"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.local_ai_eval import draw_labels, load  # noqa: E402
-from connectors.ai.base import LabelSpec  # noqa: E402
 
 SEED = 0
 SHOTS = 10

@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import itertools
 import os
+import random
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +29,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from bot.sandbox import ApiCall, SlackEmulator
 
 SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 
@@ -136,3 +140,97 @@ class WorkerProcesses:
             f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
             for path in sorted(self.cwd.glob("worker-*.log"))
         )
+
+
+# The crash-test workflow and its ledger connection (bench/resilience_*.py run it too).
+STEPS = ["announce", "book", "calc", "done"]
+PURPOSES = ["_run/root", *(f"{step}/result" for step in STEPS), "announce/post", "done/post"]
+WORKFLOW = """\
+name: crashy
+title: Crash test
+channel: "#general"
+steps:
+  - id: announce
+    post: {text: "order {{ input.text }} received"}
+  - id: book
+    http:
+      connection: ledger
+      method: POST
+      path: /effects
+      json: {order: "{{ input.text }}", run: "{{ run.id }}"}
+  - id: calc
+    set: {booked: "{{ steps.book.data.id }}"}
+  - id: done
+    post: {text: "order {{ input.text }} booked as {{ steps.calc.booked }}"}
+"""
+
+
+def connections(service_url: str) -> str:
+    return (
+        f"connections:\n  ledger:\n    type: http\n    base_url: {service_url}\n    timeout_s: 5\n"
+    )
+
+
+async def start_workers_and_wait_ready(workers: WorkerProcesses, slack: SlackEmulator) -> None:
+    """Top up to two workers; return once each new one has reached Slack (start-up is done).
+
+    Start-up is seconds of imports, longer on a loaded machine; kills are timed from here
+    so that they land in the work, not in the imports.
+    """
+    new = 2 - len(workers.live)
+    before = len(slack.api_calls("auth.test"))
+    await workers.start(new)
+    deadline = time.monotonic() + 60
+    while len(slack.api_calls("auth.test")) < before + new:
+        assert time.monotonic() < deadline, f"workers did not start\n{workers.logs()}"
+        await asyncio.sleep(0.05)
+
+
+async def kill_at_some_point(
+    rng: random.Random, workers: WorkerProcesses, service: IdempotentService, slack: SlackEmulator
+) -> str:
+    """Kill right after an effect, right after a Slack post, or at a random moment."""
+    how = rng.choice(["after-effect", "after-post", "random-moment"])
+    fired = asyncio.Event()
+    countdown = rng.randint(1, 4)
+
+    def maybe_kill() -> None:
+        nonlocal countdown
+        countdown -= 1
+        if countdown == 0 and not fired.is_set():
+            workers.kill_all()  # synchronously: before the worker gets its answer
+            fired.set()
+
+    def on_post(call: ApiCall) -> None:
+        if call.method == "chat.postMessage" and call.ok:
+            maybe_kill()
+
+    if how == "after-effect":
+        service.on_delivery = lambda _key: maybe_kill()
+    elif how == "after-post":
+        slack.on_api_call(on_post)
+    try:
+        if how == "random-moment":
+            # The workers have just started up; the work takes a few seconds.
+            await asyncio.sleep(rng.uniform(0.1, 2.0))
+            victims = rng.sample(workers.live, rng.randint(1, len(workers.live)))
+            for proc in victims:
+                workers.kill(proc)
+            return f"{how}({len(victims)})"
+        try:
+            await asyncio.wait_for(fired.wait(), timeout=8)
+        except TimeoutError:
+            workers.kill_all()
+            return f"{how}(timeout)"
+        return how
+    finally:
+        service.on_delivery = None
+        slack.on_api_call(None)
+
+
+def message_key(message: dict[str, object]) -> str | None:
+    metadata = message.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    payload = metadata.get("event_payload")
+    return str(payload.get("key")) if isinstance(payload, dict) else None

@@ -9,9 +9,7 @@ without waiting on itself (SQLite has one writer lock per process).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import func, select, update
 
 from tests.support.clock import ManualClock
@@ -47,13 +45,6 @@ async def meanwhile(run_id: str) -> dict[str, int]:
         finally:
             await other.dispose()
     return {"x": 1}
-
-
-@pytest.fixture
-async def store(database: Database) -> AsyncIterator[Store]:
-    store = database.store()
-    yield store
-    await store.dispose()
 
 
 async def test_a_run_changed_meanwhile_requeues_the_job(store: Store, database: Database) -> None:

@@ -32,7 +32,17 @@ from sqlalchemy import select
 
 from bot.sandbox import ApiCall, SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
-from tests.engine_proof.support import IdempotentService, WorkerProcesses
+from tests.engine_proof.support import (
+    PURPOSES,
+    STEPS,
+    WORKFLOW,
+    IdempotentService,
+    WorkerProcesses,
+    connections,
+    kill_at_some_point,
+    message_key,
+    start_workers_and_wait_ready,
+)
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.support.servers import serve_asgi
 from tests.support.stores import Database
@@ -48,33 +58,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 RUNS = 30
 KILL_ROUNDS = 5
 LEASE_SECONDS = 2
-STEPS = ["announce", "book", "calc", "done"]
-PURPOSES = ["_run/root", *(f"{step}/result" for step in STEPS), "announce/post", "done/post"]
-
-WORKFLOW = """\
-name: crashy
-title: Crash test
-channel: "#general"
-steps:
-  - id: announce
-    post: {text: "order {{ input.text }} received"}
-  - id: book
-    http:
-      connection: ledger
-      method: POST
-      path: /effects
-      json: {order: "{{ input.text }}", run: "{{ run.id }}"}
-  - id: calc
-    set: {booked: "{{ steps.book.data.id }}"}
-  - id: done
-    post: {text: "order {{ input.text }} booked as {{ steps.calc.booked }}"}
-"""
-
-
-def connections(service_url: str) -> str:
-    return (
-        f"connections:\n  ledger:\n    type: http\n    base_url: {service_url}\n    timeout_s: 5\n"
-    )
 
 
 async def test_killed_workers_lose_nothing_and_repeat_nothing(
@@ -124,12 +107,12 @@ async def test_killed_workers_lose_nothing_and_repeat_nothing(
             kills: list[str] = []
             try:
                 for _ in range(KILL_ROUNDS):
-                    await _start_and_wait_ready(workers, slack)
+                    await start_workers_and_wait_ready(workers, slack)
                     round_start = time.monotonic()
-                    how = await _kill_at_some_point(rng, workers, service, slack)
+                    how = await kill_at_some_point(rng, workers, service, slack)
                     kills.append(f"{how} at {time.monotonic() - round_start:.1f}s")
                     await workers.reap()
-                await _start_and_wait_ready(workers, slack)  # ready: SIGTERM is a clean stop
+                await start_workers_and_wait_ready(workers, slack)  # ready: SIGTERM is a clean stop
                 await _until_all_finished(store, run_ids, deadline=60, workers=workers)
                 codes = await workers.stop()
             except BaseException:
@@ -160,63 +143,6 @@ async def test_killed_workers_lose_nothing_and_repeat_nothing(
     )
     assert workers.killed >= KILL_ROUNDS
     assert reexecuted > 0, "no kill interrupted a job: the test proved nothing"
-
-
-async def _start_and_wait_ready(workers: WorkerProcesses, slack: SlackEmulator) -> None:
-    """Top up to two workers; return once each new one has reached Slack (start-up is done).
-
-    Start-up is seconds of imports, longer on a loaded machine; kills are timed from here
-    so that they land in the work, not in the imports.
-    """
-    new = 2 - len(workers.live)
-    before = len(slack.api_calls("auth.test"))
-    await workers.start(new)
-    deadline = time.monotonic() + 60
-    while len(slack.api_calls("auth.test")) < before + new:
-        assert time.monotonic() < deadline, f"workers did not start\n{workers.logs()}"
-        await asyncio.sleep(0.05)
-
-
-async def _kill_at_some_point(
-    rng: random.Random, workers: WorkerProcesses, service: IdempotentService, slack: SlackEmulator
-) -> str:
-    """Kill right after an effect, right after a Slack post, or at a random moment."""
-    how = rng.choice(["after-effect", "after-post", "random-moment"])
-    fired = asyncio.Event()
-    countdown = rng.randint(1, 4)
-
-    def maybe_kill() -> None:
-        nonlocal countdown
-        countdown -= 1
-        if countdown == 0 and not fired.is_set():
-            workers.kill_all()  # synchronously: before the worker gets its answer
-            fired.set()
-
-    def on_post(call: ApiCall) -> None:
-        if call.method == "chat.postMessage" and call.ok:
-            maybe_kill()
-
-    if how == "after-effect":
-        service.on_delivery = lambda _key: maybe_kill()
-    elif how == "after-post":
-        slack.on_api_call(on_post)
-    try:
-        if how == "random-moment":
-            # The workers have just started up; the work takes a few seconds.
-            await asyncio.sleep(rng.uniform(0.1, 2.0))
-            victims = rng.sample(workers.live, rng.randint(1, len(workers.live)))
-            for proc in victims:
-                workers.kill(proc)
-            return f"{how}({len(victims)})"
-        try:
-            await asyncio.wait_for(fired.wait(), timeout=8)
-        except TimeoutError:
-            workers.kill_all()
-            return f"{how}(timeout)"
-        return how
-    finally:
-        service.on_delivery = None
-        slack.on_api_call(None)
 
 
 async def _until_all_finished(
@@ -256,7 +182,7 @@ async def _verify(
     }
 
     # Slack: each (run, step, purpose) message exists exactly once.
-    keys = Counter(_message_key(message) for message in messages)
+    keys = Counter(message_key(message) for message in messages)
     expected = {f"{run_id}/{purpose}": 1 for run_id in run_ids for purpose in PURPOSES}
     duplicates = {key: n for key, n in keys.items() if n > 1}
     assert not duplicates, f"posted twice: {duplicates}"
@@ -287,14 +213,6 @@ def _key(call: ApiCall) -> str | None:
         return None
     key = (metadata.get("event_payload") or {}).get("key")
     return str(key) if key else None
-
-
-def _message_key(message: dict[str, object]) -> str | None:
-    metadata = message.get("metadata")
-    if not isinstance(metadata, dict):
-        return None
-    payload = metadata.get("event_payload")
-    return str(payload.get("key")) if isinstance(payload, dict) else None
 
 
 def _now() -> datetime:

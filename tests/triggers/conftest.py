@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from tests.support.stores import Database
 from workflows.store import Store
 from workflows.tables import RequestRow, RunRow
-
-
-@pytest.fixture
-async def store(database: Database) -> AsyncIterator[Store]:
-    store = database.store()
-    yield store
-    await store.dispose()
 
 
 async def runs_of(store: Store, workflow: str) -> list[tuple[RunRow, RequestRow]]:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import func, select
 
 from tests.support.clock import ManualClock
 from tests.support.engines import drain, make_engine, run_row, start, workflow
-from tests.support.stores import Database
 from workflows import audit
 from workflows.runs import StartRequest, _start_rows, new_id, retry_run
 from workflows.store import Store
@@ -27,13 +24,6 @@ def flaky(name: str, fail_times: int) -> dict[str, int]:
 
         raise StepError(f"upstream refused (try {CALLS[name]})", retryable=True)
     return {"tries": CALLS[name]}
-
-
-@pytest.fixture
-async def store(database: Database) -> AsyncIterator[Store]:
-    store = database.store()
-    yield store
-    await store.dispose()
 
 
 async def test_steps_run_in_order_and_see_earlier_results(store: Store) -> None:

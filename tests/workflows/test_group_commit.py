@@ -9,10 +9,8 @@ forks, even with sealers racing in two stores.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import event, func, select, update
 
 from tests.support.clock import ManualClock
@@ -25,13 +23,6 @@ from workflows.store import Store
 from workflows.tables import AuditRow, JobRow, RunRow
 
 OWNER = "w-1"
-
-
-@pytest.fixture
-async def store(database: Database) -> AsyncIterator[Store]:
-    store = database.store()
-    yield store
-    await store.dispose()
 
 
 async def leased_jobs(store: Store, clock: ManualClock, count: int) -> list[tuple[JobRow, int]]:

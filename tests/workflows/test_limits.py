@@ -5,23 +5,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from tests.support.clock import ManualClock
-from tests.support.stores import Database
 from workflows.limits import Limit, Slots
 from workflows.store import Store
 
 WIDE, NARROW = Limit("workflow:wide", 2), Limit("connection:narrow", 1)
-
-
-@pytest.fixture
-async def store(database: Database) -> AsyncIterator[Store]:
-    store = database.store()
-    yield store
-    await store.dispose()
 
 
 async def test_slots_are_all_or_nothing_and_come_back(store: Store) -> None:
