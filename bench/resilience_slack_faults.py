@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from resilience_kill import fresh_database
 from sqlalchemy import select
 
-from bot.sandbox import ApiCall, Fault
+from sandbox.slack import ApiCall, Fault
 from bot.settings import BUNDLED_WORKFLOWS
 from tests.support.harness import running_bot
 from workflows.tables import RunRow

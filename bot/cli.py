@@ -86,7 +86,7 @@ def demo(
     reset: Annotated[bool, typer.Option(help="Start from an empty SQLite database")] = False,
 ) -> None:
     """The whole product against a local Slack stand-in, with a web page to use it."""
-    from bot.demo import DemoError, DemoOptions, run_demo
+    from sandbox.demo import DemoError, DemoOptions, run_demo
 
     try:
         _run(run_demo(DemoOptions(host=host, port=port, database=database, reset=reset)))

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox import ApiCall, SlackEmulator, WorkspaceSeed
+from sandbox.slack import ApiCall, SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
 from tests.engine_proof.support import IdempotentService, WorkerProcesses
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox import Fault
+from sandbox.slack import Fault
 from bot.settings import BUNDLED_WORKFLOWS
 from tests.support.harness import running_bot
 from tests.support.stores import Database

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from bot.standins import USER_IDS
+from sandbox.standins import USER_IDS
 from connectors.webhook_out import sign
 from tests.examples.support import Examples, blocks_text, buttons
 

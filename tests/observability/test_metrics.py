@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import Metrics
-from bot.sandbox.web_api import Fault
+from sandbox.slack.web_api import Fault
 from connectors.errors import ConnectorError
 from connectors.registry import ConnectorRegistry
 from tests.observability.seed import seed_week

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed, signed_headers
+from sandbox.slack import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed, signed_headers
 from tests.support.harness import SIGNING_SECRET, Harness, running_bot
 from tests.support.stores import Database
 from workflows.routing import shadow_report

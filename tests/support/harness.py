@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from bot.runtime import Runtime, build_runtime
-from bot.sandbox import SlackEmulator, WorkspaceSeed
+from sandbox.slack import SlackEmulator, WorkspaceSeed
 from bot.server import create_asgi
 from bot.settings import Settings, load_settings
 from tests.support.servers import serve_asgi

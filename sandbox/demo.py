@@ -31,11 +31,11 @@ from starlette.routing import Mount
 
 from bot.logs import configure_logging
 from bot.runtime import Runtime, build_runtime
-from bot.sandbox import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
-from bot.sandbox.page import SandboxPage, Tip
+from sandbox.slack import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
+from sandbox.slack.page import SandboxPage, Tip
 from bot.server import create_asgi
 from bot.settings import Settings, load_settings
-from bot.standins import Standins, with_examples
+from sandbox.standins import Standins, with_examples
 from workflows import migrate
 
 log = logging.getLogger(__name__)
