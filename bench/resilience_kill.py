@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select
 
-from sandbox.slack import SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
+from sandbox.slack import SlackEmulator, WorkspaceSeed
 from tests.engine_proof.support import IdempotentService, WorkerProcesses
 from tests.engine_proof.test_crash_recovery import (
     PURPOSES,

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import asyncpg
 from resilience_kill import check, statuses
 
-from sandbox.slack import SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
+from sandbox.slack import SlackEmulator, WorkspaceSeed
 from tests.engine_proof.support import IdempotentService, WorkerProcesses
 from tests.engine_proof.test_crash_recovery import WORKFLOW, _start_and_wait_ready, connections
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET

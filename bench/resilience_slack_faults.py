@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from resilience_kill import fresh_database
 from sqlalchemy import select
 
-from sandbox.slack import ApiCall, Fault
 from bot.settings import BUNDLED_WORKFLOWS
+from sandbox.slack import ApiCall, Fault
 from tests.support.harness import running_bot
 from workflows.tables import RunRow
 

@@ -31,10 +31,10 @@ from starlette.routing import Mount
 
 from bot.logs import configure_logging
 from bot.runtime import Runtime, build_runtime
-from sandbox.slack import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
-from sandbox.slack.page import SandboxPage, Tip
 from bot.server import create_asgi
 from bot.settings import Settings, load_settings
+from sandbox.slack import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
+from sandbox.slack.page import SandboxPage, Tip
 from sandbox.standins import Standins, with_examples
 from workflows import migrate
 

@@ -33,10 +33,11 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from sandbox.standins.api import SYSTEMS, Call, Mail, StandinApi
+from sandbox.standins.api import Call, Mail, StandinApi
 from sandbox.standins.data import create_database
 from sandbox.standins.seed import USER_IDS, examples_seed, with_examples
 from sandbox.standins.smtp import SmtpSink, free_port
+from sandbox.standins.systems import SYSTEMS
 
 __all__ = [
     "USER_IDS",

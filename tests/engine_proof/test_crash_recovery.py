@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from sandbox.slack import ApiCall, SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
+from sandbox.slack import ApiCall, SlackEmulator, WorkspaceSeed
 from tests.engine_proof.support import IdempotentService, WorkerProcesses
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.support.servers import serve_asgi

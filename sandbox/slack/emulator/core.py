@@ -17,7 +17,9 @@ from starlette.applications import Starlette
 from .. import payloads
 from ..delivery import SLACK_RETRY_DELAYS, Deliverer, DeliveryResult
 from ..methods import Methods
-from ..state import JSON, Channel, Message, User, Workspace, WorkspaceSeed
+from ..records import JSON, Channel, Message, User
+from ..seeds import WorkspaceSeed
+from ..state import Workspace
 from ..web_api import DEFAULT_RATE_LIMITS, WebApi
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from ..delivery import DeliveryResult
-from ..state import JSON, Message
+from ..records import JSON, Message
 from ..web_api import ApiCall, Fault
 from .core import EmulatorCore, T
 

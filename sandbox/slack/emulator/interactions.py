@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import payloads
 from ..delivery import DeliveryResult
-from ..state import JSON, Ephemeral, Message, View
+from ..records import JSON, Ephemeral, Message, View
 from .core import EmulatorCore
 
 # Element type → the field a block_actions action / view state carries the choice in.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import payloads
 from ..delivery import DeliveryResult
 from ..methods import ApiError
-from ..state import JSON, Ephemeral, Message
+from ..records import JSON, Ephemeral, Message
 from .core import EmulatorCore
 
 

@@ -9,7 +9,7 @@ from .. import payloads
 from ..blockkit_limits import validate_view
 from ..delivery import DeliveryResult
 from ..methods import ApiError
-from ..state import JSON, View
+from ..records import JSON, View
 from .interactions import Interactions
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..state import JSON, Workspace
+from ..records import JSON
+from ..state import Workspace
 from .args import ApiError, Args
 from .base import TRIGGER_TTL_SECONDS, EventSink
 from .chat import ChatMethods

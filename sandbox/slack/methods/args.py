@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..state import JSON
+from ..records import JSON
 
 
 class ApiError(Exception):

@@ -15,7 +15,8 @@ from typing import Any
 
 from .. import payloads
 from ..blockkit_limits import MESSAGE_TEXT_MAX, Surface, validate_blocks
-from ..state import JSON, Channel, Message, Workspace
+from ..records import JSON, Channel, Message
+from ..state import Workspace
 from .args import ApiError, Args, error_messages
 
 EventSink = Callable[[JSON], None]

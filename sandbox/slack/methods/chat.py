@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .. import payloads
-from ..state import JSON, Ephemeral, Message, ResponseUrl
+from ..records import JSON, Ephemeral, Message, ResponseUrl
 from .args import ApiError, Args
 from .base import MethodsBase
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..state import JSON, UploadedFile
+from ..records import JSON, UploadedFile
 from .args import ApiError, Args, error_messages
 from .base import MethodsBase
 

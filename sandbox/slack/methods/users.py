@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..state import JSON
+from ..records import JSON
 from .args import ApiError, Args, cursor_page
 from .base import MethodsBase
 

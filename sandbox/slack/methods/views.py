@@ -6,7 +6,7 @@ import secrets
 import time
 
 from ..blockkit_limits import Surface, validate_view
-from ..state import JSON, View
+from ..records import JSON, View
 from .args import ApiError, Args, error_messages
 from .base import MethodsBase
 
