@@ -86,6 +86,7 @@ def demo(
     reset: Annotated[bool, typer.Option(help="Start from an empty SQLite database")] = False,
 ) -> None:
     """The whole product against a local Slack stand-in, with a web page to use it."""
+    # The one import of the sandbox from the product (an ignore_imports entry in pyproject).
     from sandbox.demo import DemoError, DemoOptions, run_demo
 
     try:
