@@ -5,8 +5,8 @@ threads, edits, reactions and metadata), ephemeral messages, views (App Home and
 modal stacks), trigger ids, response URLs and uploaded files. The Web API and
 the delivery code read and mutate it; nothing here does I/O.
 
-A workspace is seeded from :class:`WorkspaceSeed` (a pydantic model, so it can
-also come from a dict or a YAML file).
+The records it holds are in ``records.py``; it is seeded from
+:class:`~.seeds.WorkspaceSeed` (``seeds.py``).
 """
 
 from __future__ import annotations
