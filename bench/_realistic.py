@@ -1,6 +1,6 @@
 """The realistic mode of engine_throughput.py: Slack, a business API and real worker processes.
 
-In the bench's own process: the Slack emulator (``bot.sandbox.SlackEmulator``,
+In the bench's own process: the Slack emulator (``sandbox.slack.SlackEmulator``,
 no emulated rate limits) and ``Ledger``, a stand-in business API, each served by
 uvicorn on a free loopback port. The workers are the real ``switchboard worker``
 command, configured only through the environment (as an operator would), so
@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox import ChannelSeed, SlackEmulator, WorkspaceSeed
+from sandbox.slack import ChannelSeed, SlackEmulator, WorkspaceSeed
 from workflows.definitions import Workflow
 from workflows.store import Store
 from workflows.tables import JobRow, RunRow

@@ -6,7 +6,7 @@
 
 A fixed send schedule (request *i* leaves at ``t0 + i / rate``, whatever the
 answers do) of signed Slack requests, exactly as Slack sends them: ``/flow hello``
-slash commands (form bodies from ``bot/sandbox/payloads.py``) and, for a share
+slash commands (form bodies from ``sandbox/slack/payloads.py``) and, for a share
 of them, ``approval:approve`` button clicks (``block_actions`` payloads; the gate
 id is unknown, so the listener still does its one transaction and answers).
 Latency is measured from the *scheduled* send time to the end of the answer, so a
@@ -54,8 +54,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.sandbox import SlackEmulator, WorkspaceSeed, signed_headers
-from bot.sandbox import payloads as slack_payloads
+from sandbox.slack import SlackEmulator, WorkspaceSeed, signed_headers
+from sandbox.slack import payloads as slack_payloads
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "bench-signing-secret-3c1d"

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.sandbox import SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
+from sandbox.slack import SlackEmulator, WorkspaceSeed
 from tests.engine_proof.support import (
     PURPOSES,
     STEPS,

@@ -35,8 +35,8 @@ from pathlib import Path
 import asyncpg
 
 from bench.resilience_kill import check, statuses
-from bot.sandbox import SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
+from sandbox.slack import SlackEmulator, WorkspaceSeed
 from tests.engine_proof.support import (
     WORKFLOW,
     IdempotentService,

@@ -33,8 +33,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bench.resilience_kill import fresh_database
-from bot.sandbox import ApiCall, Fault
 from bot.settings import BUNDLED_WORKFLOWS
+from sandbox.slack import ApiCall, Fault
 from tests.support.harness import running_bot
 from workflows.tables import RunRow
 

@@ -86,7 +86,8 @@ def demo(
     reset: Annotated[bool, typer.Option(help="Start from an empty SQLite database")] = False,
 ) -> None:
     """The whole product against a local Slack stand-in, with a web page to use it."""
-    from bot.demo import DemoError, DemoOptions, run_demo
+    # The one import of the sandbox from the product (an ignore_imports entry in pyproject).
+    from sandbox.demo import DemoError, DemoOptions, run_demo
 
     try:
         _run(run_demo(DemoOptions(host=host, port=port, database=database, reset=reset)))

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.sandbox import signed_headers
+from sandbox.slack import signed_headers
 from tests.support.harness import SIGNING_SECRET, Harness, running_bot
 from tests.support.stores import Database
 from workflows.tables import RunRow

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.sandbox import Fault
+from sandbox.slack import Fault
 from tests.support.harness import running_bot
 from tests.support.stores import Database
 from workflows.tables import AuditRow, RunRow

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox import ApiCall, SlackEmulator
+from sandbox.slack import ApiCall, SlackEmulator
 
 SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 

@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox import ApiCall, SlackEmulator, WorkspaceSeed
 from bot.settings import BUNDLED_TEMPLATES
+from sandbox.slack import ApiCall, SlackEmulator, WorkspaceSeed
 from tests.engine_proof.support import (
     PURPOSES,
     STEPS,

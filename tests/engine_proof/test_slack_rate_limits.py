@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox import Fault
 from bot.settings import BUNDLED_WORKFLOWS
+from sandbox.slack import Fault
 from tests.support.harness import running_bot
 from tests.support.stores import Database
 from workflows.tables import RunRow

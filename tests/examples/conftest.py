@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import BUNDLED_WORKFLOWS
-from bot.standins import examples_seed, run_standins
+from sandbox.standins import examples_seed, run_standins
 from tests.examples.support import Examples
 from tests.support.harness import running_bot
 from tests.support.stores import Database

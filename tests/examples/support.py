@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.sandbox import SlackEmulator
-from bot.standins import Standins
+from sandbox.slack import SlackEmulator
+from sandbox.standins import Standins
 from tests.support.harness import Harness
 from workflows.tables import JobRow, RunRow
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.connections import build_registry, read_connections
-from bot.demo import demo_workspace
 from bot.render import Renderer
 from bot.settings import BUNDLED_TEMPLATES, BUNDLED_WORKFLOWS, ConfigurationError
-from bot.standins import USER_IDS, Standins, examples_seed, with_examples
+from sandbox.demo import demo_workspace
+from sandbox.standins import USER_IDS, Standins, examples_seed, with_examples
 from workflows.examples.campaigns import validate
 from workflows.loader import CheckContext, load_folder
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from bot.standins import USER_IDS
+from sandbox.standins import USER_IDS
 from tests.examples.support import Examples, blocks_text, buttons
 from workflows.schedules import schedule_entries, start_fire
 

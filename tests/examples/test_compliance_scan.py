@@ -3,7 +3,7 @@ is posted for the auditors and archived, and the GRC system e-mails it."""
 
 from __future__ import annotations
 
-from bot.standins import USER_IDS
+from sandbox.standins import USER_IDS
 from tests.examples.support import Examples, blocks_text, buttons
 
 

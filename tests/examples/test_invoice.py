@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from bot.standins import USER_IDS
 from connectors.webhook_out import sign
+from sandbox.standins import USER_IDS
 from tests.examples.support import Examples, blocks_text, buttons
 
 DISCREPANCY = "ACME INV-1042 for 12,400 EUR, PO-7781"  # the PO says 12,000 EUR: 3.3 % over

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.standins import USER_IDS
+from sandbox.standins import USER_IDS
 from tests.examples.support import Examples, blocks_text, buttons
 
 

@@ -9,9 +9,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import Metrics
-from bot.sandbox.web_api import Fault
 from connectors.errors import ConnectorError
 from connectors.registry import ConnectorRegistry
+from sandbox.slack.web_api import Fault
 from tests.observability.seed import seed_week
 from tests.support.clock import ManualClock
 from tests.support.engines import make_engine, workflow

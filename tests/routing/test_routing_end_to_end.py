@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox import signed_headers
+from sandbox.slack import signed_headers
 from tests.support.harness import SIGNING_SECRET, Harness, running_bot
 from tests.support.routing import ROUTING, SEED
 from tests.support.stores import Database

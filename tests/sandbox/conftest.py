@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.sandbox import SlackEmulator, WorkspaceSeed
+from sandbox.slack import SlackEmulator, WorkspaceSeed
 from tests.support.servers import serve_asgi
 
 SECRET = "sandbox-signing-secret"

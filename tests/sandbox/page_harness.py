@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from bot.demo import Demo, demo_settings
-from bot.sandbox import SlackEmulator
+from sandbox.demo import Demo, demo_settings
+from sandbox.slack import SlackEmulator
 from tests.support.servers import free_port, serve_asgi
 
 JSON = dict[str, Any]

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.sandbox import SlackEmulator
+from sandbox.slack import SlackEmulator
 from tests.support.servers import serve_asgi
 
 from .conftest import SECRET, TOKEN

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import SlackEmulator
+from sandbox.slack import SlackEmulator
 
 from .conftest import Receiver, make_emulator
 

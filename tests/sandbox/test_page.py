@@ -16,9 +16,9 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 
-from bot.demo import WALKTHROUGH, walkthrough_text
-from bot.sandbox import SlackEmulator
-from bot.sandbox.page import SandboxPage
+from sandbox.demo import WALKTHROUGH, walkthrough_text
+from sandbox.slack import SlackEmulator
+from sandbox.slack.page import SandboxPage
 from tests.support.servers import serve_asgi
 
 from .conftest import Receiver

@@ -12,7 +12,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import Fault, SlackEmulator
+from sandbox.slack import Fault, SlackEmulator
 
 from .conftest import TOKEN
 

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import SlackEmulator
+from sandbox.slack import SlackEmulator
 
 from .conftest import Receiver
 

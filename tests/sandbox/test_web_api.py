@@ -7,7 +7,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox import SlackEmulator
+from sandbox.slack import SlackEmulator
 
 from .conftest import TOKEN
 
@@ -261,7 +261,7 @@ async def test_reactions(emulator: SlackEmulator, client: AsyncWebClient) -> Non
 
 
 async def test_seed_from_dict() -> None:
-    from bot.sandbox import SlackEmulator
+    from sandbox.slack import SlackEmulator
 
     emu = SlackEmulator(
         "s",

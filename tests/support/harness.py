@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 
 from bot.runtime import Runtime, build_runtime
-from bot.sandbox import SlackEmulator, WorkspaceSeed
 from bot.server import create_asgi
 from bot.settings import Settings, load_settings
+from sandbox.slack import SlackEmulator, WorkspaceSeed
 from tests.support.servers import serve_asgi
 from tests.support.stores import Database
 

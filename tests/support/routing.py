@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from bot.sandbox import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed
+from sandbox.slack import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed
 
 SEED = WorkspaceSeed(
     users=[UserSeed(name=n) for n in ("alice", "bob", "carol", "dave")],

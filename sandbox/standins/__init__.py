@@ -3,7 +3,7 @@
 ``switchboard demo`` and the examples' end-to-end tests run them so every bundled
 workflow works with no outside system: a Starlette app serving small ERP, CRM,
 ads, IAM/HR directory, ticketing (Jira-shaped) and GRC APIs over one SQLite file
-(created and seeded at every start, ``bot/standins/data.py``), plus an SMTP sink
+(created and seeded at every start, ``sandbox/standins/data.py``), plus an SMTP sink
 that keeps what the systems e-mail.
 
 ::
@@ -33,10 +33,11 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from bot.standins.api import SYSTEMS, Call, Mail, StandinApi
-from bot.standins.data import create_database
-from bot.standins.seed import USER_IDS, examples_seed, with_examples
-from bot.standins.smtp import SmtpSink, free_port
+from sandbox.standins.api import Call, Mail, StandinApi
+from sandbox.standins.data import create_database
+from sandbox.standins.seed import USER_IDS, examples_seed, with_examples
+from sandbox.standins.smtp import SmtpSink, free_port
+from sandbox.standins.systems import SYSTEMS
 
 __all__ = [
     "USER_IDS",

@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 import httpx
 
+from .records import JSON
 from .signing import signed_headers
-from .state import JSON
 
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
 SLACK_RETRY_DELAYS: tuple[float, ...] = (1.0, 60.0, 300.0)  # roughly: at once, 1 min, 5 min

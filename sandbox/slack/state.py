@@ -5,8 +5,8 @@ threads, edits, reactions and metadata), ephemeral messages, views (App Home and
 modal stacks), trigger ids, response URLs and uploaded files. The Web API and
 the delivery code read and mutate it; nothing here does I/O.
 
-A workspace is seeded from :class:`WorkspaceSeed` (a pydantic model, so it can
-also come from a dict or a YAML file).
+The records it holds are in ``records.py``; it is seeded from
+:class:`~.seeds.WorkspaceSeed` (``seeds.py``).
 """
 
 from __future__ import annotations
@@ -15,274 +15,25 @@ import copy
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from .records import (
+    JSON,
+    Channel,
+    Ephemeral,
+    Message,
+    ResponseUrl,
+    Trigger,
+    TsClock,
+    UploadedFile,
+    User,
+    UserGroup,
+    View,
+    ts_key,
+)
+from .seeds import WorkspaceSeed
 
-JSON = dict[str, Any]
-
-
-# --------------------------------------------------------------------------- seeds
-
-
-class UserSeed(BaseModel):
-    """A human (or other bot) member of the workspace."""
-
-    name: str
-    real_name: str | None = None
-    id: str | None = None
-    is_bot: bool = False
-    is_admin: bool = False
-    email: str | None = None
-    tz: str = "Europe/London"
-
-
-class ChannelSeed(BaseModel):
-    """A public or private channel; ``members`` are user names or ids, "*" for all."""
-
-    name: str
-    id: str | None = None
-    is_private: bool = False
-    members: list[str] | Literal["*"] = "*"
-    bot_member: bool = True
-    topic: str = ""
-    purpose: str = ""
-
-
-class UserGroupSeed(BaseModel):
-    """A user group (``@handle``); ``users`` are user names or ids."""
-
-    handle: str
-    name: str | None = None
-    id: str | None = None
-    users: list[str] = Field(default_factory=list)
-    description: str = ""
-
-
-class WorkspaceSeed(BaseModel):
-    """Everything needed to build a workspace; ids are generated when omitted."""
-
-    team_id: str = "T0SANDBOX1"
-    team_name: str = "Switchboard Sandbox"
-    team_domain: str = "switchboard-sandbox"
-    app_id: str = "A0SWITCHBD"
-    bot_id: str = "B0SWITCHBD"
-    bot_user_id: str = "U0SWITCHBD"
-    bot_name: str = "switchboard"
-    bot_display_name: str = "Switchboard"
-    users: list[UserSeed] = Field(default_factory=list)
-    channels: list[ChannelSeed] = Field(default_factory=list)
-    usergroups: list[UserGroupSeed] = Field(default_factory=list)
-
-    @classmethod
-    def demo(cls) -> WorkspaceSeed:
-        """A small workspace good for demos and tests."""
-        return cls(
-            users=[
-                UserSeed(name="alice", real_name="Alice Archer", is_admin=True),
-                UserSeed(name="bob", real_name="Bob Baker"),
-                UserSeed(name="carol", real_name="Carol Chen"),
-                UserSeed(name="dave", real_name="Dave Diaz"),
-            ],
-            channels=[
-                ChannelSeed(name="general"),
-                ChannelSeed(name="random", bot_member=False),
-                ChannelSeed(name="ap-inbox"),
-                ChannelSeed(name="finance-approvals", members=["alice", "carol"]),
-                ChannelSeed(name="leadership", is_private=True, members=["alice"]),
-            ],
-            usergroups=[
-                UserGroupSeed(handle="finance", users=["alice", "bob", "carol"]),
-                UserGroupSeed(handle="finance-leads", users=["carol"]),
-            ],
-        )
-
-
-# --------------------------------------------------------------------------- records
-
-
-@dataclass
-class User:
-    id: str
-    name: str
-    real_name: str
-    is_bot: bool = False
-    is_admin: bool = False
-    email: str | None = None
-    tz: str = "Europe/London"
-    bot_id: str | None = None
-
-
-@dataclass
-class Message:
-    channel: str
-    ts: str
-    user: str
-    text: str
-    blocks: list[JSON] | None = None
-    attachments: list[JSON] | None = None
-    thread_ts: str | None = None
-    reply_broadcast: bool = False
-    metadata: JSON | None = None
-    bot_id: str | None = None
-    app_id: str | None = None
-    edited: JSON | None = None
-    reactions: dict[str, list[str]] = field(default_factory=dict)
-    files: list[JSON] | None = None
-    subtype: str | None = None
-    replies: list[str] = field(default_factory=list)
-    team: str = ""
-
-    @property
-    def is_reply(self) -> bool:
-        return self.thread_ts is not None and self.thread_ts != self.ts
-
-
-@dataclass
-class Channel:
-    id: str
-    name: str
-    is_private: bool = False
-    is_im: bool = False
-    is_mpim: bool = False
-    im_user: str | None = None
-    members: list[str] = field(default_factory=list)
-    created: int = 0
-    creator: str = ""
-    topic: str = ""
-    purpose: str = ""
-    is_archived: bool = False
-    is_general: bool = False
-    messages: dict[str, Message] = field(default_factory=dict)
-
-    @property
-    def channel_type(self) -> str:
-        """The ``channel_type`` Slack puts on message events."""
-        if self.is_im:
-            return "im"
-        if self.is_mpim:
-            return "mpim"
-        return "group" if self.is_private else "channel"
-
-
-@dataclass
-class Ephemeral:
-    """What one user saw privately (chat.postEphemeral, command replies, response_url)."""
-
-    user: str
-    channel: str
-    ts: str
-    text: str
-    blocks: list[JSON] | None = None
-    thread_ts: str | None = None
-    source: str = "chat.postEphemeral"
-    deleted: bool = False
-
-    def to_dict(self) -> JSON:
-        out: JSON = {
-            "type": "message",
-            "user": self.user,
-            "channel": self.channel,
-            "ts": self.ts,
-            "text": self.text,
-            "source": self.source,
-        }
-        if self.blocks is not None:
-            out["blocks"] = copy.deepcopy(self.blocks)
-        if self.thread_ts:
-            out["thread_ts"] = self.thread_ts
-        return out
-
-
-@dataclass
-class View:
-    id: str
-    type: str
-    user: str
-    blocks: list[JSON]
-    callback_id: str = ""
-    private_metadata: str = ""
-    external_id: str = ""
-    title: JSON | None = None
-    submit: JSON | None = None
-    close: JSON | None = None
-    notify_on_close: bool = False
-    clear_on_close: bool = False
-    hash: str = ""
-    root_view_id: str | None = None
-    previous_view_id: str | None = None
-    state: JSON = field(default_factory=lambda: {"values": {}})
-    errors: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Trigger:
-    id: str
-    user: str
-    issued_at: float
-    used: bool = False
-
-
-@dataclass
-class ResponseUrl:
-    id: str
-    user: str
-    channel: str
-    issued_at: float
-    message_ts: str | None = None
-    is_ephemeral: bool = False
-    thread_ts: str | None = None
-    uses: int = 0
-
-
-@dataclass
-class UploadedFile:
-    id: str
-    name: str
-    length: int
-    title: str = ""
-    content: bytes | None = None
-    user: str = ""
-    created: int = 0
-    completed: bool = False
-    channels: list[str] = field(default_factory=list)
-
-
-@dataclass
-class UserGroup:
-    id: str
-    handle: str
-    name: str
-    users: list[str]
-    description: str = ""
-    created: int = 0
-
-
-# --------------------------------------------------------------------------- clocks
-
-
-class TsClock:
-    """Issues Slack message timestamps: wall-clock seconds, strictly increasing.
-
-    Slack's ``ts`` is both a time and a per-channel unique id, so two messages
-    posted in the same microsecond must still get distinct, ordered values.
-    """
-
-    def __init__(self) -> None:
-        self._last = 0
-
-    def next(self) -> str:
-        now = int(time.time() * 1_000_000)
-        self._last = max(now, self._last + 1)
-        return f"{self._last // 1_000_000}.{self._last % 1_000_000:06d}"
-
-
-def ts_key(ts: str) -> tuple[int, int]:
-    """Sort key for a Slack ts (string comparison breaks on differing lengths)."""
-    sec, _, frac = ts.partition(".")
-    return int(sec or 0), int(frac.ljust(6, "0")[:6] or 0)
-
+# JSON is re-exported for page.py, which imports it from here.
+__all__ = ["JSON", "Workspace"]
 
 # --------------------------------------------------------------------------- workspace
 

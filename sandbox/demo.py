@@ -31,11 +31,11 @@ from starlette.routing import Mount
 
 from bot.logs import configure_logging
 from bot.runtime import Runtime, build_runtime
-from bot.sandbox import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
-from bot.sandbox.page import SandboxPage, Tip
 from bot.server import create_asgi
 from bot.settings import Settings, load_settings
-from bot.standins import Standins, with_examples
+from sandbox.slack import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
+from sandbox.slack.page import SandboxPage, Tip
+from sandbox.standins import Standins, with_examples
 from workflows import migrate
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ PERSONAS: dict[str, str] = {
     "dana": "finance approver",
     "bob": "IT support",
     "carol": "team lead, triage",
-    "erin": "campaign strategist",  # bundled examples (bot/standins/seed.py)
+    "erin": "campaign strategist",  # bundled examples (sandbox/standins/seed.py)
     "frank": "compliance officer",
 }
 
@@ -69,7 +69,7 @@ WALKTHROUGH: tuple[Tip, ...] = (
         text="/flow list",
         expect="An ephemeral catalogue of the workflows, visible only to Alice.",
     ),
-    # --- the bundled example workflows (workflows/examples, stand-ins in bot/standins) ---
+    # --- the bundled example workflows (workflows/examples, stand-ins in sandbox/standins) ---
     Tip(
         title="Vendor invoice approval",
         user="alice",

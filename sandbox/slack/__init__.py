@@ -7,8 +7,8 @@ the workspace seed models, and the records tests assert on.
 from .blockkit_limits import validate_blocks, validate_view
 from .delivery import DeliveryResult
 from .emulator import DEFAULT_BOT_EVENTS, SlackEmulator
+from .seeds import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed
 from .signing import signed_headers
-from .state import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed
 from .web_api import DEFAULT_RATE_LIMITS, ApiCall, Fault
 
 __all__ = [

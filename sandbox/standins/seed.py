@@ -1,14 +1,14 @@
 """The sandbox workspace the bundled example workflows expect: people, channels, groups.
 
-One place for the demo (``bot/demo.py`` merges it into its own workspace) and the
+One place for the demo (``sandbox/demo.py`` merges it into its own workspace) and the
 end-to-end tests of the examples (``tests/examples/``). User IDs are fixed because
-the stand-in HR directory and CRM (``bot/standins/data.py``) refer to people by
+the stand-in HR directory and CRM (``sandbox/standins/data.py``) refer to people by
 their Slack user ID, as a real directory synced with Slack would.
 """
 
 from __future__ import annotations
 
-from bot.sandbox import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed
+from sandbox.slack import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed
 
 # Slack user IDs of the example people; the stand-in directory and CRM use them.
 USER_IDS: dict[str, str] = {

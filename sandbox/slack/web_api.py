@@ -27,7 +27,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .methods import ApiError, Args, Methods
-from .state import JSON, Workspace
+from .records import JSON
+from .state import Workspace
 
 RESPONSE_URL_TTL_SECONDS = 30 * 60
 RESPONSE_URL_MAX_USES = 5

@@ -17,7 +17,7 @@ from collections import deque
 from typing import Any
 
 from .delivery import DeliveryResult
-from .state import JSON
+from .records import JSON
 from .web_api import ApiCall
 
 MAX_TEXT = 20_000  # a log entry's body beyond this is cut: the panel is for reading

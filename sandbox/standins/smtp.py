@@ -14,7 +14,7 @@ import socket
 from email.message import EmailMessage
 from typing import Any
 
-from bot.standins.api import Mail
+from sandbox.standins.api import Mail
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ import copy
 import secrets
 import time
 
-from .state import JSON, Channel, Message, User, View, Workspace
+from .records import JSON, Channel, Message, User, View
+from .state import Workspace
 
 VERIFICATION_TOKEN = "sandboxVerificationToken"
 

@@ -22,7 +22,7 @@ import datetime as dt
 import sqlite3
 from pathlib import Path
 
-from bot.standins.seed import USER_IDS
+from sandbox.standins.seed import USER_IDS
 
 SCHEMA = """
 create table purchase_orders (

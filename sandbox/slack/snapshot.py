@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .emulator import SlackEmulator
-from .state import JSON, Channel, User
+from .records import JSON, Channel, User
 
 
 def _user(user: User, personas: Mapping[str, str]) -> JSON:
