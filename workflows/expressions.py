@@ -8,6 +8,10 @@ internals should a definition try it.
 
 A string that is exactly one ``{{ expression }}`` evaluates to the expression's
 native value (a number stays a number); any other string renders to text.
+
+URL paths are rendered by :meth:`Expressions.render_path`: the author's literal text stays
+as written and every interpolated value is percent-encoded as (part of) ONE path segment,
+so request text can never add segments, climb with ``..`` or start a query or fragment.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from connectors.urls import encode_segment
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 
@@ -35,6 +41,12 @@ class Expressions:
             undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         self._env.filters["money"] = _money
+        # The same language, but every {{ value }} is finalized into one encoded segment.
+        self._path_env = ImmutableSandboxedEnvironment(
+            undefined=StrictUndefined, autoescape=False, finalize=encode_segment
+        )
+        self._path_env.filters["money"] = _money
+        self._compile_path = functools.lru_cache(maxsize=1024)(self._compile_path_uncached)
         self._compile_expression = functools.lru_cache(maxsize=4096)(
             self._compile_expression_uncached
         )
@@ -86,6 +98,17 @@ class Expressions:
             return {key: self.evaluate(item, context) for key, item in value.items()}
         return value
 
+    def render_path(self, source: str, context: Mapping[str, Any]) -> str:
+        """Render a URL path template; each interpolated value is one encoded segment."""
+        try:
+            return str(self._compile_path(source).render(**context))
+        except ExpressionError:
+            raise
+        except TemplateError as exc:
+            raise ExpressionError(f"{source.strip()!r}: {exc}") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+            raise ExpressionError(f"{source.strip()!r}: {type(exc).__name__}: {exc}") from None
+
     def truthy(self, source: str | bool, context: Mapping[str, Any]) -> bool:
         if isinstance(source, bool):
             return source
@@ -115,6 +138,12 @@ class Expressions:
     def _compile_template_uncached(self, source: str) -> Any:
         try:
             return self._env.from_string(source)
+        except TemplateError as exc:
+            raise ExpressionError(f"{source.strip()!r}: {exc}") from None
+
+    def _compile_path_uncached(self, source: str) -> Any:
+        try:
+            return self._path_env.from_string(source)
         except TemplateError as exc:
             raise ExpressionError(f"{source.strip()!r}: {exc}") from None
 
