@@ -21,6 +21,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from bot.settings import BUNDLED_WORKFLOWS
@@ -32,6 +33,7 @@ from tests.support.harness import Harness, running_bot
 from tests.support.servers import serve_asgi
 from tests.support.stores import Database
 from workflows.expressions import Expressions
+from workflows.steps.http import HttpSpec
 from workflows.tables import AuditRow, RunRow
 
 TOKEN = "ads-s3cret-token"
@@ -49,6 +51,12 @@ name: probe-segment
 steps:
   - id: fetch
     http: {connection: ads, path: "/clients/{{ input.text }}/metrics"}
+""",
+    "probe-query.yaml": """
+name: probe-query
+steps:
+  - id: fetch
+    http: {connection: ads, path: /search, query: {q: "{{ input.text }}"}}
 """,
     "probe-path.yaml": """
 name: probe-path
@@ -181,6 +189,20 @@ async def test_a_value_cannot_add_a_query_or_fragment(stage: Stage) -> None:
     (seen,) = stage.home.seen
     assert seen.raw_path == "/ads-api/clients/acme%3Frole%3Dadmin%23/metrics"
     assert seen.query == ""
+
+
+async def test_query_parameters_come_only_from_the_params_map(stage: Stage) -> None:
+    # `query:` is the older name of `params:`; either way the value is one encoded parameter.
+    run, _thread, _records = await stage.run("probe-query a&role=admin#x")
+    assert run.status == "succeeded", run.error
+    (seen,) = stage.home.seen
+    assert (seen.raw_path, seen.query) == ("/ads-api/search", "q=a%26role%3Dadmin%23x")
+
+
+def test_an_http_step_takes_params_or_query_not_both() -> None:
+    assert HttpSpec.model_validate({"connection": "ads", "query": {"q": 1}}).params == {"q": 1}
+    with pytest.raises(ValidationError, match="`params` or `query`, not both"):
+        HttpSpec.model_validate({"connection": "ads", "query": {"q": 1}, "params": {"r": 2}})
 
 
 async def test_an_absolute_url_in_the_text_never_carries_the_token_elsewhere(
