@@ -16,9 +16,10 @@ so request text can never add segments, climb with ``..`` or start a query or fr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, nodes
@@ -100,14 +101,8 @@ class Expressions:
 
     def render_path(self, source: str, context: Mapping[str, Any]) -> str:
         """Render a URL path template; each interpolated value is one encoded segment."""
-        try:
+        with _as_expression_error(source):
             return str(self._compile_path(source).render(**context))
-        except ExpressionError:
-            raise
-        except TemplateError as exc:
-            raise ExpressionError(f"{source.strip()!r}: {exc}") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-            raise ExpressionError(f"{source.strip()!r}: {type(exc).__name__}: {exc}") from None
 
     def truthy(self, source: str | bool, context: Mapping[str, Any]) -> bool:
         if isinstance(source, bool):
@@ -118,16 +113,10 @@ class Expressions:
         if "{{" not in source and "{%" not in source:
             return source
         match = _SINGLE_EXPRESSION.match(source)
-        try:
+        with _as_expression_error(source):
             if match and "{{" not in match.group("expr"):
                 return self._compile_expression(match.group("expr"))(**context)
             return self._compile_template(source).render(**context)
-        except ExpressionError:
-            raise
-        except TemplateError as exc:
-            raise ExpressionError(f"{source.strip()!r}: {exc}") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-            raise ExpressionError(f"{source.strip()!r}: {type(exc).__name__}: {exc}") from None
 
     def _compile_expression_uncached(self, expr: str) -> Any:
         try:
@@ -146,6 +135,19 @@ class Expressions:
             return self._path_env.from_string(source)
         except TemplateError as exc:
             raise ExpressionError(f"{source.strip()!r}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _as_expression_error(source: str) -> Iterator[None]:
+    """Evaluation failures as one ExpressionError that names the expression."""
+    try:
+        yield
+    except ExpressionError:
+        raise
+    except TemplateError as exc:
+        raise ExpressionError(f"{source.strip()!r}: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise ExpressionError(f"{source.strip()!r}: {type(exc).__name__}: {exc}") from None
 
 
 def _money(value: float | int | str, currency: str = "") -> str:
