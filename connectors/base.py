@@ -93,6 +93,7 @@ def make_transport(
     hooks: Hooks,
     *,
     base_url: str = "",
+    confine_to: str | None = None,
     auth_headers: Mapping[str, str] | None = None,
     secrets: tuple[str, ...] = (),
 ) -> HttpTransport:
@@ -100,7 +101,8 @@ def make_transport(
 
     ``auth_headers`` are secret headers the connector derived itself (a bearer token); the
     configured ``secret_headers`` are resolved here. Their values and ``secrets`` (raw tokens
-    behind derived headers) are masked in error messages.
+    behind derived headers) are masked in error messages. Every request stays under
+    ``confine_to`` (default ``base_url``): see :mod:`connectors.urls`.
     """
     secret_headers = dict(auth_headers or {})
     for header, variable in config.secret_headers.items():
@@ -111,6 +113,7 @@ def make_transport(
         name,
         guard=guard,
         base_url=base_url,
+        confine_to=confine_to,
         headers={**config.headers, **secret_headers},
         timeout_s=config.timeout_s,
         connect_timeout_s=config.connect_timeout_s,

@@ -59,7 +59,9 @@ class GithubConnector:
         chosen = repo or self.repo
         if chosen is None:
             raise ConnectorConfigError("no repo given and no default repo", connection=self.name)
-        if not _REPO.fullmatch(chosen) or ".." in chosen:
+        # Both parts become path segments: "." or ".." would drop or climb one.
+        dots = ".." in chosen or any(part == "." for part in chosen.split("/"))
+        if not _REPO.fullmatch(chosen) or dots:
             raise ConnectorRejected(
                 f"not an owner/name repository: {chosen!r}", connection=self.name
             )

@@ -89,7 +89,8 @@ class JiraConnector:
         return issue_key
 
     def _browse(self, key: str) -> str:
-        return str(self.transport.base_url.join(f"/browse/{key}"))
+        # Relative, so a base_url with a path (https://host/jira) keeps it.
+        return str(self.transport.base_url.join(f"browse/{key}"))
 
     async def create_issue(
         self,

@@ -14,7 +14,13 @@ read/write timeout, dropped connection ``ConnectorUnavailable``
 3xx (redirects are not followed)       ``ConnectorBadResponse``
 other 4xx, 501, 505                    ``ConnectorRejected``
 body larger than ``max_response_bytes`` ``ConnectorBadResponse``
+URL outside the connection's base URL  ``ConnectorRejected`` (nothing is sent)
 =====================================  ===========================================
+
+Every request's final URL is checked by :func:`connectors.urls.check_confined` against the
+connection's base URL (``confine_to``, for a webhook its target URL) before it is sent: this
+is the one place that keeps every connector's credentials on the connection's own host and
+path, whatever a path template, an absolute URL or a ``Link: next`` header says.
 
 Redirects are not followed because a redirect to another host would carry our secret headers
 there; point ``base_url`` at the final location instead.
@@ -32,12 +38,14 @@ import httpx
 
 from connectors.errors import (
     ConnectorBadResponse,
+    ConnectorConfigError,
     ConnectorRejected,
     ConnectorUnavailable,
     cert_verify_failure,
     redact,
 )
 from connectors.resilience import Guard
+from connectors.urls import UrlOutsideBase, check_confined
 
 __all__ = ["IDEMPOTENT_METHODS", "HttpTransport", "parse_retry_after"]
 
@@ -75,6 +83,7 @@ class HttpTransport:
         *,
         guard: Guard,
         base_url: str = "",
+        confine_to: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 5.0,
@@ -85,6 +94,13 @@ class HttpTransport:
         self.guard = guard
         self._timeout_s = timeout_s
         self._max_bytes = max_response_bytes
+        root = confine_to if confine_to is not None else base_url
+        if not root:
+            raise ConnectorConfigError(
+                "an HTTP connection needs a base_url (or a target URL) to confine requests to",
+                connection=name,
+            )
+        self._root = httpx.URL(root)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=dict(headers or {}),
@@ -114,12 +130,34 @@ class HttpTransport:
         carries an idempotency key the server honours.
         """
         method = method.upper()
-        request = self._client.build_request(
+        request = self.build_request(
             method, url, params=params, json=json, content=content, headers=headers
         )
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         return await self.guard.call(lambda: self._send_once(request), idempotent=idempotent)
+
+    def build_request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        """The request :meth:`send` would send; ``ConnectorRejected`` if it leaves the base URL."""
+        request = self._client.build_request(
+            method.upper(), url, params=params, json=json, content=content, headers=headers
+        )
+        try:
+            check_confined(self._root, request.url)
+        except UrlOutsideBase as exc:
+            raise ConnectorRejected(
+                f"{request.method}: {redact(str(exc), self.guard.secrets)}", connection=self.name
+            ) from None
+        return request
 
     async def _send_once(self, request: httpx.Request) -> httpx.Response:
         what = f"{request.method} {request.url.path}"

@@ -97,7 +97,9 @@ class WebhookOutConnector:
             secrets += (target, httpx.URL(target).path)
         else:
             target = config.url or ""
-        transport = make_transport(name, config, env, hooks or Hooks(), secrets=secrets)
+        transport = make_transport(
+            name, config, env, hooks or Hooks(), confine_to=target, secrets=secrets
+        )
         return cls(name, transport, target, secret.get_secret_value())
 
     async def post(

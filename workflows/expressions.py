@@ -8,17 +8,24 @@ internals should a definition try it.
 
 A string that is exactly one ``{{ expression }}`` evaluates to the expression's
 native value (a number stays a number); any other string renders to text.
+
+URL paths are rendered by :meth:`Expressions.render_path`: the author's literal text stays
+as written and every interpolated value is percent-encoded as (part of) ONE path segment,
+so request text can never add segments, climb with ``..`` or start a query or fragment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from connectors.urls import encode_segment
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 
@@ -35,6 +42,12 @@ class Expressions:
             undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         self._env.filters["money"] = _money
+        # The same language, but every {{ value }} is finalized into one encoded segment.
+        self._path_env = ImmutableSandboxedEnvironment(
+            undefined=StrictUndefined, autoescape=False, finalize=encode_segment
+        )
+        self._path_env.filters["money"] = _money
+        self._compile_path = functools.lru_cache(maxsize=1024)(self._compile_path_uncached)
         self._compile_expression = functools.lru_cache(maxsize=4096)(
             self._compile_expression_uncached
         )
@@ -86,6 +99,11 @@ class Expressions:
             return {key: self.evaluate(item, context) for key, item in value.items()}
         return value
 
+    def render_path(self, source: str, context: Mapping[str, Any]) -> str:
+        """Render a URL path template; each interpolated value is one encoded segment."""
+        with _as_expression_error(source):
+            return str(self._compile_path(source).render(**context))
+
     def truthy(self, source: str | bool, context: Mapping[str, Any]) -> bool:
         if isinstance(source, bool):
             return source
@@ -95,16 +113,10 @@ class Expressions:
         if "{{" not in source and "{%" not in source:
             return source
         match = _SINGLE_EXPRESSION.match(source)
-        try:
+        with _as_expression_error(source):
             if match and "{{" not in match.group("expr"):
                 return self._compile_expression(match.group("expr"))(**context)
             return self._compile_template(source).render(**context)
-        except ExpressionError:
-            raise
-        except TemplateError as exc:
-            raise ExpressionError(f"{source.strip()!r}: {exc}") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-            raise ExpressionError(f"{source.strip()!r}: {type(exc).__name__}: {exc}") from None
 
     def _compile_expression_uncached(self, expr: str) -> Any:
         try:
@@ -117,6 +129,25 @@ class Expressions:
             return self._env.from_string(source)
         except TemplateError as exc:
             raise ExpressionError(f"{source.strip()!r}: {exc}") from None
+
+    def _compile_path_uncached(self, source: str) -> Any:
+        try:
+            return self._path_env.from_string(source)
+        except TemplateError as exc:
+            raise ExpressionError(f"{source.strip()!r}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _as_expression_error(source: str) -> Iterator[None]:
+    """Evaluation failures as one ExpressionError that names the expression."""
+    try:
+        yield
+    except ExpressionError:
+        raise
+    except TemplateError as exc:
+        raise ExpressionError(f"{source.strip()!r}: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise ExpressionError(f"{source.strip()!r}: {type(exc).__name__}: {exc}") from None
 
 
 def _money(value: float | int | str, currency: str = "") -> str:

@@ -251,7 +251,7 @@ async def test_next_link_to_another_origin_is_not_followed(
 ) -> None:
     api.script("/items", Reply(json=[1], headers={"Link": '<https://evil.example/x>; rel="next"'}))
     erp = make_http()
-    with pytest.raises(ConnectorBadResponse, match="another origin"):
+    with pytest.raises(ConnectorRejected, match="URL leaves the connection's base_url"):
         await erp.paginate("/items", Pagination(mode="link"))
 
 
