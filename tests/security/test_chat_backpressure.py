@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from bot.sandbox import Fault
 from tests.support.harness import Harness, running_bot
 from tests.support.stores import Database
+from workflows.chat_waits import chat_time, step_deadline
 from workflows.tables import JobRow, RunRow
 
 FLOW = """
@@ -170,3 +171,26 @@ async def test_long_retry_after_is_a_durable_wait_not_a_failure(
         harness.runtime.engine.wakeup.set()
         assert await _wait_all_finished(harness, 1, timeout=10) == ["succeeded"]
         _assert_each_message_once(harness, 1)
+
+
+async def _chat_call(seconds: float) -> None:
+    with chat_time():
+        await asyncio.sleep(seconds)
+
+
+async def _step_waiting_on_chat_then_working(timeout: float) -> None:
+    async with step_deadline(timeout):
+        # Two overlapping chat waits (a step posting twice at once): 0.8 s, none counted.
+        await asyncio.gather(_chat_call(0.8), _chat_call(0.4))
+        await asyncio.sleep(0.3)  # own work: 0.3 s of 0.5
+        await asyncio.sleep(0.3)  # 0.6 s: over
+
+
+async def test_the_step_own_work_is_still_bounded_by_its_timeout() -> None:
+    """Pausing for chat must not switch timeouts off: the step's own time still counts."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await _step_waiting_on_chat_then_working(0.5)
+    elapsed = loop.time() - started
+    assert 1.25 <= elapsed < 1.6, elapsed
