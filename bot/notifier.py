@@ -6,6 +6,11 @@ a hand-rolled loop). ``chat.postMessage`` is additionally paced per channel
 (a token bucket: a short burst, then about one per second, Slack's guidance),
 so a busy thread waits instead of being throttled; nothing is dropped.
 Pacing is per process; with several processes each paces its own posts.
+
+A Retry-After longer than ``LONG_RETRY_AFTER`` is not slept through in-process
+(holding a worker's slot, up to ``max_retries`` times): the call fails at once with
+``ChatRateLimited`` and the engine retries the step durably, due when Slack said.
+Waits here never count against a step's timeout (``workflows/chat_waits.py``).
 """
 
 from __future__ import annotations
@@ -17,16 +22,21 @@ from typing import Any
 
 from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import Scrubber
 from bot.metrics import CountingRateLimitHandler, MeteredWebClient, Metrics
 from bot.render import Rendered, Renderer, RenderError
+from workflows.chat_waits import ChatRateLimited
 from workflows.ports import ChatError, ChatMessage, MessageRef
 
 METADATA_EVENT = "switchboard_message"
@@ -40,13 +50,15 @@ _RETRYABLE = {
     "request_timeout",
     "team_added_to_org",
 }
+LONG_RETRY_AFTER = 10.0
+"""Seconds of Retry-After still slept through inside one call; longer waits are durable."""
 
 
 def make_web_client(
     token: str, base_url: str, *, max_retries: int = 5, metrics: Metrics | None = None
 ) -> AsyncWebClient:
     """The one Web API client; with ``metrics``, every call and every 429 is counted."""
-    rate_limit = (
+    rate_limit = ShortRetryAfterOnly(
         AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries)
         if metrics is None
         else CountingRateLimitHandler(metrics, max_retry_count=max_retries)
@@ -64,6 +76,55 @@ def make_web_client(
     if metrics is None:
         return AsyncWebClient(**options)
     return MeteredWebClient(metrics=metrics, **options)
+
+
+class ShortRetryAfterOnly(AsyncRetryHandler):
+    """slack_sdk's 429 handler, except that it gives up at once on a long Retry-After."""
+
+    def __init__(self, inner: AsyncRetryHandler) -> None:
+        super().__init__(max_retry_count=inner.max_retry_count)
+        self._inner = inner
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        # Asked first either way: the inner handler counts every 429 it is shown.
+        result: bool = await self._inner.can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+        if response is not None and response.status_code == 429:
+            wait = retry_after_seconds(response.headers)
+            return result and (wait is None or wait <= LONG_RETRY_AFTER)
+        return result
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        await self._inner.prepare_for_next_attempt_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The Retry-After header's seconds (aiohttp gives lists, SlackResponse strings)."""
+    for name, value in dict(headers or {}).items():
+        if str(name).lower() == "retry-after":
+            first = value[0] if isinstance(value, list | tuple) and value else value
+            try:
+                return float(first)
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 class ChannelPacer:
@@ -255,6 +316,12 @@ class SlackChat:
             return await getattr(self._client, method)(**kwargs)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
+            wait = retry_after_seconds(exc.response.headers)
+            if exc.response.status_code == 429 and wait is not None:
+                raise ChatRateLimited(
+                    f"Slack {method.replace('_', '.', 1)}: {error}, retry after {wait:g}s",
+                    retry_after=wait,
+                ) from None
             raise ChatError(
                 f"Slack {method.replace('_', '.', 1)}: {error}", retryable=error in _RETRYABLE
             ) from None

@@ -30,6 +30,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
 from workflows import audit
+from workflows.chat_waits import ChatRateLimited, ChatTimeExcluded, chat_time, step_deadline
 from workflows.completion import Committer, Completion, Landed, job_values
 from workflows.definitions import Workflow, step_kind
 from workflows.expressions import ExpressionError, Expressions
@@ -80,7 +81,9 @@ class Engine:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(self.store, self.chat, self.clock)
+        # Steps reach chat only through this: time spent waiting on it is not step time.
+        self._chat = None if self.chat is None else ChatTimeExcluded(self.chat)
+        self.outbox = Outbox(self.store, self._chat, self.clock)
         self.committer = Committer(self.store, self.clock, self.owner)
         self.slots = Slots(self.store, self.owner, self.lease_seconds)
 
@@ -301,9 +304,16 @@ class Engine:
         async def send(
             channel: str, message: ChatMessage, thread_ts: str | None, purpose: str
         ) -> MessageRef:
-            return await self.outbox.send(
-                run.id, step.id, purpose, channel, message, thread_ts=thread_ts, attempt=job.attempt
-            )
+            with chat_time():  # delivering a message is chat's time, not the step's
+                return await self.outbox.send(
+                    run.id,
+                    step.id,
+                    purpose,
+                    channel,
+                    message,
+                    thread_ts=thread_ts,
+                    attempt=job.attempt,
+                )
 
         return StepContext(
             run_id=run.id,
@@ -317,7 +327,7 @@ class Engine:
             thread=thread,
             services=self.services,
             store=self.store,
-            chat=self.chat,
+            chat=self._chat,
             job_kind=job.kind,
             payload=job.payload,
             requester=run.requester,
@@ -333,7 +343,7 @@ class Engine:
             if not should_run:
                 return StepOutcome(output={"skipped": True}, summary="skipped (condition false)")
         executor = STEP_KINDS[_kind(step)].execute
-        async with asyncio.timeout(step.timeout):
+        async with step_deadline(step.timeout):
             return await executor(ctx)
 
     async def _ensure_root(
@@ -530,7 +540,10 @@ class Engine:
             message = f"timed out after {step.timeout:g}s"
         retryable = isinstance(exc, TimeoutError) or bool(getattr(exc, "retryable", False))
         if retryable and job.failures + 1 < _retry_policy(step, exc).attempts:
-            await self._retry_later(job, run, step, message, _retry_policy(step, exc))
+            # Slack's Retry-After is when it will take the call: no sooner than that.
+            not_before = exc.retry_after if isinstance(exc, ChatRateLimited) else 0.0
+            policy = _retry_policy(step, exc)
+            await self._retry_later(job, run, step, message, policy, not_before)
             return "retry"
         await self._fail(job, run, step, message)
         if workflow.on_error.notify and self.chat is not None:
@@ -546,10 +559,16 @@ class Engine:
         return "failed"
 
     async def _retry_later(
-        self, job: ClaimedJob, run: RunRow, step: StepBase, message: str, policy: RetryPolicy
+        self,
+        job: ClaimedJob,
+        run: RunRow,
+        step: StepBase,
+        message: str,
+        policy: RetryPolicy,
+        not_before: float,
     ) -> None:
         now = self.clock.now()
-        delay = backoff_seconds(policy, job.failures)
+        delay = max(backoff_seconds(policy, job.failures), not_before)
         async with self.store.transaction() as session:
             result = await session.execute(
                 update(JobRow)
