@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.sandbox import Fault
+from sandbox.slack import Fault
 from tests.support.harness import Harness, running_bot
 from tests.support.stores import Database
 from workflows.chat_waits import chat_time, step_deadline
