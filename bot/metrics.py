@@ -9,8 +9,8 @@ Who reports what:
 
 - the engine, through the ``EngineObserver`` port (``workflows/observe.py``):
   step duration and queue delay by step kind, runs finished, lease takeovers;
-- ``bot/server.py`` (``metered_slack_endpoint``): Slack requests received by
-  trigger kind and ack latency;
+- ``bot/server.py``: requests received by trigger kind (``unverified`` for any
+  request whose signature was not checked) and ack latency;
 - ``MeteredWebClient`` and ``CountingRateLimitHandler``: every Slack Web API
   call by method and outcome, and every 429 (also those slack_sdk retried
   successfully, which callers never see);
@@ -27,14 +27,12 @@ bound.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qs
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -359,6 +357,7 @@ def _age(now: datetime, since: datetime | None) -> float:
 # ---------------------------------------------------------------- Slack requests
 
 _LABEL = re.compile(r"^[a-z_]{1,40}$")
+_SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
 
 
 @dataclass(frozen=True)
@@ -371,38 +370,47 @@ class SlackRequest:
     user_id: str | None = None
 
 
-def describe_slack_request(body: bytes, content_type: str) -> SlackRequest:
-    """``command``, an interaction type (``block_actions``, ``view_submission`` …),
-    ``event.<type>`` or ``url_verification``; ``other`` for anything unparseable."""
-    try:
-        if "application/json" in content_type:
-            data = json.loads(body)
-            if data.get("type") == "event_callback":
-                event = data.get("event") or {}
-                return SlackRequest(
-                    f"event.{_bounded(event.get('type'))}",
-                    data.get("team_id"),
-                    event.get("channel") if isinstance(event.get("channel"), str) else None,
-                    event.get("user") if isinstance(event.get("user"), str) else None,
-                )
-            return SlackRequest(_bounded(data.get("type")))
-        form = parse_qs(body.decode("utf-8", "replace"))
-        if "payload" in form:
-            payload = json.loads(form["payload"][0])
-            return SlackRequest(
-                _bounded(payload.get("type")),
-                (payload.get("team") or {}).get("id"),
-                (payload.get("channel") or {}).get("id"),
-                (payload.get("user") or {}).get("id"),
-            )
-        if "command" in form:
-            first = {key: values[0] for key, values in form.items()}
-            return SlackRequest(
-                "command", first.get("team_id"), first.get("channel_id"), first.get("user_id")
-            )
-    except (ValueError, AttributeError, TypeError):
-        pass  # a malformed body is Bolt's to refuse; here it is just "other"
-    return SlackRequest("other")
+UNVERIFIED = "unverified"
+"""The one trigger label of every request whose signature was not verified (or that was
+too large to verify): what an unsigned body says is never a label or a log id."""
+MALFORMED = "malformed"
+"""The trigger label of signed requests refused for their shape."""
+
+
+def describe_slack_payload(kind: str, data: Mapping[str, Any]) -> SlackRequest:
+    """Labels and log ids of a *verified* request: ``command``, an interaction type
+    (``block_actions`` …), ``event.<type>`` or ``url_verification``; ``other`` otherwise."""
+    if kind == "command":
+        return SlackRequest(
+            "command",
+            _id(data.get("team_id")),
+            _id(data.get("channel_id")),
+            _id(data.get("user_id")),
+        )
+    if kind == "event_callback":
+        event = data.get("event")
+        event = event if isinstance(event, Mapping) else {}
+        return SlackRequest(
+            f"event.{_bounded(event.get('type'))}",
+            _id(data.get("team_id")),
+            _id(event.get("channel")),
+            _id(event.get("user")),
+        )
+    return SlackRequest(
+        _bounded(kind),
+        _id(_field(data.get("team"), "id")),
+        _id(_field(data.get("channel"), "id")),
+        _id(_field(data.get("user"), "id")),
+    )
+
+
+def _field(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, Mapping) else None
+
+
+def _id(value: Any) -> str | None:
+    """A Slack id for log context (``T0123ABC``), or None: never free text from a body."""
+    return value if isinstance(value, str) and _SLACK_ID.match(value) else None
 
 
 def _bounded(value: Any) -> str:

@@ -229,5 +229,3 @@ def _dedupe_key(workflow: str, delivery: str) -> str:
     if len(delivery) <= _MAX_PLAIN_KEY and delivery.isprintable():
         return f"webhook:{workflow}:{delivery}"
     return f"webhook:{workflow}:sha256:{hashlib.sha256(delivery.encode()).hexdigest()}"
-
-
