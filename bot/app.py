@@ -25,7 +25,6 @@ from bot.listeners.home import HomeTab
 from bot.listeners.intake import Intake
 from bot.listeners.routing import REASSIGN_VIEW, RoutingListeners
 
-
 MAX_BOLT_LOG_CHARS = 1000
 """Bolt puts request bodies in some messages (a failed signature check, a middleware that
 did not call next): longer messages are cut here, and the signature one loses its details."""
