@@ -27,10 +27,8 @@ bound.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -352,70 +350,6 @@ class Metrics:
 
 def _age(now: datetime, since: datetime | None) -> float:
     return max((now - since).total_seconds(), 0.0) if since is not None else 0.0
-
-
-# ---------------------------------------------------------------- Slack requests
-
-_LABEL = re.compile(r"^[a-z_]{1,40}$")
-_SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
-
-
-@dataclass(frozen=True)
-class SlackRequest:
-    """What a request to /slack/events is, for metric labels and log context."""
-
-    trigger: str
-    team_id: str | None = None
-    channel_id: str | None = None
-    user_id: str | None = None
-
-
-UNVERIFIED = "unverified"
-"""The one trigger label of every request whose signature was not verified (or that was
-too large to verify): what an unsigned body says is never a label or a log id."""
-MALFORMED = "malformed"
-"""The trigger label of signed requests refused for their shape."""
-
-
-def describe_slack_payload(kind: str, data: Mapping[str, Any]) -> SlackRequest:
-    """Labels and log ids of a *verified* request: ``command``, an interaction type
-    (``block_actions`` …), ``event.<type>`` or ``url_verification``; ``other`` otherwise."""
-    if kind == "command":
-        return SlackRequest(
-            "command",
-            _id(data.get("team_id")),
-            _id(data.get("channel_id")),
-            _id(data.get("user_id")),
-        )
-    if kind == "event_callback":
-        event = data.get("event")
-        event = event if isinstance(event, Mapping) else {}
-        return SlackRequest(
-            f"event.{_bounded(event.get('type'))}",
-            _id(data.get("team_id")),
-            _id(event.get("channel")),
-            _id(event.get("user")),
-        )
-    return SlackRequest(
-        _bounded(kind),
-        _id(_field(data.get("team"), "id")),
-        _id(_field(data.get("channel"), "id")),
-        _id(_field(data.get("user"), "id")),
-    )
-
-
-def _field(value: Any, key: str) -> Any:
-    return value.get(key) if isinstance(value, Mapping) else None
-
-
-def _id(value: Any) -> str | None:
-    """A Slack id for log context (``T0123ABC``), or None: never free text from a body."""
-    return value if isinstance(value, str) and _SLACK_ID.match(value) else None
-
-
-def _bounded(value: Any) -> str:
-    """A label value from Slack's vocabulary, or ``other``: labels must stay a small set."""
-    return value if isinstance(value, str) and _LABEL.match(value) else "other"
 
 
 # ---------------------------------------------------------------- Slack Web API

@@ -26,9 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.logs import log_context
-from bot.metrics import CONTENT_TYPE, SlackRequest
+from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
-from bot.slack_ingress import Refusal, SlackIngress, replaying
+from bot.slack_ingress import Refusal, SlackIngress, SlackRequest, replaying
 from bot.webhooks import WebhookReceiver
 from workflows import migrate
 

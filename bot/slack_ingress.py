@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Message
 
 from bot.http_limits import BodyTooLarge, IncompleteBody, read_capped
-from bot.metrics import MALFORMED, UNVERIFIED, SlackRequest, describe_slack_payload
 from bot.slack_shapes import Malformed, check_shape, kind_of, parse_like_bolt
 
 MAX_SLACK_BODY_BYTES = 1024 * 1024
@@ -29,6 +30,68 @@ characters of text and up to 50 blocks, 100 in a modal) are well under 300 KiB; 
 leaves room and bounds what an unsigned client can make the bot hold in memory."""
 SIGNATURE_TOLERANCE_SECONDS = 300
 """Slack's own rule: a request signed more than five minutes from our clock is refused."""
+
+
+_LABEL = re.compile(r"^[a-z_]{1,40}$")
+_SLACK_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+
+
+@dataclass(frozen=True)
+class SlackRequest:
+    """What a request to /slack/events is, for metric labels and log context."""
+
+    trigger: str
+    team_id: str | None = None
+    channel_id: str | None = None
+    user_id: str | None = None
+
+
+UNVERIFIED = "unverified"
+"""The one trigger label of every request whose signature was not verified (or that was
+too large to verify): what an unsigned body says is never a label or a log id."""
+MALFORMED = "malformed"
+"""The trigger label of signed requests refused for their shape."""
+
+
+def describe_slack_payload(kind: str, data: Mapping[str, Any]) -> SlackRequest:
+    """Labels and log ids of a *verified* request: ``command``, an interaction type
+    (``block_actions`` …), ``event.<type>`` or ``url_verification``; ``other`` otherwise."""
+    if kind == "command":
+        return SlackRequest(
+            "command",
+            _id(data.get("team_id")),
+            _id(data.get("channel_id")),
+            _id(data.get("user_id")),
+        )
+    if kind == "event_callback":
+        event = data.get("event")
+        event = event if isinstance(event, Mapping) else {}
+        return SlackRequest(
+            f"event.{_bounded(event.get('type'))}",
+            _id(data.get("team_id")),
+            _id(event.get("channel")),
+            _id(event.get("user")),
+        )
+    return SlackRequest(
+        _bounded(kind),
+        _id(_field(data.get("team"), "id")),
+        _id(_field(data.get("channel"), "id")),
+        _id(_field(data.get("user"), "id")),
+    )
+
+
+def _field(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, Mapping) else None
+
+
+def _id(value: Any) -> str | None:
+    """A Slack id for log context (``T0123ABC``), or None: never free text from a body."""
+    return value if isinstance(value, str) and _SLACK_ID.match(value) else None
+
+
+def _bounded(value: Any) -> str:
+    """A label value from Slack's vocabulary, or ``other``: labels must stay a small set."""
+    return value if isinstance(value, str) and _LABEL.match(value) else "other"
 
 
 @dataclass(frozen=True)
