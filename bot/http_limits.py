@@ -19,7 +19,9 @@ MAX_JSON_DEPTH = 64
 about 12 levels; webhook senders' documents rarely pass 20."""
 
 # A JSON string (escapes included) or one bracket; everything else is skipped by finditer.
-_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# The closing quote is optional so an unterminated string ends the scan at once instead of
+# being retried from every later quote (quadratic on '"\\"\\"\\"…').
+_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 
 
 class BodyTooLarge(Exception):
@@ -55,6 +57,8 @@ async def read_capped(request: Request, limit: int) -> bytes:
 
 def too_deep(document: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     data = document.encode("utf-8", "surrogatepass") if isinstance(document, str) else document
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False  # cannot open more levels than it has brackets; most bodies end here
     depth = 0
     for match in _STRING_OR_BRACKET.finditer(data):
         token = match.group()

@@ -179,6 +179,7 @@ async def test_rejected_deliveries_answer_one_json_line_and_start_nothing(
     good = encode({"service": "x", "version": "1", "delivery": {"id": "r"}})
     now = int(time.time())
     deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    quotes = b'{"a": [' + b"[]," * 70 + b'"' + b'\\"' * 100_000  # 70 brackets: scanned
     too_deep = b'{"a": ' + b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"}"
     cases: list[tuple[str, str, bytes, Mapping[str, str | bytes], int, str]] = [
         (
@@ -240,6 +241,8 @@ async def test_rejected_deliveries_answer_one_json_line_and_start_nothing(
         ),
         ("no idempotency field", "/hooks/deploy-notice", b"{}", signed(b"{}"), 400, "delivery.id"),
         ("nested 100k deep", "/hooks/deploy-notice", deep, signed(deep), 400, "nested deeper"),
+        # Linear-time depth scan: an unterminated string of escaped quotes, 200 KiB of them.
+        ("unterminated string", "/hooks/deploy-notice", quotes, signed(quotes), 400, "not valid"),
         ("nested just too deep", "/hooks/deploy-notice", too_deep, signed(too_deep), 400, "deeper"),
         (
             "non-ASCII signature",
