@@ -9,8 +9,8 @@ Who reports what:
 
 - the engine, through the ``EngineObserver`` port (``workflows/observe.py``):
   step duration and queue delay by step kind, runs finished, lease takeovers;
-- ``bot/server.py`` (``metered_slack_endpoint``): Slack requests received by
-  trigger kind and ack latency;
+- ``bot/server.py``: requests received by trigger kind (``unverified`` for any
+  request whose signature was not checked) and ack latency;
 - ``MeteredWebClient`` and ``CountingRateLimitHandler``: every Slack Web API
   call by method and outcome, and every 429 (also those slack_sdk retried
   successfully, which callers never see);
@@ -27,14 +27,10 @@ bound.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qs
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -354,60 +350,6 @@ class Metrics:
 
 def _age(now: datetime, since: datetime | None) -> float:
     return max((now - since).total_seconds(), 0.0) if since is not None else 0.0
-
-
-# ---------------------------------------------------------------- Slack requests
-
-_LABEL = re.compile(r"^[a-z_]{1,40}$")
-
-
-@dataclass(frozen=True)
-class SlackRequest:
-    """What a request to /slack/events is, for metric labels and log context."""
-
-    trigger: str
-    team_id: str | None = None
-    channel_id: str | None = None
-    user_id: str | None = None
-
-
-def describe_slack_request(body: bytes, content_type: str) -> SlackRequest:
-    """``command``, an interaction type (``block_actions``, ``view_submission`` …),
-    ``event.<type>`` or ``url_verification``; ``other`` for anything unparseable."""
-    try:
-        if "application/json" in content_type:
-            data = json.loads(body)
-            if data.get("type") == "event_callback":
-                event = data.get("event") or {}
-                return SlackRequest(
-                    f"event.{_bounded(event.get('type'))}",
-                    data.get("team_id"),
-                    event.get("channel") if isinstance(event.get("channel"), str) else None,
-                    event.get("user") if isinstance(event.get("user"), str) else None,
-                )
-            return SlackRequest(_bounded(data.get("type")))
-        form = parse_qs(body.decode("utf-8", "replace"))
-        if "payload" in form:
-            payload = json.loads(form["payload"][0])
-            return SlackRequest(
-                _bounded(payload.get("type")),
-                (payload.get("team") or {}).get("id"),
-                (payload.get("channel") or {}).get("id"),
-                (payload.get("user") or {}).get("id"),
-            )
-        if "command" in form:
-            first = {key: values[0] for key, values in form.items()}
-            return SlackRequest(
-                "command", first.get("team_id"), first.get("channel_id"), first.get("user_id")
-            )
-    except (ValueError, AttributeError, TypeError):
-        pass  # a malformed body is Bolt's to refuse; here it is just "other"
-    return SlackRequest("other")
-
-
-def _bounded(value: Any) -> str:
-    """A label value from Slack's vocabulary, or ``other``: labels must stay a small set."""
-    return value if isinstance(value, str) and _LABEL.match(value) else "other"
 
 
 # ---------------------------------------------------------------- Slack Web API

@@ -4,6 +4,9 @@
 Every request to the two ingress routes is counted and timed by trigger kind
 (``switchboard_requests_received_total``, ``switchboard_ack_duration_seconds``)
 and its log records carry the trigger and the team, channel and user ids.
+``/slack/events`` verifies Slack's signature on the raw body before anything parses
+it (``bot/slack_ingress.py``): an unsigned request is one ``trigger="unverified"``
+count and a short 401, and only a verified, well-formed body reaches Bolt.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.logs import log_context
-from bot.metrics import CONTENT_TYPE, SlackRequest, describe_slack_request
+from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
+from bot.slack_ingress import Refusal, SlackIngress, SlackRequest, replaying
 from bot.webhooks import WebhookReceiver
 from workflows import migrate
 
@@ -41,37 +45,40 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
         wakeup=runtime.engine.wakeup,
     )
 
+    ingress = SlackIngress(runtime.settings.slack_signing_secret.get_secret_value())
+
+    async def answered(
+        about: SlackRequest, started: float, respond: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        status = 500
+        ids = {"team_id": about.team_id, "channel_id": about.channel_id}
+        with log_context(trigger=about.trigger, user_id=about.user_id, **ids):
+            try:
+                response = await respond()
+                status = response.status_code
+                return response
+            finally:
+                elapsed = time.perf_counter() - started
+                runtime.metrics.request_received(about.trigger, status, elapsed)
+                log.debug("answered", extra={"status": status, "ms": round(elapsed * 1000, 1)})
+
     async def slack_events(request: Request) -> Response:
-        return await handler.handle(request)
+        started = time.perf_counter()
+        admitted = await ingress.admit(request)
+        if isinstance(admitted, Refusal):
+            # Never the body, nor ids read from it: the reason names fields, not values.
+            log.info(
+                "refused a Slack request: %s", admitted.reason, extra={"status": admitted.status}
+            )
+            elapsed = time.perf_counter() - started
+            runtime.metrics.request_received(admitted.trigger, admitted.status, elapsed)
+            return JSONResponse({"error": admitted.reason}, status_code=admitted.status)
+        replay = replaying(request, admitted.body)
+        return await answered(admitted.about, started, lambda: handler.handle(replay))
 
-    def metered(
-        endpoint: Callable[[Request], Awaitable[Response]],
-        describe: Callable[[Request], Awaitable[SlackRequest]],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def wrapped(request: Request) -> Response:
-            started = time.perf_counter()
-            about = await describe(request)
-            status = 500
-            ids = {"team_id": about.team_id, "channel_id": about.channel_id}
-            with log_context(trigger=about.trigger, user_id=about.user_id, **ids):
-                try:
-                    response = await endpoint(request)
-                    status = response.status_code
-                    return response
-                finally:
-                    elapsed = time.perf_counter() - started
-                    runtime.metrics.request_received(about.trigger, status, elapsed)
-                    log.debug("answered", extra={"status": status, "ms": round(elapsed * 1000, 1)})
-
-        return wrapped
-
-    async def describe_slack(request: Request) -> SlackRequest:
-        # Starlette keeps the body, so Bolt reads the same bytes again without a copy.
-        body = await request.body()
-        return describe_slack_request(body, request.headers.get("content-type", ""))
-
-    async def describe_webhook(_request: Request) -> SlackRequest:
-        return SlackRequest("webhook")
+    async def hooks(request: Request) -> Response:
+        started = time.perf_counter()
+        return await answered(SlackRequest("webhook"), started, lambda: webhooks.endpoint(request))
 
     async def metrics(_request: Request) -> Response:
         body = await runtime.metrics.exposition(runtime.store, runtime.engine.clock.now())
@@ -101,8 +108,8 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             await runtime.stop()
 
     routes: list[BaseRoute] = [
-        Route("/slack/events", metered(slack_events, describe_slack), methods=["POST"]),
-        Route("/hooks/{workflow}", metered(webhooks.endpoint, describe_webhook), methods=["POST"]),
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/hooks/{workflow}", hooks, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

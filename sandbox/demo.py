@@ -24,9 +24,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from bot.logs import configure_logging
@@ -34,7 +36,7 @@ from bot.runtime import Runtime, build_runtime
 from bot.server import create_asgi
 from bot.settings import Settings, load_settings
 from sandbox.slack import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
-from sandbox.slack.page import SandboxPage, Tip
+from sandbox.slack.page import SameOriginGuard, SandboxPage, Tip, allowed_hosts
 from sandbox.standins import Standins, with_examples
 from workflows import migrate
 
@@ -216,7 +218,11 @@ class Demo:
             Mount("/standins", app=self.standins.app),  # stand-ins hook
             Mount("", app=create_asgi(self.runtime)),
         ]
-        return Starlette(routes=routes, lifespan=self._lifespan)
+        # Acting as anyone is the page's purpose: only the page itself may (see SameOriginGuard).
+        address = urlsplit(self.base_url)
+        hosts = allowed_hosts(address.hostname or "", address.port or 80)
+        guard = Middleware(SameOriginGuard, hosts=hosts)
+        return Starlette(routes=routes, middleware=[guard], lifespan=self._lifespan)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:

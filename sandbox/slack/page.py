@@ -9,6 +9,13 @@ Routes (Starlette, to serve beside the emulator's Web API):
 - ``POST /sandbox/act/{action}`` act as a user: ``command``, ``message``, ``click``,
   ``submit``, ``close``, ``react``, ``shortcut``, ``home``.
 
+Anyone who can reach these can act as anyone, so ``SameOriginGuard`` (which the demo
+wraps its whole app in) lets only the page itself use them: the Host must be one of
+the demo's own names with its port (a DNS-rebound name is refused), a state-changing
+request must come from the same origin, and an action's body must be
+``application/json`` (which a cross-site page cannot send without a CORS preflight,
+and none is ever granted). Refusals are 403 (415 for the body type) with one reason.
+
 Every action goes through :class:`SlackEmulator`'s delivery methods, so the app
 receives a real signed HTTP request in Slack's shape; the page never calls the
 app or changes the workspace by itself.
@@ -18,15 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .delivery import DeliveryResult
 from .emulator import SlackEmulator
@@ -53,6 +62,54 @@ class Tip:
     channel: str
     text: str
     expect: str
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a browser says of its own page's requests (and "none" for a typed URL).
+SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """``Host`` values a page served on ``host:port`` is reached by: loopback, or ``host``."""
+    names = set(LOOPBACK_NAMES)
+    if host not in ("", "0.0.0.0", "::"):
+        names.add(f"[{host}]" if ":" in host else host)
+    hosts = {f"{name.lower()}:{port}" for name in names}
+    return frozenset(hosts | (set(map(str.lower, names)) if port == 80 else set()))
+
+
+class SameOriginGuard:
+    """ASGI middleware refusing other Hosts, other Origins and non-JSON actions (see above)."""
+
+    def __init__(self, app: ASGIApp, hosts: Collection[str]) -> None:
+        self.app = app
+        self.hosts = frozenset(h.lower() for h in hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self.refusal(scope["method"], scope["path"], Headers(scope=scope))
+            if refusal is not None:
+                status, reason = refusal
+                await JSONResponse({"ok": False, "error": reason}, status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, method: str, path: str, headers: Headers) -> tuple[int, str] | None:
+        host = headers.get("host", "").lower()
+        if host not in self.hosts:
+            return 403, "unknown Host: the sandbox answers only on its own address"
+        if method in SAFE_METHODS:
+            return None
+        origin = headers.get("origin")
+        if origin is not None and origin.lower() != f"http://{host}":
+            return 403, "cross-origin request refused"
+        if headers.get("sec-fetch-site", "same-origin") not in SAME_SITE_FETCHES:
+            return 403, "cross-site request refused"
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if path.startswith("/sandbox/act/") and media_type != "application/json":
+            return 415, "an action's body must be application/json"
+        return None
 
 
 class ActionError(Exception):

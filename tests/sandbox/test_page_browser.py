@@ -8,6 +8,7 @@ Needs ``pip install playwright`` and a system Chromium at /usr/bin/chromium
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ import httpx
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
 from sandbox.slack import SlackEmulator
 from sandbox.slack.page import SandboxPage
@@ -348,3 +351,38 @@ async def test_reaction_and_message_shortcut_from_the_message_toolbar(
     await running.slack.wait_for(shortcut, message="the shortcut never reached the bot")
     reacted = running.slack.deliveries("event_callback")
     assert any(d.payload["event"]["type"] == "reaction_added" for d in reacted)
+
+
+ATTACKER_PAGE = """<!doctype html><title>loading</title><script>
+const attempts = [
+  {headers: {"Content-Type": "text/plain"}},  // a "simple" request: no preflight
+  {headers: {"Content-Type": "application/json"}},  // no-cors drops it: text/plain again
+];
+Promise.allSettled(attempts.map((extra) => fetch("%(target)s/sandbox/act/command", {
+  method: "POST", mode: "no-cors", ...extra,
+  body: JSON.stringify({user: "alice", channel: "general", text: "/flow hello from evil"}),
+}))).then(() => { document.title = "tried"; });
+</script>"""
+
+
+async def test_another_web_page_in_the_browser_cannot_act_as_people(
+    browser: Browser, running: RunningDemo
+) -> None:
+    # A page from another origin (another port on loopback, as a malicious site would be)
+    # posts to the demo; the browser sends it, and the demo must refuse it.
+    async def attacker(_request: Any) -> HTMLResponse:
+        return HTMLResponse(ATTACKER_PAGE % {"target": running.url})
+
+    async with serve_asgi(Starlette(routes=[Route("/", attacker)])) as evil_url:
+        page = await browser.new_page()
+        await page.goto(evil_url)
+        await page.wait_for_function("document.title === 'tried'")
+        await page.close()
+    await asyncio.sleep(0.5)  # a delivered command would have been posted by now
+    deliveries = [e for e in running.demo.page.devlog.entries(0) if e.get("kind") == "delivery"]
+    assert deliveries == []
+    general = next(c for c in (await running.state("alice"))["channels"] if c["name"] == "general")
+    texts = [
+        m.get("text", "") for m in (await running.state("alice"))["messages"].get(general["id"], [])
+    ]
+    assert not [t for t in texts if "hello from evil" in t or "started Hello" in t]

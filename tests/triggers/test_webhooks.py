@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.webhooks import MAX_BODY_BYTES
+from bot.webhooks import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from connectors.webhook_out import sign
 from tests.support.harness import Harness, running_bot
 from tests.support.stores import Database
@@ -70,7 +70,9 @@ class Bot:
     harness: Harness
     http: httpx.AsyncClient
 
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str | bytes]
+    ) -> httpx.Response:
         return await self.http.post(path, content=body, headers=headers)
 
 
@@ -176,7 +178,10 @@ async def test_rejected_deliveries_answer_one_json_line_and_start_nothing(
     bot = ack_only
     good = encode({"service": "x", "version": "1", "delivery": {"id": "r"}})
     now = int(time.time())
-    cases: list[tuple[str, str, bytes, dict[str, str], int, str]] = [
+    deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    quotes = b'{"a": [' + b"[]," * 70 + b'"' + b'\\"' * 100_000  # 70 brackets: scanned
+    too_deep = b'{"a": ' + b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"}"
+    cases: list[tuple[str, str, bytes, Mapping[str, str | bytes], int, str]] = [
         (
             "bad signature",
             "/hooks/deploy-notice",
@@ -235,6 +240,26 @@ async def test_rejected_deliveries_answer_one_json_line_and_start_nothing(
             "not valid JSON",
         ),
         ("no idempotency field", "/hooks/deploy-notice", b"{}", signed(b"{}"), 400, "delivery.id"),
+        ("nested 100k deep", "/hooks/deploy-notice", deep, signed(deep), 400, "nested deeper"),
+        # Linear-time depth scan: an unterminated string of escaped quotes, 200 KiB of them.
+        ("unterminated string", "/hooks/deploy-notice", quotes, signed(quotes), 400, "not valid"),
+        ("nested just too deep", "/hooks/deploy-notice", too_deep, signed(too_deep), 400, "deeper"),
+        (
+            "non-ASCII signature",
+            "/hooks/deploy-notice",
+            good,
+            signed(good) | {"X-Switchboard-Signature": "sha256=\u00e9".encode()},
+            401,
+            "signature",
+        ),
+        (
+            "non-ASCII digits in the timestamp",
+            "/hooks/deploy-notice",
+            good,
+            signed(good) | {"X-Switchboard-Timestamp": b"\xb2\xb3"},
+            401,
+            "signature",
+        ),
         ("unknown workflow", "/hooks/nope", good, signed(good), 404, "nope"),
         ("no webhook trigger", "/hooks/hello", good, signed(good), 404, "hello"),
         ("secret not set", "/hooks/unconfigured", good, signed(good), 503, "not configured"),
