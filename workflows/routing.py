@@ -132,6 +132,9 @@ async def relabel(
         allowed = ("shadow",) if source == "shadow" else ("open", "claimed")
         if row.status not in allowed:
             return Acted(False, f"This request is already {row.status}.")
+        if source != "shadow" and row.label == label:
+            # Also what keeps a replayed pick in another process from recording it twice.
+            return Acted(False, f"This request is already with {label}.")
         run = await session.get(RunRow, row.run_id)
         text = str((run.context if run else {}).get("input", {}).get("text", ""))
         session.add(

@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.deps import BotDeps
+from bot.replay import SeenRequests, command_key
 from bot.route_access import REFUSAL
 from workflows import routing
 
@@ -39,6 +40,7 @@ class RoutingListeners:
     def __init__(self, deps: BotDeps, background: Background) -> None:
         self.deps = deps
         self.background = background
+        self.seen = SeenRequests()
 
     async def on_click(
         self,
@@ -49,6 +51,8 @@ class RoutingListeners:
         client: AsyncWebClient,
     ) -> None:
         await ack()
+        if not self._first_time(body):
+            return  # a replayed click: the first delivery already acted
         user = str(body["user"]["id"])
         verb = str(action["action_id"]).split(":")[1]
         value = str(action.get("value", ""))
@@ -82,6 +86,9 @@ class RoutingListeners:
         if not label:
             await ack(response_action="errors", errors={"label": "Choose a team."})
             return
+        if not self._first_time(body):
+            await ack()  # a replayed submission: the first delivery already acted
+            return
         assignment_id, user = str(view.get("private_metadata", "")), str(body["user"]["id"])
         # The modal's metadata comes back from the client: check again, and the label too.
         refused = await refusal_for(self.deps, assignment_id, user)
@@ -99,6 +106,11 @@ class RoutingListeners:
             return
         await ack()
         self.deps.wakeup.set()
+
+    def _first_time(self, body: dict[str, Any]) -> bool:
+        team = (body.get("team") or {}).get("id")
+        key = command_key(team, body.get("trigger_id"))
+        return key is None or self.seen.first_time(key)
 
     def _tell(self, respond: AsyncRespond, text: str) -> None:
         self.background.spawn(

@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.sandbox import signed_headers
+from tests.routing.test_routing_end_to_end import SEED as ROUTING_SEED
+from tests.routing.test_routing_end_to_end import first_message, write
 from tests.support.harness import SIGNING_SECRET, Harness, running_bot
 from tests.support.stores import Database
-from workflows.tables import AuditRow, RequestRow, RunRow
+from workflows.tables import AuditRow, ExampleRow, RequestRow, RunRow
 
 FLAKY = 'name: flaky\nsteps:\n  - id: check\n    fail: "nope {{ input.text }}"\n'
 SLOW = "name: slow\nsteps:\n  - id: pause\n    wait: {duration: 1h}\n"
@@ -122,3 +124,33 @@ async def test_replayed_shortcut_starts_one_run(harness: Harness) -> None:
     for _ in range(3):
         assert (await post_form(harness, body)).status_code == 200
     assert await count(harness, RunRow) == 1
+
+
+@pytest.fixture
+async def triage(database: Database, tmp_path: Path) -> AsyncIterator[Harness]:
+    folder = write(tmp_path, min_confidence=0.99)  # every request goes to #triage
+    async with running_bot(database, workflows_dir=folder, seed=ROUTING_SEED) as running:
+        yield running
+
+
+async def test_replayed_triage_pick_records_one_decision(triage: Harness) -> None:
+    slack = triage.slack
+    await slack.user_posts("alice", "requests", "my invoice page shows an error")
+    card = await first_message(triage, "triage")
+    pick = next(
+        e
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["value"].endswith("|tech")
+    )
+    first = await slack.click(
+        "dave", card["ts"], pick["action_id"], pick["value"], channel="triage"
+    )
+    assert first.ok
+    body = urlencode({"payload": json.dumps(first.payload)}).encode()
+    for _ in range(2):
+        assert (await post_form(triage, body)).status_code == 200
+    assert await count(triage, ExampleRow) == 1, "a replayed pick stored another example"
+    picked = AuditRow.action == "route.triage"
+    assert await count(triage, AuditRow, picked) == 1
