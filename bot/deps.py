@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.render import Renderer
+from bot.route_access import RouteAccess
 from bot.starters import StarterPolicy
 from workflows.definitions import Workflow
 from workflows.ports import Clock
@@ -25,3 +26,5 @@ class BotDeps:
     """Who may start which workflow (``allowed_starters``), from a cache."""
     channel_ids: dict[str, str] = field(default_factory=dict)
     """``#name`` -> ID for the channels triggers watch; filled at start-up."""
+    route_access: RouteAccess | None = None
+    """Who may act on a routed request (owners, triage, admins), from a cache."""

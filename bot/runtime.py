@@ -31,6 +31,7 @@ from bot.logs import Scrubber
 from bot.metrics import MeteredAI, Metrics
 from bot.notifier import ChannelPacer, SlackChat, make_web_client
 from bot.render import Renderer
+from bot.route_access import RouteAccess
 from bot.settings import Settings, open_store
 from bot.starters import StarterPolicy
 from bot.webhooks import WebhookKey, resolve_webhook_keys
@@ -83,6 +84,8 @@ class Runtime:
         await self._resolve_watched_channels()
         if self.deps.starters is not None:
             await self.deps.starters.start()
+        if self.deps.route_access is not None:
+            await self.deps.route_access.start()
         if self.socket_mode is not None:
             await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]
         for error in self.definition_errors:
@@ -128,6 +131,8 @@ class Runtime:
     async def stop(self) -> None:
         if self.deps.starters is not None:
             await self.deps.starters.stop()
+        if self.deps.route_access is not None:
+            await self.deps.route_access.stop()
         if self.socket_mode is not None:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
         if self.scheduler is not None:
@@ -196,6 +201,7 @@ def build_runtime(
         clock=clock,
         wakeup=engine.wakeup,
         starters=StarterPolicy(loaded.workflows, chat),
+        route_access=RouteAccess(loaded.workflows, chat, settings.admin_ids()),
     )
     identity = IdentityCache(client)
     background = Background()

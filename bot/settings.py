@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     slack_post_burst: int = Field(default=5, ge=1, alias="SWITCHBOARD_SLACK_POST_BURST")
     slack_posts_per_second: float = Field(default=1.0, gt=0, alias="SWITCHBOARD_SLACK_POSTS_PER_S")
 
+    admins: str = Field(default="", alias="SWITCHBOARD_ADMINS")
+    """Comma-separated user IDs who may act on any routed request (``bot/route_access.py``)."""
+
     database_url: str = Field(default="sqlite+aiosqlite:///./switchboard.db", alias="DATABASE_URL")
 
     database_schema: str | None = Field(
@@ -86,6 +89,9 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(user.strip() for user in self.admins.split(",") if user.strip())
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for scrubbing output that might echo one."""

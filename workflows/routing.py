@@ -86,6 +86,14 @@ async def load(store: Store, assignment_id: str) -> AssignmentRow | None:
     return row
 
 
+async def load_with_workflow(store: Store, assignment_id: str) -> tuple[AssignmentRow, str] | None:
+    """The assignment and its run's workflow name: what a permission check needs."""
+    async with store.read() as session:
+        row = await session.get(AssignmentRow, assignment_id)
+        run = await session.get(RunRow, row.run_id) if row is not None else None
+    return (row, run.workflow) if row is not None and run is not None else None
+
+
 async def set_card(store: Store, assignment_id: str, channel: str, ts: str) -> None:
     async with store.transaction() as session:
         row = await session.get(AssignmentRow, assignment_id)
@@ -124,6 +132,9 @@ async def relabel(
         allowed = ("shadow",) if source == "shadow" else ("open", "claimed")
         if row.status not in allowed:
             return Acted(False, f"This request is already {row.status}.")
+        if source != "shadow" and row.label == label:
+            # Also what keeps a replayed pick in another process from recording it twice.
+            return Acted(False, f"This request is already with {label}.")
         run = await session.get(RunRow, row.run_id)
         text = str((run.context if run else {}).get("input", {}).get("text", ""))
         session.add(

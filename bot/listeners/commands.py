@@ -16,7 +16,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.deps import BotDeps
 from bot.listeners.home import catalogue
+from bot.listeners.routing import refusal_for
 from bot.logs import scrub_tokens
+from bot.replay import SeenRequests, command_key
+from bot.request_text import refusal, too_long
 from workflows import routing
 from workflows.inbox import may_see, pending_approvals, trail
 from workflows.runs import (
@@ -33,6 +36,7 @@ from workflows.stats import collect, is_period, parse_period, summary
 SUBCOMMANDS = ("help", "list", "start", "status", "cancel", "retry", "stats")
 DEFAULT_STATS_PERIOD = "7d"
 log = logging.getLogger(__name__)
+REPLAYED = "This command was already handled; run it again to repeat it."
 _WORKFLOW_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -105,6 +109,7 @@ def _safe(word: str) -> str:
 class FlowCommands:
     def __init__(self, deps: BotDeps) -> None:
         self.deps = deps
+        self.seen = SeenRequests()
 
     def _commands(self) -> dict[str, str]:
         names: dict[str, str] = {}
@@ -115,8 +120,15 @@ class FlowCommands:
         return names
 
     async def on_flow(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        parsed = parse_flow(str(command.get("text", "")), self._commands())
+        text = str(command.get("text", ""))
+        if too_long(text):
+            await self._answer(ack, "flow_ack", {"text": refusal(text)})
+            return
+        parsed = parse_flow(text, self._commands())
         user = str(command.get("user_id", ""))
+        if parsed.action in ("cancel", "retry", "route") and not self._first_time(command):
+            await self._answer(ack, "flow_ack", {"text": REPLAYED})
+            return
         if parsed.action == "help":
             await self._answer(ack, "flow_help", {"problem": parsed.problem})
         elif parsed.action == "list":
@@ -151,6 +163,8 @@ class FlowCommands:
                 user_id=command.get("user_id"),
                 channel_id=command.get("channel_id"),
                 team_id=command.get("team_id"),
+                # A replayed command (same trigger_id) finds the run the first one started.
+                dedupe_key=_start_key(command),
             ),
             self.deps.clock.now(),
         )
@@ -168,6 +182,10 @@ class FlowCommands:
             },
         )
 
+    def _first_time(self, command: dict[str, Any]) -> bool:
+        key = command_key(command.get("team_id"), command.get("trigger_id"))
+        return key is None or self.seen.first_time(key)
+
     async def _stats(self, ack: AsyncAck, parsed: FlowCommand) -> None:
         now = self.deps.clock.now()
         stats = await collect(
@@ -182,8 +200,11 @@ class FlowCommands:
     async def _route(self, ack: AsyncAck, parsed: FlowCommand, user: str) -> None:
         """People's routing decision for a request the bot only shadowed."""
         row = await routing.shadow_assignment_of(self.deps.store, parsed.run_id)
+        refused = await refusal_for(self.deps, row.id, user) if row is not None else None
         if row is None:
             text = f"Run `{_safe(parsed.run_id)}` has no request waiting for a routing decision."
+        elif refused is not None:
+            text = refused
         else:
             labels = await routing.labels_for(self.deps.store, self.deps.workflows, row.id)
             if parsed.text not in labels:
@@ -228,6 +249,11 @@ class FlowCommands:
     async def _answer(self, ack: AsyncAck, template: str, data: dict[str, Any]) -> None:
         rendered = self.deps.renderer.render(template, data)
         await ack(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral")
+
+
+def _start_key(command: dict[str, Any]) -> str | None:
+    key = command_key(command.get("team_id"), command.get("trigger_id"))
+    return f"command:{key}" if key else None
 
 
 def _view(run: Any) -> dict[str, Any]:

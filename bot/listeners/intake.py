@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.deps import BotDeps
+from bot.request_text import capped
 from workflows.definitions import (
     MentionTrigger,
     MessageTrigger,
@@ -144,7 +145,8 @@ class Intake:
             StartRequest(
                 workflow=workflow,
                 source=source,
-                text=text or "",
+                # A channel message is not refused (no one to tell); it is stored cut.
+                text=capped(text or ""),
                 user_id=event.get("user"),
                 channel_id=channel,
                 team_id=body.get("team_id"),

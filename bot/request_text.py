@@ -1,0 +1,30 @@
+"""How long a request's text may be.
+
+8,000 characters: a pasted e-mail or log excerpt fits, and a request stays small where it
+is stored (the request row and the run's input) and where it is sent on (AI prompts of about
+2,000 tokens, thread messages). Slack allows 40,000 characters in a message; a text that
+long is almost always a paste by mistake, and it would be stored twice.
+"""
+
+from __future__ import annotations
+
+MAX_REQUEST_CHARS = 8_000
+CUT_MARK = " […]"
+
+
+def too_long(text: str) -> bool:
+    return len(text) > MAX_REQUEST_CHARS
+
+
+def refusal(text: str) -> str:
+    return (
+        f"That request is {len(text):,} characters; the limit is {MAX_REQUEST_CHARS:,}. "
+        "Shorten it or link to the full text."
+    )
+
+
+def capped(text: str) -> str:
+    """The text as stored from a channel message: cut at the limit, marked as cut."""
+    if not too_long(text):
+        return text
+    return text[: MAX_REQUEST_CHARS - len(CUT_MARK)] + CUT_MARK
