@@ -310,15 +310,17 @@ class SlotRow(Base):
 
 
 class RefusalRow(Base):
-    """Refused approval clicks of one person on one gate: when last audited, how many since.
+    """One kind of refusal of one person on one gate: when last audited, how many since.
 
-    Bounds the audit trail under a hammered button (``workflows.refusals``).
+    Bounds the audit trail under a hammered button (``workflows.refusals``); ``kind``
+    is a digest of the refusal's reason, so a new reason is always recorded.
     """
 
     __tablename__ = "approval_refusals"
 
     gate_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     audited_at: Mapped[datetime] = mapped_column(UTCDateTime())
     suppressed: Mapped[int] = mapped_column(Integer, default=0)
     """Refusals since ``audited_at`` not written to the trail (the next record carries it)."""

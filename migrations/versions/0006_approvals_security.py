@@ -1,4 +1,4 @@
-"""approval refusals: rate-limit the audit of refused clicks per (gate, user)
+"""approval refusals: rate-limit the audit of refused clicks per (gate, user, reason)
 
 Revision ID: 0006_approvals_security
 Revises: 0005
@@ -20,9 +20,10 @@ def upgrade() -> None:
         "approval_refusals",
         sa.Column("gate_id", sa.String(length=32), nullable=False),
         sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("audited_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("suppressed", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("gate_id", "user_id", name=op.f("pk_approval_refusals")),
+        sa.PrimaryKeyConstraint("gate_id", "user_id", "kind", name=op.f("pk_approval_refusals")),
     )
 
 
