@@ -55,7 +55,9 @@ class RefusalCounts:
     def count_locally(self, key: Key, now: datetime) -> int | None:
         """None: counted here, no database work. Else: claim the key; the count to carry."""
         seen = self.keys.get(key)
-        if seen is not None and timedelta(0) <= now - seen.touched_at < WINDOW:
+        # ``now`` is read before the transaction, so a click may carry a time a little
+        # earlier than the one that claimed the key: that is inside the window too.
+        if seen is not None and now - seen.touched_at < WINDOW:
             seen.count += 1
             return None
         if len(self.keys) >= _PRUNE_AT:
