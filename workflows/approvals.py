@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workflows import audit
+from workflows import audit, refusals
 from workflows.runs import new_id
 from workflows.store import Store
 from workflows.tables import DecisionRow, GateRow, JobRow, RunRow
@@ -112,27 +112,25 @@ async def decide(
 ) -> Decided:
     """Record one person's click; settle the gate if it is now decided."""
     async with store.transaction(urgent=True) as session:
-        # Most clicks in a burst land on a gate already settled: answer those without
-        # queueing on the row lock; only a click that may decide takes it.
+        # Most clicks in a burst are refused (a settled gate, someone who may not decide):
+        # answer those without queueing on the gate's row lock; only a click that may
+        # decide takes it, and is checked again under it. Refusing on the unlocked read
+        # is sound: delegation only removes approvers, and a click refused just before an
+        # escalation is simply ordered before it.
         gate = await session.get(GateRow, gate_id)
-        if gate is not None and gate.status == "open":
-            await session.refresh(gate, with_for_update=True)
         if gate is None:
             return Decided("denied", "This approval no longer exists.")
         run = await session.get(RunRow, gate.run_id)
         workflow = workflows.get(run.workflow) if run is not None else None
         refusal = _refusal(gate, workflow, user_id, decision)
+        if refusal is None:
+            await session.refresh(gate, with_for_update=True)
+            refusal = _refusal(gate, workflow, user_id, decision)
         if refusal is not None:
             status, message = refusal
-            await audit.append(
-                session,
-                run_id=gate.run_id,
-                step_id=gate.step_id,
-                actor=user_id,
-                action="approval.denied",
-                detail={"gate": gate.id, "decision": decision, "why": message},
-                now=now,
-            )
+            what = {"decision": decision[:64]}
+            counts = store.shared("approval_refusals", refusals.RefusalCounts)
+            await refusals.audit_refusal(session, counts, gate, user_id, message, what, now)
             return Decided(status, message, gate)
         try:
             async with session.begin_nested():
@@ -162,7 +160,7 @@ async def decide(
         )
         outcome = await _settled(session, gate, decision)
         if outcome is None:
-            count = await _approvals(session, gate.id)
+            count = await approvals_count(session, gate.id)
             return Decided(
                 "recorded", f"Approval recorded ({count} of {gate.min_approvals}).", gate
             )
@@ -171,14 +169,14 @@ async def decide(
 
 
 async def resolve_on_timeout(
-    store: Store, gate_id: str, outcome: str, level: int, now: datetime
+    store: Store, gate_id: str, outcome: str, level: int, now: datetime, reason: str | None = None
 ) -> bool:
     """Settle a gate whose time ran out; False if people (or a later level) got there first."""
     async with store.transaction() as session:
         gate = await session.get(GateRow, gate_id, with_for_update=True)
         if gate is None or gate.status != "open" or gate.escalation_level != level:
             return False
-        await _resolve(session, gate, outcome, "timeout", None, now, signal=False)
+        await _resolve(session, gate, outcome, "timeout", reason, now, signal=False)
         return True
 
 
@@ -209,41 +207,6 @@ async def escalate(
         return True
 
 
-async def delegate(
-    store: Store, *, gate_id: str, from_user: str, to_user: str, now: datetime
-) -> Decided:
-    """An approver hands their place on an open gate to someone else (audited)."""
-    async with store.transaction() as session:
-        gate = await session.get(GateRow, gate_id, with_for_update=True)
-        if gate is None or gate.status != "open":
-            return Decided("closed", "This request has already been decided.", gate)
-        if from_user not in gate.approvers:
-            return Decided("denied", "Only an approver can delegate this request.", gate)
-        if to_user == gate.requester:
-            return Decided("denied", "You can't delegate a request to its requester.", gate)
-        gate.approvers = sorted((set(gate.approvers) - {from_user}) | {to_user})
-        session.add(
-            JobRow.queued(
-                gate.run_id,
-                gate.step_id,
-                "signal",
-                now,
-                now,
-                {"gate": gate.id, "event": "delegated", "from": from_user, "to": to_user},
-            )
-        )
-        await audit.append(
-            session,
-            run_id=gate.run_id,
-            step_id=gate.step_id,
-            actor=from_user,
-            action="approval.delegated",
-            detail={"gate": gate.id, "to": to_user},
-            now=now,
-        )
-        return Decided("recorded", f"Delegated to <@{to_user}>.", gate)
-
-
 def _refusal(
     gate: GateRow, workflow: Workflow | None, user_id: str, decision: str
 ) -> tuple[Literal["denied", "closed"], str] | None:
@@ -255,9 +218,10 @@ def _refusal(
         )
         when = f"{gate.decided_at:%Y-%m-%d %H:%M} UTC" if gate.decided_at else "earlier"
         return "closed", f"Already {gate.status} by {who} at {when}."
-    allowed_outcomes, four_eyes = _policy(gate, workflow)
+    allowed_outcomes, four_eyes = policy(gate, workflow)
     if decision not in allowed_outcomes:
-        return "denied", f"{decision!r} is not an option on this approval."
+        # Constant text: the refusal's audit bound is per reason (workflows.refusals).
+        return "denied", "That is not an option on this approval."
     if user_id not in gate.approvers:
         return "denied", "You can't decide on this request: you are not one of its approvers."
     if four_eyes and user_id == gate.requester:
@@ -265,7 +229,13 @@ def _refusal(
     return None
 
 
-def _policy(gate: GateRow, workflow: Workflow | None) -> tuple[set[str], bool]:
+def eligible_deciders(gate: GateRow, four_eyes: bool) -> list[str]:
+    """Who may decide on this gate now: its approvers, less the requester under four-eyes."""
+    return [user for user in gate.approvers if not (four_eyes and user == gate.requester)]
+
+
+def policy(gate: GateRow, workflow: Workflow | None) -> tuple[set[str], bool]:
+    """The outcomes a click may choose and whether four-eyes holds (default: it does)."""
     # Imported here because the approve step imports this module.
     from workflows.steps.approve import ApproveStep
 
@@ -275,7 +245,7 @@ def _policy(gate: GateRow, workflow: Workflow | None) -> tuple[set[str], bool]:
     return {APPROVE, REJECT} | {o.id for o in step.approve.outcomes}, step.approve.not_requester
 
 
-async def _approvals(session: AsyncSession, gate_id: str) -> int:
+async def approvals_count(session: AsyncSession, gate_id: str) -> int:
     count = await session.scalar(
         select(func.count())
         .select_from(DecisionRow)
@@ -287,7 +257,7 @@ async def _approvals(session: AsyncSession, gate_id: str) -> int:
 async def _settled(session: AsyncSession, gate: GateRow, decision: str) -> str | None:
     if decision != APPROVE:
         return OUTCOME_OF.get(decision, decision)  # any reject (or custom outcome) decides
-    if await _approvals(session, gate.id) >= gate.min_approvals:
+    if await approvals_count(session, gate.id) >= gate.min_approvals:
         return "approved"
     return None
 

@@ -307,3 +307,20 @@ class SlotRow(Base):
     holder_owner: Mapped[str | None] = mapped_column(String(64), index=True)
     holder_job: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RefusalRow(Base):
+    """One kind of refusal of one person on one gate: when last audited, how many since.
+
+    Bounds the audit trail under a hammered button (``workflows.refusals``); ``kind``
+    is a digest of the refusal's reason, so a new reason is always recorded.
+    """
+
+    __tablename__ = "approval_refusals"
+
+    gate_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    audited_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    suppressed: Mapped[int] = mapped_column(Integer, default=0)
+    """Refusals since ``audited_at`` not written to the trail (the next record carries it)."""

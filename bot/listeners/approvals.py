@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.deps import BotDeps
 from bot.listeners.home import HomeTab
-from workflows.approvals import REJECT, decide, delegate, load_gate
+from workflows.approvals import REJECT, decide, load_gate
+from workflows.delegation import delegate, may_delegate
 
 REJECT_VIEW = "approval_reject"
 DELEGATE_VIEW = "approval_delegate"
@@ -43,10 +45,7 @@ class ApprovalListeners:
         decision = str(action["action_id"]).split(":", 1)[1]
         gate_id = str(action.get("value", ""))
         if decision == "delegate":
-            self.background.spawn(
-                self._open_modal(client, body, gate_id, respond, "approval_delegate_modal"),
-                "open-delegate",
-            )
+            await self._on_delegate_click(client, body, gate_id, user, respond)
             return
         if decision == REJECT:
             self.background.spawn(
@@ -94,25 +93,64 @@ class ApprovalListeners:
         self.deps.wakeup.set()
         self.home.refresh(client, str(body["user"]["id"]))
 
+    async def _on_delegate_click(
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        gate_id: str,
+        user: str,
+        respond: AsyncRespond,
+    ) -> None:
+        # Checked before the modal opens, so a requester is told at once and gets no modal.
+        refused = await may_delegate(
+            self.deps.store,
+            self.deps.workflows,
+            gate_id=gate_id,
+            user_id=user,
+            now=self.deps.clock.now(),
+        )
+        if refused is not None:
+            self.background.spawn(_tell(respond, refused.message), "approval-ephemeral")
+            return
+        self.background.spawn(
+            self._open_modal(client, body, gate_id, respond, "approval_delegate_modal"),
+            "open-delegate",
+        )
+
     async def on_delegate_submit(
-        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        context: AsyncBoltContext,
     ) -> None:
         values = view.get("state", {}).get("values", {})
         to_user = str(
             (values.get("delegate", {}).get("delegate", {}) or {}).get("selected_user") or ""
         )
+        why = str((values.get("why", {}).get("why", {}) or {}).get("value") or "").strip()
         if not to_user:
             await ack(response_action="errors", errors={"delegate": "Choose a person."})
             return
+        if len(why) < MIN_REASON:
+            await ack(response_action="errors", errors={"why": "Please say why (a few words)."})
+            return
+        # Our own bot user can't click a card; other bots are never on an approver list
+        # unless a workflow names them.
+        bots = [context.bot_user_id] if context.bot_user_id else []
         result = await delegate(
             self.deps.store,
+            self.deps.workflows,
             gate_id=str(view.get("private_metadata", "")),
             from_user=str(body["user"]["id"]),
             to_user=to_user,
+            reason=why,
             now=self.deps.clock.now(),
+            not_people=bots,
         )
-        if result.status != "recorded":
-            await ack(response_action="errors", errors={"delegate": result.message})
+        if result is None or result.status != "recorded":
+            message = result.message if result is not None else "Choose a person."
+            await ack(response_action="errors", errors={"delegate": message})
             return
         await ack()
         self.deps.wakeup.set()

@@ -201,19 +201,27 @@ async def test_an_approver_can_delegate_and_the_delegate_decides(harness: Harnes
     card = await card_in(harness)
     await slack.click("carol", card["ts"], "approval:delegate", channel="finance-approvals")
     views = await slack.wait_for(lambda: slack.open_views("carol"), message="no delegate modal")
+    no_why = await slack.submit_view(
+        "carol", views[-1]["id"], {"delegate": slack.user_id("bob"), "why": " "}
+    )
+    assert no_why.outcome == "errors" and "why" in slack.view_errors(views[-1]["id"])
     done = await slack.submit_view(
-        "carol", views[-1]["id"], {"delegate": {"delegate": slack.user_id("dave")}}
+        "carol", views[-1]["id"], {"delegate": slack.user_id("bob"), "why": "On leave"}
     )
     assert done.outcome == "closed"
 
-    def dave_listed() -> bool:
+    def carol_gone() -> bool:
         message = slack.message(slack.channel_id("finance-approvals"), card["ts"]) or {}
-        return f"<@{slack.user_id('dave')}>" in str(message.get("blocks"))
+        return f"<@{slack.user_id('carol')}>" not in str(message.get("blocks"))
 
-    await slack.wait_for(dave_listed, message="the card does not show the delegate")
-    await slack.click("dave", card["ts"], "approval:approve", channel="finance-approvals")
+    await slack.wait_for(carol_gone, message="the card still lists the delegator")
+    root = await harness.root_message("general", "started expense")
+    thread = await harness.thread_of("general", root, replies=2)
+    assert any("delegated to" in m["text"] and "On leave" in m["text"] for m in thread)
+    await slack.click("carol", card["ts"], "approval:approve", channel="finance-approvals")
+    await slack.click("bob", card["ts"], "approval:approve", channel="finance-approvals")
     settled = await settled_card(harness, card["ts"])
-    assert f"<@{slack.user_id('dave')}>" in str(settled["blocks"])
+    assert f"<@{slack.user_id('bob')}>" in str(settled["blocks"])
     trail = [line async for line in audit.export(harness.runtime.store)]
     assert any('"approval.delegated"' in line for line in trail)
 

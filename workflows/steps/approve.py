@@ -12,7 +12,8 @@ The step runs in three situations (``ctx.job_kind``):
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -80,7 +81,7 @@ async def run_approve(ctx: StepContext) -> StepOutcome:
             output={"approvers": gate.approvers},
             waiting=True,
             action="approval.card_updated",
-            summary=f"<@{ctx.payload.get('from')}> delegated to <@{ctx.payload.get('to')}>",
+            summary=_delegated_note(ctx.payload),
         )
     if ctx.job_kind == "signal":
         return await _settled(ctx, str(ctx.payload["gate"]))
@@ -107,6 +108,9 @@ async def _open(ctx: StepContext) -> StepOutcome:
         now=now,
     )
     ref = await _post_card(ctx, gate, note=None)
+    lacking = _no_quorum(gate, spec)
+    if lacking is not None:
+        return _fail_fast(gate, spec, lacking, now, level=0)
     timers = [Timer(timeout_at, "timeout", {"level": 0})] if timeout_at else []
     if spec.remind_every:
         timers.append(Timer(now + timedelta(seconds=spec.remind_every), "remind", {"n": 1}))
@@ -133,34 +137,89 @@ async def _on_timer(ctx: StepContext) -> StepOutcome:
     level = int(ctx.payload.get("level", 0))
     now = ctx.clock.now()
     on_timeout = spec.on_timeout
-    if isinstance(on_timeout, Escalation) and level == gate.escalation_level:
-        added = await _resolve_people(ctx, on_timeout.escalate_to)
-        limit = on_timeout.timeout or spec.timeout
-        timeout_at = now + timedelta(seconds=limit) if limit else None
-        if await approvals.escalate(ctx.store, gate.id, added, level, timeout_at, now):
-            gate = await _gate(ctx)
-            note = f"Escalated to {', '.join(f'<@{u}>' for u in added)} after no decision in time."
-            await _post_card(ctx, gate, note=note)
-            timers = [Timer(timeout_at, "timeout", {"level": level + 1})] if timeout_at else []
-            return StepOutcome(
-                summary=note,
-                waiting=True,
-                timers=timers,
-                output={"approvers": gate.approvers},
-                action="approval.escalated",
-            )
-        return StepOutcome(waiting=True, action="approval.timer_ignored")
+    # One escalation level: the escalated level's own timeout settles the gate.
+    if isinstance(on_timeout, Escalation) and level == gate.escalation_level == 0:
+        return await _escalate(ctx, spec, on_timeout, gate)
+    lacking = ctx.payload.get("lacking")
     outcome = (
         "timed_out"
         if isinstance(on_timeout, GotoOnTimeout | Escalation)
-        else ("approved" if on_timeout == "approve" else "rejected")
+        # A gate nobody but the requester could decide never approves itself.
+        else ("approved" if on_timeout == "approve" and not lacking else "rejected")
     )
-    if not await approvals.resolve_on_timeout(ctx.store, gate.id, outcome, level, now):
+    reason = str(lacking) if lacking else None
+    if not await approvals.resolve_on_timeout(ctx.store, gate.id, outcome, level, now, reason):
         return StepOutcome(waiting=True, action="approval.timer_ignored")
     result = await _settled(ctx, gate.id)
     if isinstance(on_timeout, GotoOnTimeout):
         result.next_step = on_timeout.goto
     return result
+
+
+async def _escalate(
+    ctx: StepContext, spec: ApproveSpec, on_timeout: Escalation, gate: GateRow
+) -> StepOutcome:
+    now = ctx.clock.now()
+    added = await _resolve_people(ctx, on_timeout.escalate_to)
+    limit = on_timeout.timeout or spec.timeout
+    timeout_at = now + timedelta(seconds=limit) if limit else None
+    if not await approvals.escalate(ctx.store, gate.id, added, 0, timeout_at, now):
+        return StepOutcome(waiting=True, action="approval.timer_ignored")
+    gate = await _gate(ctx)
+    note = f"Escalated to {', '.join(f'<@{u}>' for u in added)} after no decision in time."
+    if ctx.payload.get("lacking"):
+        note = f"Escalated to {', '.join(f'<@{u}>' for u in added)}: {ctx.payload['lacking']}"
+    await _post_card(ctx, gate, note=note)
+    lacking = _no_quorum(gate, spec)
+    if lacking is not None:  # escalation added nobody who may decide either
+        return _fail_fast(gate, spec, lacking, now, level=1)
+    timers = [Timer(timeout_at, "timeout", {"level": 1})] if timeout_at else []
+    return StepOutcome(
+        summary=note,
+        waiting=True,
+        timers=timers,
+        output={"approvers": gate.approvers},
+        action="approval.escalated",
+    )
+
+
+def _no_quorum(gate: GateRow, spec: ApproveSpec) -> str | None:
+    """Why this gate can never reach its quorum (too few eligible deciders), or None."""
+    eligible = approvals.eligible_deciders(gate, spec.not_requester)
+    if len(eligible) >= gate.min_approvals:
+        return None
+    if not eligible:
+        return "no one but the requester can approve this request (four-eyes rule)"
+    return (
+        f"only {len(eligible)} people besides the requester can approve this request, "
+        f"and it needs {gate.min_approvals} approvals"
+    )
+
+
+def _fail_fast(
+    gate: GateRow, spec: ApproveSpec, lacking: str, now: datetime, level: int
+) -> StepOutcome:
+    """Say at once that the gate can't be decided, and act on ``on_timeout`` now."""
+    on_timeout = spec.on_timeout
+    if isinstance(on_timeout, Escalation):
+        then = "escalating now" if level == 0 else "closing it as timed out now"
+    elif isinstance(on_timeout, GotoOnTimeout):
+        then = f"going on to {on_timeout.goto} now"
+    else:
+        then = "rejecting it now"
+    return StepOutcome(
+        output={"gate": gate.id, "status": "waiting", "approvers": gate.approvers},
+        summary=f":warning: {lacking[0].upper()}{lacking[1:]}; {then}.",
+        waiting=True,
+        timers=[Timer(now, "timeout", {"level": level, "lacking": lacking})],
+        action="approval.no_eligible_approver",
+        audit={"approvers": gate.approvers, "requester": gate.requester, "level": level},
+    )
+
+
+def _delegated_note(payload: Mapping[str, Any]) -> str:
+    note = f"<@{payload.get('from')}> delegated to <@{payload.get('to')}>"
+    return note + (f": {payload['reason']}" if payload.get("reason") else "")
 
 
 async def _remind(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> StepOutcome:
