@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.route_access import REFUSAL
-from bot.sandbox import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed, signed_headers
-from bot.sandbox.payloads import VERIFICATION_TOKEN, view_submission
+from sandbox.slack import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed, signed_headers
+from sandbox.slack.payloads import VERIFICATION_TOKEN, view_submission
 from tests.routing.test_routing_end_to_end import first_message, write
 from tests.support.harness import SIGNING_SECRET, Harness, running_bot
 from tests.support.stores import Database

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox import signed_headers
+from sandbox.slack import signed_headers
 from tests.routing.test_routing_end_to_end import SEED as ROUTING_SEED
 from tests.routing.test_routing_end_to_end import first_message, write
 from tests.support.harness import SIGNING_SECRET, Harness, running_bot
