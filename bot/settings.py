@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.secrets import remember_secrets
 from workflows.store import Store
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,12 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _announce_secrets(self) -> Settings:
+        # Every scrubber in the process (stored requests, threads, logs, AI prompts) knows them.
+        remember_secrets(self.secrets())
+        return self
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for scrubbing output that might echo one."""

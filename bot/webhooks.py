@@ -51,6 +51,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.jsonpath import PathNotFound, select
+from connectors.secrets import remember_secrets
 from connectors.webhook_out import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from workflows.definitions import WebhookTrigger, Workflow
 from workflows.ports import Clock
@@ -92,6 +93,7 @@ def resolve_webhook_keys(
                     trigger.webhook.secret_env,
                 )
                 continue
+            remember_secrets([secret])  # scrubbed from everything stored, sent or logged
             keys[workflow.name].append(
                 WebhookKey(SecretStr(secret), trigger.webhook.idempotency_field)
             )

@@ -29,6 +29,7 @@ import structlog
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
+from connectors.secrets import scrub
 from workflows import audit
 from workflows.completion import Committer, Completion, Landed, job_values
 from workflows.definitions import Workflow, step_kind
@@ -365,7 +366,8 @@ class Engine:
         assert self.chat is not None
         inputs = run.context.get("input", {})
         if inputs.get("fetch_text") and not inputs.get("text"):
-            text = await self.chat.message_text(ref.channel, str(inputs.get("message_ts")))
+            # Read after start_run, so scrubbed here: a reaction's text is request text too.
+            text = scrub(await self.chat.message_text(ref.channel, str(inputs.get("message_ts"))))
             run.context = dict(run.context) | {"input": dict(inputs) | {"text": text}}
         data = {"run": _run_view(run), "workflow": {"name": workflow.name, "title": workflow.title}}
         await self.outbox.send(
