@@ -156,6 +156,8 @@ async def test_uvicorn_error_lines_are_json_and_scrubbed(
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
+            if task.done():
+                task.result()  # re-raise the start-up error
             await asyncio.sleep(0.01)
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"http://127.0.0.1:{port}/")).status_code == 500

@@ -72,7 +72,7 @@ async def test_mentions_typed_into_flow_are_echoed_escaped(harness: Harness) -> 
     note = await step_note(harness, "general", root)
 
     for shown in texts_of(note):
-        for raw, escaped in mentions.items():
+        for raw in mentions:
             assert raw not in shown, f"{raw} would ping: {shown}"
         assert mentions[f"<@{harness.slack.user_id('bob')}>"] in shown
     assert f"<@{harness.slack.user_id('alice')}>" in root["text"], "our own mention still pings"

