@@ -39,6 +39,7 @@ __all__ = [
     "known_secrets",
     "remember_secrets",
     "scrub",
+    "scrub_data",
     "scrub_tokens",
 ]
 
@@ -220,6 +221,16 @@ class Scrubber:
         # Anything else is rendered with str() by whoever prints it: scrub that rendering.
         return self.text(str(value))
 
+    def data(self, value: Any) -> Any:
+        """``value`` with every string inside scrubbed and every other value kept as it is."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {key: self.data(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.data(item) for item in value)
+        return value
+
     def __call__(self, _logger: Any, _method: str, event_dict: Any) -> Any:
         """A structlog processor (``event_dict`` is a mapping)."""
         return {key: self.value(item) for key, item in event_dict.items()}
@@ -231,3 +242,8 @@ _default = Scrubber()
 def scrub(text: str) -> str:
     """``text`` scrubbed of remembered secret values and credential shapes."""
     return _default.text(text)
+
+
+def scrub_data(value: Any) -> Any:
+    """``value`` (JSON-like data) with every string inside scrubbed; other values kept."""
+    return _default.data(value)

@@ -29,7 +29,7 @@ import structlog
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
-from connectors.secrets import scrub
+from connectors.secrets import scrub, scrub_data
 from workflows import audit
 from workflows.completion import Committer, Completion, Landed, job_values
 from workflows.definitions import Workflow, step_kind
@@ -335,7 +335,10 @@ class Engine:
                 return StepOutcome(output={"skipped": True}, summary="skipped (condition false)")
         executor = STEP_KINDS[_kind(step)].execute
         async with asyncio.timeout(step.timeout):
-            return await executor(ctx)
+            outcome = await executor(ctx)
+        # Stored in runs.context and threaded: a secret a system echoed goes no further.
+        outcome.output, outcome.summary = scrub_data(outcome.output), scrub(outcome.summary)
+        return outcome
 
     async def _ensure_root(
         self, run: RunRow, workflow: Workflow, job: ClaimedJob

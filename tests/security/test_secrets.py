@@ -22,6 +22,10 @@ import httpx
 import pytest
 import structlog
 from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from bot.logs import REDACTED, configure_logging
 from connectors.errors import redact as redact_echo
@@ -29,6 +33,7 @@ from connectors.secrets import remember_secrets, scrub
 from connectors.webhook_out import sign
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support.harness import Harness, running_bot
+from tests.support.servers import serve_asgi
 from tests.support.stores import Database
 from workflows.tables import Base, RunRow
 
@@ -235,3 +240,44 @@ def test_ordinary_text_is_left_alone(ordinary: str) -> None:
 def test_connector_errors_mask_the_connection_secrets_and_shapes() -> None:
     echoed = f"401 for key abc and {AWS_ID}: bad credentials"
     assert redact_echo(echoed, ["abc"]) == f"401 for key {REDACTED} and {REDACTED}: bad credentials"
+
+
+WHOAMI = """\
+name: whoami
+channel: "#general"
+triggers: [{command: whoami}]
+steps:
+  - id: ask
+    http: {connection: erp, path: /whoami}
+  - id: tell
+    post:
+      text: "ERP says {{ steps.ask.data.authorization }} / {{ steps.ask.data.note }}"
+"""
+
+
+async def echo_credentials(request: Request) -> JSONResponse:
+    """A careless system: it echoes the caller's credential and leaks a key of its own."""
+    note = f"use {AWS_ID} for PO-7781"
+    return JSONResponse({"authorization": request.headers.get("authorization"), "note": note})
+
+
+async def test_secrets_a_connector_echoes_are_not_stored_or_threaded(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    erp = Starlette(routes=[Route("/whoami", echo_credentials)])
+    async with serve_asgi(erp) as erp_url:
+        monkeypatch.setenv("TEST_LEAK_ERP_URL", erp_url)
+        monkeypatch.setenv("TEST_LEAK_ERP_TOKEN", CONNECTION_TOKEN)
+        (tmp_path / "whoami.yaml").write_text(WHOAMI)
+        (tmp_path / "connections.yaml").write_text(CONNECTIONS)
+        async with running_bot(database, workflows_dir=tmp_path) as harness:
+            assert (await harness.slack.slash_command("alice", "general", "whoami")).ok
+            root = await harness.root_message("general", "started whoami")
+            thread = await harness.thread_of("general", root, replies=3)
+            rows = await every_row(harness)
+
+    told = next(m["text"] for m in thread if m["text"].startswith("ERP says"))
+    assert told == f"ERP says Bearer {REDACTED} / use {REDACTED} for PO-7781"
+    for secret in (CONNECTION_TOKEN, AWS_ID):
+        assert secret not in json.dumps(thread), "threaded"
+        assert secret not in rows, "stored (runs.context holds step outputs)"
