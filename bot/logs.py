@@ -6,78 +6,64 @@ request or job (``run_id``, ``step_id``, ``workflow``, team/channel/user ids),
 the record's ``extra`` fields, a timestamp, then ``Scrubber``, then JSON lines
 (``SWITCHBOARD_LOG_FORMAT=json``, production) or a console rendering (demo).
 
-``Scrubber`` is the last step before output, after exceptions are formatted,
-so a secret in a traceback is caught too. It replaces every configured secret
-(``Settings.secrets()``) and anything shaped like a credential (Slack tokens,
-``sk-`` API keys, GitHub tokens, ``Bearer …``) with ``[REDACTED]``.
-``scrub_tokens`` applies the shape rules alone; ``/flow`` uses it on request
-text so a token someone pastes is never stored, threaded or audited.
+``Scrubber`` (``connectors/secrets.py``, the one scrubber every layer uses) is the
+last step before output, after exceptions are formatted, so a secret in a traceback
+is caught too. It replaces every configured secret and anything shaped like a
+credential with ``[REDACTED]``. uvicorn's own loggers are routed into the same chain
+(``route_uvicorn_logs``), so its error and access lines are JSON and scrubbed too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Literal, TextIO
+from collections.abc import Iterable, Iterator
+from typing import Literal, TextIO
 
 import structlog
-from structlog.typing import EventDict, Processor
+from structlog.typing import Processor
 
-REDACTED = "[REDACTED]"
-MIN_SECRET_LENGTH = 4
-"""Shorter configured "secrets" are not scrubbed: replacing every "ab" would garble logs."""
-
-TOKEN_PATTERN = re.compile(
-    r"xox[abeoprs]-[A-Za-z0-9-]{6,}"  # Slack bot/user/refresh tokens
-    r"|xoxe\.xox[bp]-[A-Za-z0-9-]{6,}"  # Slack rotating tokens
-    r"|xapp-[A-Za-z0-9-]{6,}"  # Slack app-level tokens
-    r"|\bsk-[A-Za-z0-9_-]{12,}"  # OpenAI-style API keys (sk-…, sk-proj-…)
-    r"|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}"  # GitHub tokens
-    r"|\b[Bb]earer\s+[A-Za-z0-9._~+/=-]{6,}"  # any bearer credential
+# The scrubber lives in the lowest layer so workflows and connectors use the same one;
+# these names stay importable from here.
+from connectors.secrets import (
+    MIN_SECRET_LENGTH,
+    REDACTED,
+    Scrubber,
+    remember_secrets,
+    scrub_tokens,
 )
+
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "UVICORN_LOGGERS",
+    "LogFormat",
+    "Scrubber",
+    "configure_logging",
+    "log_context",
+    "route_uvicorn_logs",
+    "scrub_tokens",
+]
 
 LogFormat = Literal["json", "console"]
 
-
-def scrub_tokens(text: str) -> str:
-    """``text`` with every credential-shaped substring replaced by ``[REDACTED]``."""
-    return TOKEN_PATTERN.sub(REDACTED, text)
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
-class Scrubber:
-    """Removes known secret values and credential-shaped strings from text and structures."""
+def route_uvicorn_logs() -> None:
+    """Send uvicorn's loggers through the root handler (JSON, scrubbed) instead of their own.
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a secret containing another is replaced whole.
-        self._secrets = sorted(
-            {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
-        )
-
-    def text(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return scrub_tokens(value)
-
-    def value(self, value: Any) -> Any:
-        """``value`` with every string inside scrubbed (dicts, lists and tuples walked)."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping):
-            return {key: self.value(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.value(item) for item in value]
-        if isinstance(value, int | float | bool) or value is None:
-            return value
-        # Anything else is rendered with str() by the renderers: scrub that rendering.
-        return self.text(str(value))
-
-    def __call__(self, _logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-        """A structlog processor."""
-        return {key: self.value(item) for key, item in event_dict.items()}
+    uvicorn's default ``log_config`` gives its loggers private handlers that print raw
+    text and stop propagation, so a secret in an ASGI traceback would skip the scrubber.
+    Servers are therefore started with ``log_config=None`` and this undoes what an
+    earlier default-configured server in the same process set up.
+    """
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
 
 
 def configure_logging(
@@ -128,6 +114,8 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    remember_secrets(secrets)
+    route_uvicorn_logs()
 
 
 @contextlib.contextmanager

@@ -4,7 +4,14 @@ Handlers and the engine hand over a template name and data; they never build
 Block Kit dicts. Every ``{{ value }}`` is escaped twice on the way out: for
 Slack (``& < >``, so request text cannot ping ``<!channel>`` or forge links) and
 for JSON (so quotes in request text cannot break the template). Values that
-are meant as Slack markup come from the ``mention``/``channel``/``link`` filters.
+are meant as Slack markup come from the ``mention``/``channel``/``link`` filters,
+which accept only a well-formed id or URL (anything else is escaped text, so a
+value like ``U1> <!here`` cannot smuggle a ping). The ``mentions`` filter keeps
+our own summaries' ``<@U…>``/``<#C…>`` working but escapes every mention the
+requester typed (``request_mentions``, put in the data by ``workflows/outbox.py``).
+
+Every rendered text and block is scrubbed of secrets (``connectors/secrets.py``)
+before it leaves, so no template, wherever its data came from, can post one.
 
 The rendered message is checked against Slack's limits with slack_sdk's block
 models plus the rules they do not enforce (50 blocks per message, 100 per view,
@@ -20,11 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
+
+from connectors.secrets import Scrubber
+from workflows.outbox import REQUEST_MENTIONS
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -70,8 +81,10 @@ class Rendered:
 
 
 class Renderer:
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(self, templates_dir: Path, scrubber: Scrubber | None = None) -> None:
         self.templates_dir = templates_dir
+        # Shapes and every secret the process announced; the chat port scrubs again.
+        self._scrubber = scrubber or Scrubber()
         self._env = SandboxedEnvironment(
             loader=FileSystemLoader(str(templates_dir)),
             undefined=StrictUndefined,
@@ -81,11 +94,9 @@ class Renderer:
             lstrip_blocks=True,
         )
         self._env.filters.update(
-            mention=lambda user: SlackMarkup(f"<@{user}>") if user else "someone",
-            channel=lambda channel: SlackMarkup(f"<#{channel}>") if channel else "",
-            link=lambda url, label=None: SlackMarkup(
-                f"<{url}|{slack_escape(str(label))}>" if label else f"<{url}>"
-            ),
+            mention=_mention,
+            channel=_channel,
+            link=_link,
             clip=_clip,
             mentions=_mentions,
             tojson=lambda value: RawJSON(json.dumps(value, default=str)),
@@ -113,7 +124,7 @@ class Renderer:
             View(**view).validate_json()
         except (SlackObjectFormationError, TypeError) as exc:
             raise RenderError(f"template {template}: {exc}") from None
-        return dict(view)
+        return dict(self._scrubber.value(view))
 
     def render(
         self, template: str, data: dict[str, Any], *, max_blocks: int = MAX_MESSAGE_BLOCKS
@@ -127,7 +138,8 @@ class Renderer:
         except json.JSONDecodeError as exc:
             raise RenderError(f"template {template} is not valid JSON: {exc}") from None
         rendered = Rendered(
-            text=str(payload.get("text", "")), blocks=list(payload.get("blocks", []))
+            text=self._scrubber.text(str(payload.get("text", ""))),
+            blocks=list(self._scrubber.value(list(payload.get("blocks", [])))),
         )
         validate(rendered, max_blocks=max_blocks, origin=template)
         return rendered
@@ -153,16 +165,53 @@ def validate(rendered: Rendered, *, max_blocks: int, origin: str) -> None:
 
 
 _MENTION = re.compile(r"&lt;([@#][UWC][A-Z0-9]{2,})(\|[^&<>]{0,80})?&gt;")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+_URL = re.compile(r"(?:https?://|mailto:)[^\s<>|]+")
 
 
-def _mentions(value: Any) -> SlackMarkup:
-    """Escape text but keep user and channel mentions (``<@U…>``, ``<#C…>``) working.
+def _mention(user: Any) -> str:
+    if not user:
+        return "someone"
+    text = str(user)
+    return SlackMarkup(f"<@{text}>") if _USER_ID.fullmatch(text) else text
 
-    Our own summaries mention people; request text could only ever mention a user or a
-    channel this way (``<!channel>`` and links stay escaped), which anyone can do anyway.
+
+def _channel(channel: Any) -> str:
+    if not channel:
+        return ""
+    text = str(channel)
+    return SlackMarkup(f"<#{text}>") if _CHANNEL_ID.fullmatch(text) else text
+
+
+def _link(url: Any, label: Any = None) -> str:
+    text = str(url)
+    if not _URL.fullmatch(text):
+        return str(label) if label else text  # not a URL we can mark up: plain, escaped text
+    return SlackMarkup(f"<{text}|{slack_escape(str(label))}>" if label else f"<{text}>")
+
+
+@pass_context
+def _mentions(context: Context, value: Any) -> SlackMarkup:
+    """Escape text but keep the bot's own user and channel mentions (``<@U…>``, ``<#C…>``).
+
+    Our summaries mention people ("approved by <@U…>") and may quote request text in the
+    same string. A mention the requester typed (``request_mentions``) stays escaped, so
+    echoing their words never pings anyone; special mentions (``<!here>``) and links are
+    never kept. The requester may always be mentioned: they would hear of their run anyway.
     """
+    typed = set(context.get(REQUEST_MENTIONS) or ())
+    run = context.get("run")
+    requester = run.get("requester") if isinstance(run, dict) else None
     escaped = slack_escape("" if value is None else str(value))
-    return SlackMarkup(_MENTION.sub(lambda m: f"<{m.group(1)}{m.group(2) or ''}>", escaped))
+
+    def keep(match: re.Match[str]) -> str:
+        target = match.group(1)
+        if target in typed and target != f"@{requester}":
+            return match.group(0)
+        return f"<{target}{match.group(2) or ''}>"
+
+    return SlackMarkup(_MENTION.sub(keep, escaped))
 
 
 def _clip(value: Any, limit: int = 2900) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.secrets import remember_secrets
 from workflows.store import Store
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +93,12 @@ class Settings(BaseSettings):
 
     def admin_ids(self) -> frozenset[str]:
         return frozenset(user.strip() for user in self.admins.split(",") if user.strip())
+
+    @model_validator(mode="after")
+    def _announce_secrets(self) -> Settings:
+        # Every scrubber in the process (stored requests, threads, logs, AI prompts) knows them.
+        remember_secrets(self.secrets())
+        return self
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for scrubbing output that might echo one."""

@@ -59,6 +59,7 @@ from bot.http_limits import (
     read_capped,
 )
 from connectors.jsonpath import PathNotFound, select
+from connectors.secrets import remember_secrets
 from connectors.webhook_out import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from workflows.definitions import WebhookTrigger, Workflow
 from workflows.ports import Clock
@@ -100,6 +101,7 @@ def resolve_webhook_keys(
                     trigger.webhook.secret_env,
                 )
                 continue
+            remember_secrets([secret])  # scrubbed from everything stored, sent or logged
             keys[workflow.name].append(
                 WebhookKey(SecretStr(secret), trigger.webhook.idempotency_field)
             )

@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from connectors.errors import ConnectorConfigError
+from connectors.secrets import remember_secrets
 
 __all__ = [
     "BaseUrlConfig",
@@ -232,4 +233,6 @@ def resolve_secret(
         raise ConnectorConfigError(
             f"environment variable {variable} (from {field}) is not set", connection=connection
         )
+    if not field.endswith("url_env"):  # addresses are not secrets (passwords in URLs are refused)
+        remember_secrets([value])  # so no thread, row, log line or prompt ever shows it
     return SecretStr(value)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterable
 
+from connectors.secrets import REDACTED, scrub
+
 __all__ = [
     "CircuitOpen",
     "ConnectorBadResponse",
@@ -117,14 +119,16 @@ class ConnectorConfigError(ConnectorError):
 
 
 def redact(text: str, secrets: Iterable[str], *, limit: int = 300) -> str:
-    """Return ``text`` shortened to ``limit`` characters with every secret value masked.
+    """Return ``text`` shortened to ``limit`` characters with every secret masked.
 
     Used on anything the remote side sends back (error bodies, driver messages) before it goes
-    into an exception message, because servers sometimes echo credentials.
+    into an exception message, because servers sometimes echo credentials. The product's one
+    scrubber does the masking: the connection's own secrets, every secret the process knows
+    and credential shapes, all become ``[REDACTED]``.
     """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)  # the connection's own, however short
+    text = scrub(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

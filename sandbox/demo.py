@@ -318,6 +318,7 @@ async def run_demo(options: DemoOptions) -> None:
     config = uvicorn.Config(
         demo.asgi,
         log_level="warning",
+        log_config=None,  # uvicorn's lines go through our scrubbed log chain (bot/logs.py)
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=3,

@@ -29,6 +29,7 @@ import structlog
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
+from connectors.secrets import scrub, scrub_data
 from workflows import audit
 from workflows.chat_waits import ChatRateLimited, ChatTimeExcluded, chat_time, step_deadline
 from workflows.completion import Committer, Completion, Landed, job_values
@@ -344,7 +345,10 @@ class Engine:
                 return StepOutcome(output={"skipped": True}, summary="skipped (condition false)")
         executor = STEP_KINDS[_kind(step)].execute
         async with step_deadline(step.timeout):
-            return await executor(ctx)
+            outcome = await executor(ctx)
+        # Stored in runs.context and threaded: a secret a system echoed goes no further.
+        outcome.output, outcome.summary = scrub_data(outcome.output), scrub(outcome.summary)
+        return outcome
 
     async def _ensure_root(
         self, run: RunRow, workflow: Workflow, job: ClaimedJob
@@ -375,7 +379,8 @@ class Engine:
         assert self.chat is not None
         inputs = run.context.get("input", {})
         if inputs.get("fetch_text") and not inputs.get("text"):
-            text = await self.chat.message_text(ref.channel, str(inputs.get("message_ts")))
+            # Read after start_run, so scrubbed here: a reaction's text is request text too.
+            text = scrub(await self.chat.message_text(ref.channel, str(inputs.get("message_ts"))))
             run.context = dict(run.context) | {"input": dict(inputs) | {"text": text}}
         data = {"run": _run_view(run), "workflow": {"name": workflow.name, "title": workflow.title}}
         await self.outbox.send(

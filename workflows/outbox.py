@@ -5,10 +5,15 @@ same key updates that message. The gap between Slack accepting a post and us
 recording its ``ts`` (a crash there) is closed by the key travelling in the
 message's metadata: a re-executed job (attempt > 1) with no record asks chat
 for a message carrying its key before posting.
+
+Every message also carries the mentions the run's requester typed
+(``request_mentions``), so the renderer can escape them wherever a summary quotes
+request text: echoing someone's words must not ping the people they named.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from workflows.group_commit import GroupCommit
 from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
 from workflows.store import Store
-from workflows.tables import OutboundMessageRow
+from workflows.tables import OutboundMessageRow, RequestRow
+
+REQUEST_MENTIONS = "request_mentions"
+"""The data key under which a message carries the mentions typed in its run's request."""
+_TYPED_MENTION = re.compile(r"<([@#!][^<>|\s]{1,80})")
+_CACHED_RUNS = 4096
+
+
+def typed_mentions(text: str) -> list[str]:
+    """``@U…``, ``#C…``, ``!here``, ``!subteam^S…``: every ``<…>`` mention target in ``text``."""
+    return sorted(set(_TYPED_MENTION.findall(text)))
 
 
 class Outbox:
@@ -27,6 +42,8 @@ class Outbox:
         self._store = store
         self._chat = chat
         self._clock = clock
+        # A request's text never changes: its mentions are read once per run.
+        self._mentions: dict[str, list[str]] = {}
 
     async def send(
         self,
@@ -42,8 +59,10 @@ class Outbox:
         if self._chat is None:
             raise ChatError("no chat is configured", retryable=False)
         key = f"{run_id}/{step_id}/{purpose}"
-        message = ChatMessage(message.template, message.data, key)
         async with self._store.read() as session:
+            mentions = await self._request_mentions(session, run_id)
+            data = message.data | {REQUEST_MENTIONS: mentions} if mentions else message.data
+            message = ChatMessage(message.template, data, key)
             row = await session.scalar(
                 select(OutboundMessageRow).where(
                     OutboundMessageRow.run_id == run_id,
@@ -66,6 +85,14 @@ class Outbox:
             ref = await self._chat.post(channel_id, message, thread_ts=thread_ts)
         await self._record(run_id, step_id, purpose, ref)
         return ref
+
+    async def _request_mentions(self, session: AsyncSession, run_id: str) -> list[str]:
+        if run_id not in self._mentions:
+            if len(self._mentions) >= _CACHED_RUNS:
+                self._mentions.clear()
+            text = await session.scalar(select(RequestRow.text).where(RequestRow.id == run_id))
+            self._mentions[run_id] = typed_mentions(text or "")
+        return self._mentions[run_id]
 
     async def _channel_id(self, channel: str) -> str:
         assert self._chat is not None

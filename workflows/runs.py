@@ -4,10 +4,16 @@
 and nothing else: record the request, the run and its first job. A duplicate
 delivery (same ``dedupe_key``: Slack event id, webhook idempotency key,
 schedule fire) finds the run the first delivery started.
+
+Every trigger starts through ``start_run``, so this is where request text and
+inputs are scrubbed of secrets (``connectors/secrets.py``) before anything is
+stored: no trigger can forget it, and nothing downstream (``requests.text``,
+``runs.context``, expressions, threads, the AI prompt) ever sees the secret.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectors.secrets import Scrubber
 from workflows import audit
 from workflows.group_commit import GroupCommit
 from workflows.store import Store
@@ -58,8 +65,21 @@ class RunStateError(Exception):
     """The run is not in a state that allows the operation; the message says why."""
 
 
+_scrubber = Scrubber()
+"""Credential shapes plus every secret value the process announced (settings, connections)."""
+
+
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def scrubbed(request: StartRequest) -> StartRequest:
+    """``request`` with secrets removed from its text and every string in its input."""
+    text = _scrubber.text(request.text)
+    inputs = _scrubber.value(request.input) if request.input else request.input
+    if text == request.text and inputs == request.input:
+        return request
+    return dataclasses.replace(request, text=text, input=inputs)
 
 
 def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
@@ -99,6 +119,7 @@ def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
 async def start_run(store: Store, request: StartRequest, now: datetime) -> Started:
     """Write the request, its run and the first job; runs started together share a commit."""
     run_id = new_id()
+    request = scrubbed(request)
     starts = store.shared("start_run", lambda: GroupCommit(store, _insert_starts, urgent=True))
     try:
         await starts.submit((run_id, request, now))

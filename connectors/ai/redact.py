@@ -1,6 +1,8 @@
 """Redaction of secrets and personal data from text before it leaves the process.
 
-``redact(text)`` replaces, in this order:
+``redact(text)`` first replaces every configured secret value (the ones the process
+announced through ``connectors.secrets.remember_secrets`` — settings, connection and
+webhook secrets — plus any passed in) with ``[SECRET]``, then, in this order:
 
 =============  ==================  ===================================================
 kind           placeholder         what
@@ -8,8 +10,9 @@ kind           placeholder         what
 private_key    ``[PRIVATE_KEY]``   PEM ``-----BEGIN … PRIVATE KEY-----`` blocks
 slack_token    ``[SLACK_TOKEN]``   ``xoxb-``/``xoxp-``/``xapp-``… tokens, Slack webhook URLs
 api_key        ``[API_KEY]``       ``sk-…`` (OpenAI, Anthropic), Stripe, GitHub, Google keys
-aws_key        ``[AWS_KEY]``       ``AKIA…``/``ASIA…`` access key ids
+aws_key        ``[AWS_KEY]``       ``AKIA…``/``ASIA…`` access key ids, labelled secret keys
 jwt            ``[JWT]``           ``eyJ….eyJ….…`` JSON web tokens
+url_password   ``[URL_PASSWORD]``  the password in ``scheme://user:password@host``
 bearer_token   ``[BEARER_TOKEN]``  the credential after ``Bearer``/``Basic``
 secret         ``[SECRET]``        ``password=…``, ``api_key: …`` values; long random hex or
                                    base64 strings
@@ -34,8 +37,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from connectors.secrets import MIN_SECRET_LENGTH, SECRET_RULES, known_secrets
 
 RESTORABLE_KINDS: frozenset[str] = frozenset({"email", "phone", "iban", "account"})
 """Kinds whose originals may be put back into a model's answer (see :meth:`Redacted.restore`)."""
@@ -122,61 +127,8 @@ _B = r"(?<![A-Za-z0-9_\-])"
 _E = r"(?![A-Za-z0-9_\-])"
 
 _RULES: tuple[_Rule, ...] = (
-    _Rule(
-        "private_key",
-        re.compile(
-            r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)",
-            re.DOTALL,
-        ),
-    ),
-    _Rule(
-        "slack_token",
-        re.compile(
-            _B + r"(?:xox[abposre]-[A-Za-z0-9-]{10,}|xoxe\.xox[bp]-[A-Za-z0-9-]{10,}"
-            r"|xapp-\d-[A-Za-z0-9-]{10,})"
-            + _E
-            + r"|https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+"
-        ),
-    ),
-    _Rule(
-        "api_key",
-        re.compile(
-            _B + r"(?:sk-(?:[A-Za-z]+-)*[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic, DeepSeek…
-            r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
-            r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"  # GitHub
-            r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
-            r"|AIza[0-9A-Za-z_-]{35})" + _E  # Google
-        ),
-    ),
-    _Rule("aws_key", re.compile(_B + r"(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}" + _E)),
-    _Rule(
-        "jwt",
-        re.compile(_B + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}" + _E),
-    ),
-    _Rule(
-        "bearer_token",
-        re.compile(r"(?i)\b(?:bearer|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{12,})"),
-        group="v",
-    ),
-    _Rule(
-        "secret",
-        re.compile(
-            r"(?i)\b(?:password|passwd|pwd|passphrase)\b[\"']?\s*[:=]\s*[\"']?"
-            r"(?P<v>[^\s\"',;]{4,})"
-        ),
-        group="v",
-    ),
-    _Rule(
-        "secret",
-        re.compile(
-            r"(?i)\b(?:secret|client[_ -]?secret|api[_ -]?key|access[_ -]?key|secret[_ -]?key"
-            r"|auth[_ -]?token|access[_ -]?token|token)\b[\"']?\s*[:=]\s*[\"']?"
-            r"(?P<v>[^\s\"',;]{8,})"
-        ),
-        group="v",
-        # "token: expired-yesterday" is prose; a credential has digits in it.
-        check=lambda v: any(c.isdigit() for c in v),
-    ),
+    # Credentials: the shapes every scrubber in the product shares (connectors/secrets.py).
+    *(_Rule(r.kind, r.pattern, r.group, r.check) for r in SECRET_RULES),
     # Long random strings: hex >= 32 (keys, HMAC secrets) and base64-ish >= 32
     # with mixed case and digits (AWS secret keys, generic API secrets).
     _Rule("secret", re.compile(_B + r"[0-9a-fA-F]{32,}" + _E)),
@@ -234,8 +186,8 @@ _RULES: tuple[_Rule, ...] = (
 )
 
 
-def redact(text: str) -> Redacted:
-    """Replace secrets and personal data in ``text`` with placeholders."""
+def redact(text: str, secrets: Iterable[str] = ()) -> Redacted:
+    """Replace secrets (configured values and shapes) and personal data with placeholders."""
     originals: dict[str, tuple[str, str]] = {}
     by_value: dict[tuple[str, str], str] = {}
     counts: dict[str, int] = {}
@@ -257,6 +209,10 @@ def redact(text: str) -> Redacted:
         return by_value[key]
 
     redacted = text
+    values = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH} | known_secrets()
+    for value in sorted(values, key=len, reverse=True):  # longest first: replaced whole
+        if value in redacted:
+            redacted = redacted.replace(value, placeholder_for("secret", value))
     for rule in _RULES:
 
         def replace(match: re.Match[str], rule: _Rule = rule) -> str:

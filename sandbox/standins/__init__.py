@@ -124,6 +124,7 @@ async def run_standins(
             host=host,
             port=port,
             log_level="warning",
+            log_config=None,  # keep the demo's scrubbed log chain for uvicorn's loggers
             access_log=False,
             lifespan="off",
         )

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from bot.settings import load_settings
+from connectors.ai.base import SummarizeRequest
 from connectors.ai.redact import redact
+from connectors.config import resolve_secret
+from tests.ai.conftest import ProviderFactory
+from tests.fakes.openai_server import FakeOpenAI
 
 # Test values are assembled at run time so no secret-shaped literal sits in the repo
 # for a scanner to flag.
@@ -158,3 +165,51 @@ def test_secret_value_after_a_token_keyword_is_not_double_counted() -> None:
 def test_repr_does_not_leak_originals() -> None:
     result = redact("a@x.io")
     assert "a@x.io" not in repr(result)
+
+
+# Configured values are not shaped like anything: only the process's configuration knows them.
+CONNECTION_TOKEN = "planted-" + "erp-connection-value-" + "c0ffee"
+AI_KEY = "planted-" + "ai-provider-value-" + "9e1d"
+
+
+def announce_configured_secrets() -> None:
+    """Read them the way the product does: a connection's secret and the settings."""
+    resolve_secret({"ERP_TOKEN": CONNECTION_TOKEN}, "ERP_TOKEN", connection="erp", field="x")
+    load_settings(OPENAI_API_KEY=AI_KEY)
+
+
+def test_configured_secret_values_are_redacted_and_never_restored() -> None:
+    announce_configured_secrets()
+    out = redact(f"use {CONNECTION_TOKEN} or {AI_KEY} for PO-7781")
+    assert out.text == "use [SECRET] or [SECRET_2] for PO-7781"
+    assert out.kinds == ["secret"]
+    assert out.restore("[SECRET] [SECRET_2]") == "[SECRET] [SECRET_2]"
+    assert redact("one-off value-77 here", secrets=["one-off value-77"]).text == "[SECRET] here"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_remote_model_never_receives_a_configured_secret(
+    fake_openai: FakeOpenAI, make_provider: ProviderFactory
+) -> None:
+    announce_configured_secrets()
+    provider = make_provider()
+    text = f"the ERP token is {CONNECTION_TOKEN}; invoice INV-2026-0042 is late"
+    await provider.summarize(SummarizeRequest(text=text, max_sentences=1))
+    sent = json.dumps(fake_openai.requests[-1].body)
+    assert CONNECTION_TOKEN not in sent and "[SECRET]" in sent
+    assert "INV-2026-0042" in sent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("aws_secret_access_key = " + AWS_SECRET, "aws_secret_access_key = [AWS_KEY]"),
+        (
+            "dsn postgres://app:" + "Pl4nted-pw" + "@db:5432/x",
+            "dsn postgres://app:[URL_PASSWORD]@db:5432/x",
+        ),
+        ("basic requirements for PO-7781", "basic requirements for PO-7781"),
+    ],
+)
+def test_shared_credential_shapes(text: str, expected: str) -> None:
+    assert redact(text).text == expected

@@ -8,18 +8,23 @@ included) and carry the request's and the job's context.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import structlog
+import uvicorn
 
 from bot.logs import REDACTED, Scrubber, configure_logging, scrub_tokens
+from bot.serve import server_config
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, running_bot
+from tests.support.servers import free_port
 from tests.support.stores import Database
 from workflows import audit
 
@@ -98,7 +103,8 @@ async def test_planted_secrets_never_appear(
             assert secret not in output, f"{secret} leaked into {where}"
 
     posted = next(m for m in thread if m["text"].startswith("you said"))
-    assert posted["text"] == f"you said {REDACTED} with {REDACTED}; our key is {REDACTED}"
+    # The label stays ("Bearer "), its value goes: the text keeps its meaning.
+    assert posted["text"] == f"you said {REDACTED} with Bearer {REDACTED}; our key is {REDACTED}"
     assert len(exported) > 2, "the audit trail has the run's records"
 
     records = [json.loads(line) for line in logs.splitlines()]
@@ -126,8 +132,44 @@ def test_scrubber_rules() -> None:
         "xapp-1-A111-222-abcdef",
         "sk-proj-abcdefghijklmnop1234",
         "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
-        "Bearer eyJhbGciOi.payload.sig",
     ):
         assert scrub_tokens(f"before {token} after") == f"before {REDACTED} after", token
+    assert scrub_tokens("Bearer eyJhbGciOi.payload.sig") == f"Bearer {REDACTED}"
     untouched = "PO-4411 for $1,200.00 on 2026-03-02, ticket OPS-12, sk-short"
     assert scrub_tokens(untouched) == untouched
+
+
+async def test_uvicorn_error_lines_are_json_and_scrubbed(
+    captured_logs: io.StringIO, capfd: pytest.CaptureFixture[str]
+) -> None:
+    planted = "planted-uvicorn-secret-4b7e"
+    aws = "AKIAIOSFODNN7EXAMPLE"
+
+    async def crashing_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            raise RuntimeError(f"handler saw {planted} and {aws}")
+
+    configure_logging(level="INFO", fmt="json", secrets=[planted], stream=captured_logs)
+    uvicorn.Config(crashing_app)  # a default-configured server earlier in the process
+    port = free_port()
+    server = uvicorn.Server(server_config(crashing_app, host="127.0.0.1", port=port))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # re-raise the start-up error
+            await asyncio.sleep(0.01)
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{port}/")).status_code == 500
+    finally:
+        server.should_exit = True
+        await task
+
+    records = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    crashes = [r for r in records if r["event"].strip() == "Exception in ASGI application"]
+    assert crashes, "uvicorn's error line bypassed our JSON, scrubbed log chain"
+    crash = crashes[0]
+    assert crash["logger"] == "uvicorn.error"
+    assert f"handler saw {REDACTED} and {REDACTED}" in crash["exception"]
+    everything = captured_logs.getvalue() + "".join(capfd.readouterr())
+    assert planted not in everything and aws not in everything
