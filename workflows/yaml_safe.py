@@ -60,6 +60,8 @@ def one_line(text: str) -> str:
 
 def read_yaml(path: Path) -> YamlDocument:
     """Read and parse ``path``; raise YamlProblem (never anything else) if it is refused."""
+    if not path.is_file():  # a FIFO or device named *.yaml would block or never end
+        raise YamlProblem(1, "cannot read: not a regular file")
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_BYTES + 1)  # never read more than the cap, whatever the file is

@@ -180,6 +180,12 @@ def test_a_file_over_256_kib_is_refused_without_parsing(tmp_path: Path) -> None:
     assert (error.line, error.message) == (1, "file is larger than 256 KiB")
 
 
+def test_a_fifo_named_like_a_workflow_does_not_block_loading(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")  # open() on it would wait for a writer forever
+    error = only_error(tmp_path, "pipe")
+    assert (error.line, error.message) == (1, "cannot read: not a regular file")
+
+
 def test_connections_yaml_is_read_as_strictly(tmp_path: Path) -> None:
     from bot.connections import read_connections
     from bot.settings import ConfigurationError
