@@ -16,10 +16,13 @@ loads, so nobody has to trust the sandbox alone. Refused, with a reason:
 
 from __future__ import annotations
 
-from jinja2 import meta, nodes
+from jinja2 import TemplateError, meta, nodes
 
 from workflows.expressions import Expressions
 
+# Jinja's code generator is quadratic in nesting: -(-(-(...))) 300 deep took 8 s to compile.
+# Real expressions are under 15 levels of syntax tree.
+MAX_EXPRESSION_DEPTH = 64
 NAMESPACE = frozenset({"input", "steps", "run"})
 _GLOBALS = frozenset({"range", "dict", "namespace"})
 # Filter/test -> how many leading positional arguments name attributes (plus any attribute=);
@@ -60,14 +63,23 @@ _ENVIRONMENT = Expressions()._env
 
 
 def unsafe_reason(source: str) -> str | None:
-    """Why ``source`` is refused, or None. ``source`` must already compile (Expressions.check)."""
-    ast = _ENVIRONMENT.parse(source)
+    """Why ``source`` is refused, or None; run before compiling (syntax errors are left to it)."""
+    try:
+        ast = _ENVIRONMENT.parse(source)
+    except TemplateError:
+        return None  # Expressions.check reports it with its position
+    if _depth(ast) > MAX_EXPRESSION_DEPTH:
+        return f"bad expression: nested deeper than {MAX_EXPRESSION_DEPTH} levels"
     for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Test)):
         reason = _node_reason(node)
         if reason:
             return f"unsafe expression: {reason}"
+    try:
+        undeclared = meta.find_undeclared_variables(ast)  # compiles: may find an unknown filter
+    except TemplateError:
+        return None  # Expressions.check reports it
     # find_undeclared_variables leaves out the environment's globals (lipsum, cycler, ...).
-    names = meta.find_undeclared_variables(ast) | {
+    names = undeclared | {
         name.name
         for name in ast.find_all(nodes.Name)
         if name.ctx == "load" and name.name in _ENVIRONMENT.globals
@@ -76,6 +88,15 @@ def unsafe_reason(source: str) -> str | None:
     if unknown:
         return f"unknown name {unknown[0]!r} (expressions see {', '.join(sorted(NAMESPACE))})"
     return None
+
+
+def _depth(root: nodes.Node) -> int:
+    deepest, stack = 0, [(root, 1)]
+    while stack:  # iterative: the tree is as deep as the author made it
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
 
 
 def _node_reason(node: nodes.Node) -> str | None:

@@ -22,6 +22,8 @@ from workflows.spec import RESERVED_STEP_IDS, StepBase
 from workflows.steps.basic import PostStep, SwitchStep
 from workflows.yaml_safe import Lines, YamlProblem, one_line, read_yaml
 
+# A file name in templates/, never a path (and short enough for the file system to stat).
+_TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _STEP_REF = re.compile(r"^steps\.([a-z][a-z0-9_-]*)$")
 
 
@@ -151,13 +153,14 @@ def _check_references(workflow: Workflow, check: CheckContext) -> list[tuple[tup
             if "{{" not in source and "{%" not in source:
                 continue
             try:
-                expressions.check(source)
-                names = expressions.names(source)
-                unsafe = unsafe_reason(source)
+                unsafe = unsafe_reason(source)  # first: it bounds the nesting compile will see
+                if unsafe is None:
+                    expressions.check(source)
+                    names = expressions.names(source)
             except ExpressionError as exc:
                 problems.append((here + key, f"bad expression: {exc}"))
                 continue
-            except RecursionError:  # Jinja's parser recurses once per bracket
+            except (RecursionError, SyntaxError):  # Jinja recurses per bracket; Python caps 200
                 problems.append((here + key, "bad expression: nested too deeply"))
                 continue
             if unsafe:
@@ -188,7 +191,9 @@ def _check_externals(step: StepBase, check: CheckContext) -> list[tuple[tuple[An
     problems: list[tuple[tuple[Any, ...], str]] = []
     template = step.post.template if isinstance(step, PostStep) else None
     templates = check.templates_dir
-    if template and templates is not None and not (templates / f"{template}.json.j2").is_file():
+    if template and not _TEMPLATE_NAME.match(template):
+        problems.append((("post", "template"), "a template name is letters, digits and _"))
+    elif template and templates is not None and not (templates / f"{template}.json.j2").is_file():
         problems.append((("post", "template"), f"no template {template}.json.j2 in templates/"))
     connection = step.connection()
     if connection and check.connections is not None and connection not in check.connections:

@@ -186,6 +186,16 @@ def test_a_fifo_named_like_a_workflow_does_not_block_loading(tmp_path: Path) -> 
     assert (error.line, error.message) == (1, "cannot read: not a regular file")
 
 
+@pytest.mark.parametrize("template", ["x" * 300, "../secrets/card"])
+def test_a_template_name_must_be_a_name(tmp_path: Path, template: str) -> None:
+    write(
+        tmp_path, "card", f"name: card\nsteps:\n  - id: a\n    post: {{template: '{template}'}}\n"
+    )
+    error = only_error(tmp_path, "card")
+    assert (error.line, error.field) == (4, "steps[0].post.template"), str(error)
+    assert error.message == "a template name is letters, digits and _"
+
+
 def test_connections_yaml_is_read_as_strictly(tmp_path: Path) -> None:
     from bot.connections import read_connections
     from bot.settings import ConfigurationError
@@ -258,6 +268,7 @@ ESCAPES = {
     "dotted_attribute": "{{ steps.a.x|sort(attribute='y.__class__') }}",
     "mro_call": "{{ steps.a.x.mro() }}",
     "unknown_name": "{{ request.text }}",
+    "unknown_filter": "{{ steps.a|le }}",
     "outside_namespace": "{{ lipsum() }}",
 }
 
@@ -273,7 +284,24 @@ def test_sandbox_escape_attempts_in_expressions_are_refused(tmp_path: Path, name
     )
     error = only_error(tmp_path, "escape")
     assert (error.line, error.field) == (7, "steps[1].set.y"), str(error)
-    assert "unsafe expression" in error.message or "unknown name" in error.message, str(error)
+    reasons = ("unsafe expression", "unknown name", "No filter named")
+    assert any(reason in error.message for reason in reasons), str(error)
+
+
+@pytest.mark.parametrize(
+    "nested", ["-(" * 300 + "1" + ")" * 300, "(" * 5000 + "1", "- " * 900 + "1"]
+)
+def test_deeply_nested_expressions_are_refused_quickly(tmp_path: Path, nested: str) -> None:
+    write(
+        tmp_path,
+        "nested",
+        f"name: nested\nsteps:\n  - id: a\n    set: {{x: '{{{{ {nested} }}}}'}}\n",
+    )
+    started = time.monotonic()
+    error = only_error(tmp_path, "nested")
+    assert time.monotonic() - started < 1.0
+    assert (error.line, error.field) == (4, "steps[0].set.x"), str(error)
+    assert error.message.startswith("bad expression: nested"), str(error)
 
 
 def test_expressions_that_use_the_namespace_and_local_names_are_accepted(tmp_path: Path) -> None:
