@@ -19,13 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.settings import ConfigurationError
 from connectors.base import Hooks
 from connectors.config import parse_connections
 from connectors.errors import ConnectorError
 from connectors.registry import ConnectorRegistry
+from workflows.yaml_safe import YamlProblem, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +41,12 @@ def read_connections(workflows_dir: Path) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"configuration error: {path}: {exc}") from None
+        # The same limits as workflow files: no aliases, bounded size and depth, no duplicate keys.
+        raw = read_yaml(path).data or {}
+    except YamlProblem as problem:
+        raise ConfigurationError(
+            f"configuration error: {path}:{problem.line}: {problem.message}"
+        ) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("connections", {}), dict):
         raise ConfigurationError(
             f"configuration error: {path}: expected `connections: {{name: ...}}`"

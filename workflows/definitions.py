@@ -11,11 +11,11 @@ step; a ``switch`` step picks the next step from a value; ``end`` stops.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
+from workflows.patterns import compile_linear
 from workflows.spec import NAME_PATTERN, Duration, StepBase, Strict
 from workflows.steps import STEP_KINDS
 from workflows.steps.http import HttpSpec
@@ -30,18 +30,23 @@ class CommandTrigger(Strict):
 
 class MessageSpec(Strict):
     channel: str
-    match: str | None = Field(default=None, description="Regular expression the text must match")
+    match: str | None = Field(
+        default=None,
+        description="Regular expression the text must match (RE2 syntax: linear time, "
+        "no backreferences or lookarounds)",
+    )
     threads: bool = Field(default=False, description="Also start on replies in threads")
 
     @field_validator("match")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression: {exc}") from None
+            compile_linear(value)
         return value
+
+    def matches(self, text: str) -> bool:
+        """Whether ``text`` starts this trigger; linear in ``len(text)`` whatever the pattern."""
+        return self.match is None or compile_linear(self.match).search(text) is not None
 
 
 class MessageTrigger(Strict):

@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from workflows.definitions import Workflow, step_kind
+from workflows.expression_check import unsafe_reason
 from workflows.expressions import ExpressionError, Expressions
-from workflows.spec import StepBase
+from workflows.spec import RESERVED_STEP_IDS, StepBase
 from workflows.steps.basic import PostStep, SwitchStep
+from workflows.yaml_safe import Lines, YamlProblem, one_line, read_yaml
 
-_MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})
+# A file name in templates/, never a path (and short enough for the file system to stat).
+_TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _STEP_REF = re.compile(r"^steps\.([a-z][a-z0-9_-]*)$")
 
 
@@ -31,6 +33,10 @@ class DefinitionError:
     line: int
     field: str
     message: str
+
+    def __post_init__(self) -> None:
+        # Always one line: check prints one error per line and logs keep one per record.
+        object.__setattr__(self, "message", one_line(self.message))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
@@ -77,15 +83,10 @@ def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
 def load_file(path: Path, check: CheckContext) -> tuple[Workflow | None, list[DefinitionError]]:
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        return None, [DefinitionError(name, line, "", f"bad YAML: {exc.problem}")]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return None, [DefinitionError(name, 1, "", f"cannot read: {exc}")]
-    lines = _line_map(node)
+        document = read_yaml(path)  # size, aliases, depth, duplicate keys: yaml_safe.py
+    except YamlProblem as problem:
+        return None, [DefinitionError(name, problem.line, "", problem.message)]
+    data, lines = document.data, document.lines
     if not isinstance(data, dict):
         return None, [DefinitionError(name, 1, "", "a workflow file must be a mapping")]
     try:
@@ -99,26 +100,7 @@ def load_file(path: Path, check: CheckContext) -> tuple[Workflow | None, list[De
     return (None if errors else workflow), errors
 
 
-def _line_map(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Path (keys and list indexes) -> 1-based line of every node in the document."""
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is None:
-        return lines
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = path + (key_node.value,)
-            lines.update(_line_map(value_node, key))
-            lines[key] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines.update(_line_map(item, path + (index,)))
-    return lines
-
-
-def _from_pydantic(
-    file: str, error: Any, data: Any, lines: dict[tuple[Any, ...], int]
-) -> DefinitionError:
+def _from_pydantic(file: str, error: Any, data: Any, lines: Lines) -> DefinitionError:
     # Pydantic's loc names the union member after a step's or trigger's index ('set',
     # 'command', ...): that tag is not a key of the document, so it is skipped.
     path: list[Any] = []
@@ -171,15 +153,23 @@ def _check_references(workflow: Workflow, check: CheckContext) -> list[tuple[tup
             if "{{" not in source and "{%" not in source:
                 continue
             try:
-                expressions.check(source)
-                names = expressions.names(source)
+                unsafe = unsafe_reason(source)  # first: it bounds the nesting compile will see
+                if unsafe is None:
+                    expressions.check(source)
+                    names = expressions.names(source)
             except ExpressionError as exc:
                 problems.append((here + key, f"bad expression: {exc}"))
+                continue
+            except (RecursionError, SyntaxError):  # Jinja recurses per bracket; Python caps 200
+                problems.append((here + key, "bad expression: nested too deeply"))
+                continue
+            if unsafe:
+                problems.append((here + key, unsafe))
                 continue
             for ref in names:
                 match = _STEP_REF.match(ref)
                 # steps.get(...), steps.items(): mapping methods, not step ids.
-                if match and match.group(1) in _MAPPING_METHODS:
+                if match and match.group(1) in RESERVED_STEP_IDS:
                     continue
                 if match and match.group(1) not in earlier:
                     problems.append((here + key, f"{ref} is not an earlier step of this workflow"))
@@ -201,7 +191,9 @@ def _check_externals(step: StepBase, check: CheckContext) -> list[tuple[tuple[An
     problems: list[tuple[tuple[Any, ...], str]] = []
     template = step.post.template if isinstance(step, PostStep) else None
     templates = check.templates_dir
-    if template and templates is not None and not (templates / f"{template}.json.j2").is_file():
+    if template and not _TEMPLATE_NAME.match(template):
+        problems.append((("post", "template"), "a template name is letters, digits and _"))
+    elif template and templates is not None and not (templates / f"{template}.json.j2").is_file():
         problems.append((("post", "template"), f"no template {template}.json.j2 in templates/"))
     connection = step.connection()
     if connection and check.connections is not None and connection not in check.connections:

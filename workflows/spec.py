@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+# Expressions reach a step's output as ``steps.<id>``, and Jinja looks an attribute up
+# before a key: a step named ``items`` would be shadowed by the mapping's method.
+RESERVED_STEP_IDS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -45,6 +48,16 @@ class StepBase(Strict):
         default=None, description="Step to run next instead of the following one"
     )
     quiet: bool = Field(default=False, description="Do not thread this step's result")
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_STEP_IDS:
+            raise ValueError(
+                f"step id {value!r} is reserved: in expressions steps.{value} means the "
+                "mapping's method, not the step; choose another id"
+            )
+        return value
 
     def connection(self) -> str | None:
         """The named connection this step calls, if any (its limits apply while it runs)."""

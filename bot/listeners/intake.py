@@ -42,7 +42,7 @@ class Intake:
             spec = trigger.message
             if not self._channel_matches(spec.channel, channel) or (reply and not spec.threads):
                 continue
-            if spec.match and not re.search(spec.match, text):
+            if not spec.matches(text):
                 continue
             await self._start(
                 workflow,

@@ -100,6 +100,24 @@ BAD: dict[str, tuple[str, int, str, str]] = {
         "steps[1].http.connection",
         "connection 'crm' is not declared",
     ),
+    "duplicate_key": (
+        "name: dup\nsteps:\n  - id: a\n    set: {x: 1}\n    set: {x: 2}\n",
+        5,
+        "",
+        "duplicate key 'set' (first at line 4)",
+    ),
+    "yaml_alias": (
+        "name: alias\nsteps:\n  - id: a\n    set: &s {x: 1}\n  - id: b\n    set: *s\n",
+        4,
+        "",
+        "aliases and anchors are not allowed (&s)",
+    ),
+    "reserved_step_id": (
+        "name: reserved\nsteps:\n  - id: items\n    set: {x: 1}\n",
+        3,
+        "steps[0].id",
+        "step id 'items' is reserved",
+    ),
 }
 
 # Once known gaps (an unknown step field reported at line 1; dunder access loading fine).
