@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import random
-import resource
 import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -76,31 +76,39 @@ def only_error(folder: Path, name: str) -> DefinitionError:
     return error
 
 
+# Runs the command as its own child and prints that child's peak RSS (KiB) last on stderr.
+# Measured from this small process, not from pytest: on Linux a forked child's ru_maxrss
+# starts from its parent's RSS at the fork, so a child of a long-running pytest process
+# would report pytest's hundreds of MiB, not its own.
+_MEASURE = """
+import os, resource, subprocess, sys
+def cap():
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+child = subprocess.Popen(sys.argv[1:], preexec_fn=cap)
+_pid, status, usage = os.wait4(child.pid, 0)
+print(usage.ru_maxrss, file=sys.stderr)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def check_cli(folder: Path) -> tuple[subprocess.CompletedProcess[str], int, float]:
     """``switchboard check folder`` under a 2 GiB address-space cap: (result, peak KiB, seconds)."""
-
-    def cap_memory() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/unused.db"}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [str(SWITCHBOARD), "check", str(folder)],
-            env=env,
-            stdout=out,
-            stderr=err,
-            text=True,
-            preexec_fn=cap_memory,  # caps only the child
-        )
-        _pid, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.monotonic() - started
-        out.seek(0)
-        err.seek(0)
-        result = subprocess.CompletedProcess(
-            process.args, os.waitstatus_to_exitcode(status), out.read(), err.read()
-        )
-    return result, usage.ru_maxrss, elapsed
+    started = time.monotonic()
+    measured = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(SWITCHBOARD), "check", str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    *stderr, peak = measured.stderr.splitlines() or ["0"]
+    result = subprocess.CompletedProcess(
+        measured.args, measured.returncode, measured.stdout, "\n".join(stderr)
+    )
+    return result, int(peak), elapsed
 
 
 # --- finding 8: alias bombs, deep nesting, size -------------------------------------------

@@ -4,7 +4,9 @@ with ids read from them (findings 6, 10, 11)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -126,7 +128,12 @@ def test_bolts_own_loggers_never_write_a_request_body() -> None:
     # Bolt's failed-signature message embeds the whole body; server.py verifies first so it
     # should not fire, and if it does (another mount, a future Bolt) the body stays out.
     body = "payload=" + "B" * (3 * MiB)
-    with captured_logs() as logs:
+    # The demo quietens "slack_bolt" process-wide; this test wants to see every line.
+    bolt_parent = logging.getLogger("slack_bolt")
+    saved_level = bolt_parent.level
+    bolt_parent.setLevel(logging.NOTSET)
+    with contextlib.ExitStack() as restore, captured_logs() as logs:
+        restore.callback(bolt_parent.setLevel, saved_level)
         verifier_logger = get_bolt_logger(RequestVerification, base_logger=bolt_logger())
         verifier_logger.info(
             f"Invalid request signature detected (signature: v0=1, timestamp: 1, body: {body})"
