@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
+from bot.db_ready import NOT_READY_EXIT, DatabaseNotReady, ready_store
 from bot.reports import report_app
 from bot.settings import ConfigurationError, Settings, load_settings, open_store
 
@@ -213,7 +214,7 @@ def _run_operation(run_id: str, operation: Literal["cancel", "retry"]) -> None:
     from workflows import runs
 
     async def go() -> str:
-        store = open_store(settings())
+        store = await ready_store(settings())
         try:
             fn = runs.cancel_run if operation == "cancel" else runs.retry_run
             run = await fn(store, run_id, "cli", datetime.now().astimezone())
@@ -260,7 +261,7 @@ def stats(
         raise
 
     async def go() -> Any:
-        store = open_store(settings())
+        store = await ready_store(settings())
         now = datetime.now().astimezone()
         try:
             return await collect(store, start=now - length, end=now, now=now, workflow=workflow)
@@ -278,7 +279,7 @@ def audit_verify() -> None:
     from workflows import audit
 
     async def go() -> audit.VerifyResult:
-        store = open_store(settings())
+        store = await ready_store(settings())
         try:
             return await audit.verify(store)
         finally:
@@ -305,7 +306,7 @@ def audit_export(
         since = since.astimezone()
 
     async def go() -> None:
-        store = open_store(settings())
+        store = await ready_store(settings())
         try:
             async for line in audit.export(store, run_id=run, since=since, fmt=fmt):  # type: ignore[arg-type]
                 sys.stdout.write(line)
@@ -327,3 +328,6 @@ def main() -> None:
     except ConfigurationError as exc:
         typer.echo(str(exc), err=True)
         sys.exit(2)
+    except DatabaseNotReady as exc:
+        typer.echo(str(exc), err=True)
+        sys.exit(NOT_READY_EXIT)
