@@ -19,6 +19,7 @@ import typer
 
 from bot.db_ready import NOT_READY_EXIT, DatabaseNotReady, ready_store
 from bot.reports import report_app
+from bot.retention_commands import forget_command, purge_command
 from bot.settings import ConfigurationError, Settings, load_settings, open_store
 
 T = TypeVar("T")
@@ -33,6 +34,8 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
+app.command("purge")(purge_command)
+app.command("forget")(forget_command)
 
 
 def fail(message: str, code: int = 2) -> None:
