@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
+from bot.db_ready import NOT_READY_EXIT, DatabaseNotReady, ready_store
 from bot.reports import report_app
+from bot.retention_commands import forget_command, purge_command
 from bot.settings import ConfigurationError, Settings, load_settings, open_store
 
 T = TypeVar("T")
@@ -32,6 +34,8 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
+app.command("purge")(purge_command)
+app.command("forget")(forget_command)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -213,7 +217,7 @@ def _run_operation(run_id: str, operation: Literal["cancel", "retry"]) -> None:
     from workflows import runs
 
     async def go() -> str:
-        store = open_store(settings())
+        store = await ready_store(settings())
         try:
             fn = runs.cancel_run if operation == "cancel" else runs.retry_run
             run = await fn(store, run_id, "cli", datetime.now().astimezone())
@@ -260,7 +264,7 @@ def stats(
         raise
 
     async def go() -> Any:
-        store = open_store(settings())
+        store = await ready_store(settings())
         now = datetime.now().astimezone()
         try:
             return await collect(store, start=now - length, end=now, now=now, workflow=workflow)
@@ -278,7 +282,7 @@ def audit_verify() -> None:
     from workflows import audit
 
     async def go() -> audit.VerifyResult:
-        store = open_store(settings())
+        store = await ready_store(settings())
         try:
             return await audit.verify(store)
         finally:
@@ -305,7 +309,7 @@ def audit_export(
         since = since.astimezone()
 
     async def go() -> None:
-        store = open_store(settings())
+        store = await ready_store(settings())
         try:
             async for line in audit.export(store, run_id=run, since=since, fmt=fmt):  # type: ignore[arg-type]
                 sys.stdout.write(line)
@@ -327,3 +331,6 @@ def main() -> None:
     except ConfigurationError as exc:
         typer.echo(str(exc), err=True)
         sys.exit(2)
+    except DatabaseNotReady as exc:
+        typer.echo(str(exc), err=True)
+        sys.exit(NOT_READY_EXIT)

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.settings import ConfigurationError, load_settings, open_store
+from bot.db_ready import ready_store
+from bot.settings import ConfigurationError, load_settings
 from workflows.routing import ShadowReport, shadow_report
 
 report_app = typer.Typer(help="Reports for operators.", no_args_is_help=True)
@@ -29,7 +30,7 @@ def shadow(
         raise typer.Exit(2) from None
 
     async def go() -> ShadowReport:
-        store = open_store(settings)
+        store = await ready_store(settings)
         try:
             return await shadow_report(store, workflow)
         finally:

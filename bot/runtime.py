@@ -226,7 +226,12 @@ def build_runtime(
         socket_mode=_socket_mode(settings, app, client),
         run_workers=run_workers,
         scheduler=Scheduler(
-            store, loaded.workflows, clock, connectors=connectors, wakeup=engine.wakeup
+            store,
+            loaded.workflows,
+            clock,
+            connectors=connectors,
+            wakeup=engine.wakeup,
+            retention_days=settings.retention_days,
         ),
         webhook_keys=resolve_webhook_keys(loaded.workflows, os.environ if env is None else env),
         metrics=metrics,

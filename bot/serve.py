@@ -8,13 +8,15 @@ from typing import Any
 
 import uvicorn
 
+from bot.db_ready import ensure_ready
 from bot.logs import route_uvicorn_logs
 from bot.runtime import build_runtime
 from bot.server import create_asgi
-from bot.settings import Settings
+from bot.settings import ConfigurationError, Settings
 
 
 async def serve_http(settings: Settings, *, host: str, port: int, run_workers: int) -> None:
+    await check_start_up(settings, receives_requests=True)
     runtime = build_runtime(settings, run_workers=run_workers)
     config = server_config(create_asgi(runtime), host=host, port=port)
     await uvicorn.Server(config).serve()
@@ -39,7 +41,30 @@ def server_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
     return config
 
 
+async def check_start_up(settings: Settings, *, receives_requests: bool) -> None:
+    """Stop at once, in one line, on what would otherwise fail slowly or deep inside.
+
+    Without a token, start-up's ``auth.test`` retried slack.com for ~18 s and ended in a
+    traceback; without a migrated database the first claim failed on ``no such table``.
+    """
+    if not settings.slack_bot_token.get_secret_value():
+        raise ConfigurationError("configuration error: SLACK_BOT_TOKEN is not set (xoxb-…)")
+    socket_mode = bool(settings.slack_app_token.get_secret_value())
+    if (
+        receives_requests
+        and not socket_mode
+        and not settings.slack_signing_secret.get_secret_value()
+    ):
+        # Requests over HTTP cannot be told from forgeries without it.
+        raise ConfigurationError(
+            "configuration error: SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN "
+            "for Socket Mode)"
+        )
+    await ensure_ready(settings)
+
+
 async def run_workers(settings: Settings, *, concurrency: int) -> None:
+    await check_start_up(settings, receives_requests=False)
     runtime = build_runtime(settings.model_copy(update={"worker_concurrency": concurrency}))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         description="Fire schedules and threshold checks in this process (serve; never worker)",
     )
 
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        alias="SWITCHBOARD_RETENTION_DAYS",
+        description="Finished runs lose their texts after this many days (unset: kept); "
+        "a workflow's own `retention: {days: N}` wins for its runs",
+    )
+
     log_format: Literal["json", "console"] = Field(default="json", alias="SWITCHBOARD_LOG_FORMAT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", alias="SWITCHBOARD_LOG_LEVEL"

@@ -211,6 +211,10 @@ class OnError(Strict):
     goto: str | None = Field(default=None, description="Step to run instead of stopping")
 
 
+class Retention(Strict):
+    days: int = Field(ge=1, le=36500, description="Finished runs lose their texts after this")
+
+
 class Workflow(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     title: str = ""
@@ -225,6 +229,9 @@ class Workflow(Strict):
         ge=1,
         description="At most this many of the workflow's steps run at once, across all "
         "worker processes (others wait their turn in the queue)",
+    )
+    retention: Retention | None = Field(
+        default=None, description="Overrides SWITCHBOARD_RETENTION_DAYS for this workflow's runs"
     )
 
     @model_validator(mode="after")

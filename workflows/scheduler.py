@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from connectors.registry import ConnectorRegistry
 from workflows.definitions import Workflow
 from workflows.ports import Clock
+from workflows.retention import policy_for, purge
 from workflows.runs import Started
 from workflows.schedules import ScheduleEntry, latest_fire_time, schedule_entries, start_fire
 from workflows.store import Store
@@ -40,12 +41,14 @@ class Scheduler:
         *,
         connectors: ConnectorRegistry | None = None,
         wakeup: asyncio.Event | None = None,
+        retention_days: int | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.wakeup = wakeup
         self.schedules: list[ScheduleEntry] = schedule_entries(workflows.values())
         self.thresholds: list[ThresholdEntry] = threshold_entries(workflows.values())
+        self.retention = policy_for(workflows.values(), retention_days)
         self.checker = ThresholdChecker(store, clock, connectors, wakeup=wakeup)
         self._aps: AsyncIOScheduler | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
@@ -83,6 +86,10 @@ class Scheduler:
     async def check_threshold(self, entry: ThresholdEntry) -> CheckResult:
         return await self.checker.check(entry)
 
+    async def purge_expired(self) -> int:
+        """Retention, hourly: safe in every process at once (each run is purged once)."""
+        return await purge(self.store, self.retention, self.clock.now(), actor="scheduler")
+
     async def start(self) -> None:
         known = set(self.checker.connectors.names) if self.checker.connectors else set()
         for threshold in self.thresholds:
@@ -111,6 +118,14 @@ class Scheduler:
                 trigger=IntervalTrigger(seconds=threshold.spec.every, timezone="UTC"),
                 args=[self.check_threshold, threshold, threshold.job_id],
                 id=threshold.job_id,
+                coalesce=True,
+            )
+        if self.retention.active:
+            aps.add_job(
+                self._job,
+                trigger=IntervalTrigger(hours=1, timezone="UTC"),
+                args=[lambda _: self.purge_expired(), None, "retention"],
+                id="retention",
                 coalesce=True,
             )
         aps.start()
