@@ -45,9 +45,7 @@ steps:
 
 
 @pytest.fixture
-async def harness(
-    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Any:
+async def harness(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("TEST_AUDIT_HOOK_SECRET", HOOK_SECRET)
     (tmp_path / "note.yaml").write_text(ANYONE)
     (tmp_path / "payout.yaml").write_text(GUARDED)
@@ -160,6 +158,7 @@ async def test_a_refused_command_is_audited_with_who_what_rule_and_where(
         "rule": "allowed_starters",
         "allowed": ["@finance-leads"],
         "trigger": "command",
+        "requester": slack.user_id("dave"),
         "team": refused.payload["team_id"],
         "channel": slack.channel_id("general"),
         "trigger_id": refused.payload["trigger_id"],
