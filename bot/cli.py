@@ -150,9 +150,10 @@ def check(
         templates_dir=config.templates_dir, connections=frozenset(read_connections(folder))
     )
     result = load_folder(folder, context)
-    for error in result.errors:
+    for error in [*result.errors, *result.warnings]:
         typer.echo(str(error))
-    typer.echo(f"{len(result.workflows)} workflows ok, {len(result.errors)} errors")
+    warned = f", {len(result.warnings)} warnings" if result.warnings else ""
+    typer.echo(f"{len(result.workflows)} workflows ok, {len(result.errors)} errors{warned}")
     if result.errors:
         raise typer.Exit(1)
 

@@ -221,7 +221,12 @@ class Workflow(Strict):
     description: str = ""
     channel: str | None = Field(default=None, description="Where runs post when not started in one")
     triggers: list[Trigger] = Field(default_factory=list)
-    allowed_starters: list[str] = Field(default_factory=list)
+    allowed_starters: list[str] = Field(
+        default_factory=list, description="Who may start it: user IDs, @groups, #channel members"
+    )
+    in_channels: list[str] = Field(
+        default_factory=list, alias="in", description="Where it may be started; empty: anywhere"
+    )
     steps: list[Step] = Field(min_length=1)
     on_error: OnError = Field(default_factory=OnError)
     concurrency: int | None = Field(

@@ -19,6 +19,7 @@ from workflows.definitions import Workflow, step_kind
 from workflows.expression_check import unsafe_reason
 from workflows.expressions import ExpressionError, Expressions
 from workflows.spec import RESERVED_STEP_IDS, StepBase
+from workflows.starter_rules import channel_starter_warnings
 from workflows.steps.basic import PostStep, SwitchStep
 from workflows.yaml_safe import Lines, YamlProblem, one_line, read_yaml
 
@@ -49,6 +50,7 @@ class DefinitionError:
 class LoadResult:
     workflows: dict[str, Workflow] = field(default_factory=dict)
     errors: list[DefinitionError] = field(default_factory=list)
+    warnings: list[DefinitionError] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
             )
             continue
         result.workflows[workflow.name] = workflow
+        found = channel_starter_warnings(path, workflow)  # workflows/starter_rules.py
+        result.warnings += [DefinitionError(str(path), *warning) for warning in found]
     return result
 
 

@@ -9,6 +9,12 @@ Every trigger starts through ``start_run``, so this is where request text and
 inputs are scrubbed of secrets (``connectors/secrets.py``) before anything is
 stored: no trigger can forget it, and nothing downstream (``requests.text``,
 ``runs.context``, expressions, threads, the AI prompt) ever sees the secret.
+
+The audit trail says who started each run, by which trigger and from where
+(``run.started``, written with the run), and who was refused (``run.refused``):
+ids only, never request text. Cancel and retry carry the request's key
+(``team:trigger_id``) in their audit record and refuse a key already used, so a
+replayed command acts once whichever process it reaches.
 """
 
 from __future__ import annotations
@@ -28,10 +34,13 @@ from connectors.secrets import Scrubber
 from workflows import audit
 from workflows.group_commit import GroupCommit
 from workflows.store import Store
-from workflows.tables import JobRow, RequestRow, RunRow
+from workflows.tables import AuditRow, JobRow, RequestRow, RunRow
 
 ACTIVE = ("running", "waiting")
 FINISHED = ("succeeded", "failed", "cancelled")
+HANDLED = ("run.cancelled", "run.retried")
+"""Audit actions that record the request key they answered (``detail.request``)."""
+REPLAYED = "This command was already handled; run it again to repeat it."
 
 if TYPE_CHECKING:
     from workflows.definitions import Workflow
@@ -49,6 +58,8 @@ class StartRequest:
     input: dict[str, Any] | None = None
     thread_ts: str | None = None
     """Thread the run under this existing message (an intake message) instead of a new root."""
+    trigger_id: str | None = None
+    """Slack's id of the command or shortcut use that asked for the run (audited)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,10 @@ class RunNotFound(Exception):
 
 class RunStateError(Exception):
     """The run is not in a state that allows the operation; the message says why."""
+
+
+class AlreadyHandled(RunStateError):
+    """This request (its key) already cancelled or retried the run: a replay."""
 
 
 _scrubber = Scrubber()
@@ -80,6 +95,41 @@ def scrubbed(request: StartRequest) -> StartRequest:
     if text == request.text and inputs == request.input:
         return request
     return dataclasses.replace(request, text=text, input=inputs)
+
+
+def source_ids(request: StartRequest) -> dict[str, Any]:
+    """Who asked, by which trigger, from where: ids only (never text), scrubbed, capped."""
+    inputs = request.input or {}
+    schedule = inputs.get("schedule")
+    ids: dict[str, Any] = {
+        "workflow": request.workflow.name,
+        "trigger": request.source,
+        "requester": request.user_id,
+        "team": request.team_id,
+        "channel": request.channel_id,
+        "trigger_id": request.trigger_id,
+        "message_ts": inputs.get("message_ts"),
+        "fire_time": schedule.get("fire_time") if isinstance(schedule, dict) else None,
+    }
+    key = request.dedupe_key or ""
+    if request.source == "webhook":
+        ids["idempotency_key"] = key.removeprefix(f"webhook:{request.workflow.name}:")
+    elif request.source == "threshold":
+        ids["source_key"] = key
+    return {name: _scrubber.text(str(value))[:255] for name, value in ids.items() if value}
+
+
+def _started_record(run_id: str, request: StartRequest, now: datetime) -> AuditRow:
+    return AuditRow(
+        **audit.record(
+            run_id=run_id,
+            step_id=None,
+            actor=request.user_id or request.source,
+            action="run.started",
+            detail=source_ids(request),
+            now=now,
+        )
+    )
 
 
 def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
@@ -113,6 +163,7 @@ def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
             updated_at=now,
         ),
         JobRow.queued(run_id, first_step, "step", now, now),
+        _started_record(run_id, request, now),
     ]
 
 
@@ -153,19 +204,60 @@ async def warm_up(store: Store, workflow: Workflow, now: datetime) -> None:
         await session.rollback()
 
 
+async def record_refusal(
+    store: Store, request: StartRequest, rule: str, allowed: list[str], now: datetime
+) -> None:
+    """Audit a start that ``rule`` (allowed_starters | in) refused; nothing else changes."""
+    request = scrubbed(request)
+    detail = {"rule": rule, "allowed": allowed} | source_ids(request)
+    async with store.transaction(urgent=True) as session:
+        await audit.append(
+            session,
+            run_id=None,
+            step_id=None,
+            actor=request.user_id or request.source,
+            action="run.refused",
+            detail=detail,
+            now=now,
+        )
+
+
 async def get_run(store: Store, run_id: str) -> RunRow:
-    async with store.transaction() as session:
+    """A read-only look-up: on SQLite it neither waits for nor takes the write lock."""
+    async with store.read() as session:
         run = await session.get(RunRow, run_id)
     if run is None:
         raise RunNotFound(run_id)
     return run
 
 
-async def cancel_run(store: Store, run_id: str, actor: str, now: datetime) -> RunRow:
+async def _refuse_replay(session: AsyncSession, run_id: str, request_key: str | None) -> None:
+    """Raise ``AlreadyHandled`` if ``request_key`` already cancelled or retried this run.
+
+    Runs after the run's row lock, so two processes given the same request serialise here.
+    """
+    if request_key is None:
+        return
+    details = await session.scalars(
+        select(AuditRow.detail).where(AuditRow.run_id == run_id, AuditRow.action.in_(HANDLED))
+    )
+    if any(detail.get("request") == request_key for detail in details):
+        raise AlreadyHandled(REPLAYED)
+
+
+def _handled_detail(request_key: str | None) -> dict[str, Any]:
+    return {"request": request_key} if request_key else {}
+
+
+async def cancel_run(
+    store: Store, run_id: str, actor: str, now: datetime, request_key: str | None = None
+) -> RunRow:
+    """Cancel an unfinished run; ``request_key`` (team:trigger_id) makes a replay a no-op."""
     async with store.transaction() as session:
         run = await session.get(RunRow, run_id, with_for_update=True)
         if run is None:
             raise RunNotFound(run_id)
+        await _refuse_replay(session, run_id, request_key)
         if run.status in FINISHED:
             raise RunStateError(f"run {run_id} is already {run.status}")
         run.status, run.finished_at, run.updated_at = "cancelled", now, now
@@ -181,18 +273,21 @@ async def cancel_run(store: Store, run_id: str, actor: str, now: datetime) -> Ru
             step_id=None,
             actor=actor,
             action="run.cancelled",
-            detail={},
+            detail=_handled_detail(request_key),
             now=now,
         )
     return run
 
 
-async def retry_run(store: Store, run_id: str, actor: str, now: datetime) -> RunRow:
-    """Resume a failed run from the step that failed."""
+async def retry_run(
+    store: Store, run_id: str, actor: str, now: datetime, request_key: str | None = None
+) -> RunRow:
+    """Resume a failed run from the step that failed; a replayed ``request_key`` is refused."""
     async with store.transaction() as session:
         run = await session.get(RunRow, run_id, with_for_update=True)
         if run is None:
             raise RunNotFound(run_id)
+        await _refuse_replay(session, run_id, request_key)
         if run.status != "failed" or not run.current_step:
             raise RunStateError(f"run {run_id} is {run.status}; only failed runs can be retried")
         run.status, run.error, run.finished_at, run.updated_at = "running", None, None, now
@@ -204,7 +299,7 @@ async def retry_run(store: Store, run_id: str, actor: str, now: datetime) -> Run
             step_id=run.current_step,
             actor=actor,
             action="run.retried",
-            detail={},
+            detail=_handled_detail(request_key),
             now=now,
         )
     return run

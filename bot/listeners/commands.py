@@ -1,7 +1,9 @@
 """``/flow``: parse, do at most one short transaction, ack. Never a Web API call here.
 
 The ack's body is the ephemeral answer the user sees; the run itself is picked
-up by a worker, which posts the root message and threads the steps.
+up by a worker, which posts the root message and threads the steps. ``stats``
+reads a whole period, so it acks at once and answers through the command's
+``response_url`` after the listener returns (``bot/background.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.background import Background
 from bot.deps import BotDeps
 from bot.listeners.home import catalogue
 from bot.listeners.routing import refusal_for
@@ -23,11 +27,13 @@ from bot.request_text import refusal, too_long
 from workflows import routing
 from workflows.inbox import may_see, pending_approvals, trail
 from workflows.runs import (
+    REPLAYED,
     RunNotFound,
     RunStateError,
     StartRequest,
     cancel_run,
     get_run,
+    record_refusal,
     retry_run,
     start_run,
 )
@@ -36,7 +42,6 @@ from workflows.stats import collect, is_period, parse_period, summary
 SUBCOMMANDS = ("help", "list", "start", "status", "cancel", "retry", "stats")
 DEFAULT_STATS_PERIOD = "7d"
 log = logging.getLogger(__name__)
-REPLAYED = "This command was already handled; run it again to repeat it."
 _WORKFLOW_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -107,8 +112,10 @@ def _safe(word: str) -> str:
 
 
 class FlowCommands:
-    def __init__(self, deps: BotDeps) -> None:
+    def __init__(self, deps: BotDeps, background: Background | None = None) -> None:
         self.deps = deps
+        self.background = background or Background()
+        # A fast path for replays to this process; retry_run/cancel_run check durably.
         self.seen = SeenRequests()
 
     def _commands(self) -> dict[str, str]:
@@ -119,7 +126,7 @@ class FlowCommands:
                 names.setdefault(command, workflow.name)
         return names
 
-    async def on_flow(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def on_flow(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         text = str(command.get("text", ""))
         if too_long(text):
             await self._answer(ack, "flow_ack", {"text": refusal(text)})
@@ -141,33 +148,34 @@ class FlowCommands:
         elif parsed.action == "route":
             await self._route(ack, parsed, user)
         elif parsed.action == "stats":
-            await self._stats(ack, parsed)
+            await self._stats(ack, parsed, respond)
         else:
-            await self._run_action(ack, parsed, user)
+            await self._run_action(ack, parsed, user, command_key(*_ids(command)))
 
     async def _start(self, ack: AsyncAck, parsed: FlowCommand, command: dict[str, Any]) -> None:
         workflow = self.deps.workflows[parsed.workflow]
-        starters = self.deps.starters
-        if starters and not starters.allows(
-            workflow, command.get("user_id"), command.get("channel_id")
-        ):
-            await self._answer(ack, "flow_ack", {"text": starters.refusal(workflow)})
-            return
-        started = await start_run(
-            self.deps.store,
-            StartRequest(
-                workflow=workflow,
-                source="command",
-                # A token pasted into a request is never stored, threaded or audited.
-                text=scrub_tokens(parsed.text),
-                user_id=command.get("user_id"),
-                channel_id=command.get("channel_id"),
-                team_id=command.get("team_id"),
-                # A replayed command (same trigger_id) finds the run the first one started.
-                dedupe_key=_start_key(command),
-            ),
-            self.deps.clock.now(),
+        request = StartRequest(
+            workflow=workflow,
+            source="command",
+            # A token pasted into a request is never stored, threaded or audited.
+            text=scrub_tokens(parsed.text),
+            user_id=command.get("user_id"),
+            channel_id=command.get("channel_id"),
+            team_id=command.get("team_id"),
+            # A replayed command (same trigger_id) finds the run the first one started.
+            dedupe_key=_start_key(command),
+            trigger_id=command.get("trigger_id"),
         )
+        starters = self.deps.starters
+        refused = (
+            starters.check(workflow, request.user_id, request.channel_id) if starters else None
+        )
+        if refused is not None:
+            now = self.deps.clock.now()
+            await record_refusal(self.deps.store, request, refused.rule, refused.allowed, now)
+            await self._answer(ack, "flow_ack", {"text": refused.message})
+            return
+        started = await start_run(self.deps.store, request, self.deps.clock.now())
         self.deps.wakeup.set()
         log.info(
             "run started",
@@ -183,19 +191,38 @@ class FlowCommands:
         )
 
     def _first_time(self, command: dict[str, Any]) -> bool:
-        key = command_key(command.get("team_id"), command.get("trigger_id"))
+        key = command_key(*_ids(command))
         return key is None or self.seen.first_time(key)
 
-    async def _stats(self, ack: AsyncAck, parsed: FlowCommand) -> None:
+    async def _stats(self, ack: AsyncAck, parsed: FlowCommand, respond: AsyncRespond) -> None:
+        """Ack now; read the period and answer after the ack (it can take a while)."""
+        text = f"Working out the stats for the past {parsed.text}…"
+        await self._answer(ack, "flow_ack", {"text": text})
+        self.background.spawn(self._answer_stats(parsed, respond), "flow-stats")
+
+    async def _answer_stats(self, parsed: FlowCommand, respond: AsyncRespond) -> None:
         now = self.deps.clock.now()
-        stats = await collect(
-            self.deps.store,
-            start=now - parse_period(parsed.text),
-            end=now,
-            now=now,
-            workflow=parsed.workflow or None,
+        try:
+            stats = await collect(
+                self.deps.store,
+                start=now - parse_period(parsed.text),
+                end=now,
+                now=now,
+                workflow=parsed.workflow or None,
+            )
+            data = {"stats": summary(stats), "period": parsed.text}
+            rendered = self.deps.renderer.render("stats", data)
+        except Exception:  # the person gets a short answer; the log gets the reason
+            log.exception("flow stats failed")
+            rendered = self.deps.renderer.render(
+                "flow_ack", {"text": "The stats could not be worked out just now; try again."}
+            )
+        await respond(
+            text=rendered.text,
+            blocks=rendered.blocks,
+            response_type="ephemeral",
+            replace_original=False,
         )
-        await self._answer(ack, "stats", {"stats": summary(stats), "period": parsed.text})
 
     async def _route(self, ack: AsyncAck, parsed: FlowCommand, user: str) -> None:
         """People's routing decision for a request the bot only shadowed."""
@@ -222,8 +249,14 @@ class FlowCommands:
                 text = result.message
         await self._answer(ack, "flow_ack", {"text": text})
 
-    async def _run_action(self, ack: AsyncAck, parsed: FlowCommand, user: str) -> None:
-        """status, cancel and retry: for the run's requester and the people asked to decide."""
+    async def _run_action(
+        self, ack: AsyncAck, parsed: FlowCommand, user: str, request_key: str | None
+    ) -> None:
+        """status, cancel and retry: for the run's requester and the people asked to decide.
+
+        ``request_key`` travels into cancel/retry, which refuse a key already used: a
+        replay that reaches another process (whose ``seen`` never saw it) acts once.
+        """
         now = self.deps.clock.now()
         try:
             run = await get_run(self.deps.store, parsed.run_id)
@@ -234,10 +267,10 @@ class FlowCommands:
                 await self._answer(ack, "run_status", {"run": _view(run), "trail": lines})
                 return
             if parsed.action == "cancel":
-                run = await cancel_run(self.deps.store, parsed.run_id, user, now)
+                run = await cancel_run(self.deps.store, parsed.run_id, user, now, request_key)
                 text = f"Cancelled run `{run.id}`."
             else:
-                run = await retry_run(self.deps.store, parsed.run_id, user, now)
+                run = await retry_run(self.deps.store, parsed.run_id, user, now, request_key)
                 self.deps.wakeup.set()
                 text = f"Retrying run `{run.id}` from step *{run.current_step}*."
         except RunNotFound:
@@ -251,8 +284,12 @@ class FlowCommands:
         await ack(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral")
 
 
+def _ids(command: dict[str, Any]) -> tuple[object, object]:
+    return command.get("team_id"), command.get("trigger_id")
+
+
 def _start_key(command: dict[str, Any]) -> str | None:
-    key = command_key(command.get("team_id"), command.get("trigger_id"))
+    key = command_key(*_ids(command))
     return f"command:{key}" if key else None
 
 

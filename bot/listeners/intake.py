@@ -25,7 +25,7 @@ from workflows.definitions import (
     ShortcutTrigger,
     Workflow,
 )
-from workflows.runs import StartRequest, start_run
+from workflows.runs import StartRequest, record_refusal, start_run
 
 
 class Intake:
@@ -134,28 +134,30 @@ class Intake:
         thread: str,
     ) -> None:
         channel = str(event.get("channel", ""))
-        starters = self.deps.starters
-        if starters and not starters.allows(workflow, event.get("user"), channel):
-            return  # not theirs to start; a message in a channel gets no reply for it
         extra: dict[str, Any] = {"message_ts": ts}
         if text is None:
             extra["fetch_text"] = True
-        await start_run(
-            self.deps.store,
-            StartRequest(
-                workflow=workflow,
-                source=source,
-                # A channel message is not refused (no one to tell); it is stored cut.
-                text=capped(text or ""),
-                user_id=event.get("user"),
-                channel_id=channel,
-                team_id=body.get("team_id"),
-                thread_ts=thread,
-                input=extra,
-                # One run per (workflow, message): covers Slack's retries (same event_id) and
-                # two deliveries of one message (e.g. a message event and a shortcut).
-                dedupe_key=f"{workflow.name}:{source}:{channel}:{ts}",
-            ),
-            self.deps.clock.now(),
+        request = StartRequest(
+            workflow=workflow,
+            source=source,
+            # A channel message is not refused (no one to tell); it is stored cut.
+            text=capped(text or ""),
+            user_id=event.get("user"),
+            channel_id=channel,
+            team_id=body.get("team_id") or (body.get("team") or {}).get("id"),
+            thread_ts=thread,
+            input=extra,
+            # One run per (workflow, message): covers Slack's retries (same event_id) and
+            # two deliveries of one message (e.g. a message event and a shortcut).
+            dedupe_key=f"{workflow.name}:{source}:{channel}:{ts}",
+            trigger_id=body.get("trigger_id"),
         )
+        starters = self.deps.starters
+        refused = starters.check(workflow, request.user_id, channel) if starters else None
+        if refused is not None:
+            # Not theirs to start: audited, but a message in a channel gets no reply for it.
+            now = self.deps.clock.now()
+            await record_refusal(self.deps.store, request, refused.rule, refused.allowed, now)
+            return
+        await start_run(self.deps.store, request, self.deps.clock.now())
         self.deps.wakeup.set()

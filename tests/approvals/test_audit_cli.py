@@ -51,20 +51,22 @@ async def test_verify_passes_then_fails_after_a_change_and_after_a_deletion(
         await drain(engine)
         ok = cli(database, "verify")
         assert ok.returncode == 0, ok.stderr
-        assert "intact: 3 records" in ok.stdout
+        assert "intact: 4 records" in ok.stdout  # run.started, 2 steps, run.succeeded
 
         exported = cli(database, "export", "--run", run_id, "--format", "jsonl")
         records = [json.loads(line) for line in exported.stdout.splitlines()]
         assert [r["action"] for r in records] == [
+            "run.started",
             "step.completed",
             "step.completed",
             "run.succeeded",
         ]
         csv = cli(database, "export", "--format", "csv").stdout.splitlines()
-        assert csv[0].startswith("seq,created_at,run_id") and len(csv) == 4
+        assert csv[0].startswith("seq,created_at,run_id") and len(csv) == 5
 
         async with store.transaction() as session:
             first = await session.scalar(select(AuditRow.seq).order_by(AuditRow.seq).limit(1))
+            actor = await session.scalar(select(AuditRow.actor).where(AuditRow.seq == first))
             await session.execute(
                 update(AuditRow).where(AuditRow.seq == first).values(actor="someone-else")
             )
@@ -72,9 +74,7 @@ async def test_verify_passes_then_fails_after_a_change_and_after_a_deletion(
         assert altered.returncode == 1 and "changed" in altered.stderr
 
         async with store.transaction() as session:
-            await session.execute(
-                update(AuditRow).where(AuditRow.seq == first).values(actor="switchboard")
-            )
+            await session.execute(update(AuditRow).where(AuditRow.seq == first).values(actor=actor))
         assert cli(database, "verify").returncode == 0
         async with store.transaction() as session:
             await session.execute(delete(AuditRow).where(AuditRow.seq == first + 1))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
 from tests.observability.seed import seed_week
-from tests.support.harness import running_bot
+from tests.support.harness import Harness, running_bot
 from tests.support.stores import Database
 from workflows.stats import collect, human_duration, parse_period, percentile
 
@@ -96,18 +97,32 @@ def test_periods_percentiles_and_durations() -> None:
     ]
 
 
+async def followup(harness: Harness, text: str) -> str:
+    """/flow stats acks at once; the stats come after, through the response_url."""
+
+    def followups() -> list[dict[str, Any]]:
+        return [e for e in harness.slack.ephemerals("alice") if e["source"] == "response_url"]
+
+    before = len(followups())
+    assert (await harness.slack.slash_command("alice", "general", text)).ok
+
+    def answered() -> list[dict[str, Any]] | None:
+        return followups()[before:] or None
+
+    [answer] = await harness.slack.wait_for(answered, timeout=10, message="no stats")
+    return json.dumps(answer, ensure_ascii=False)
+
+
 async def test_flow_stats_answers_ephemerally(database: Database) -> None:
     async with running_bot(database, run_workers=0) as harness:
         now = datetime.now(UTC).replace(microsecond=0)
         alice, bob = harness.slack.user_id("alice"), harness.slack.user_id("bob")
         await seed_week(harness.runtime.store, now, alice, bob)
 
-        everything = await harness.slack.slash_command("alice", "general", "stats")
-        purchase = await harness.slack.slash_command("alice", "general", "stats 7d purchase")
+        everything_text = await followup(harness, "stats")
+        purchase_text = await followup(harness, "stats 7d purchase")
         bad = await harness.slack.slash_command("alice", "general", "stats purchase 7y!")
 
-    assert everything.ok, everything.body
-    everything_text, purchase_text = shown(everything.body), shown(purchase.body)
     assert "7 requests, median cycle 55m" in everything_text
     assert "p90 2h 30m" in everything_text
     assert "3h 30m / 4h (47% people)" in everything_text

@@ -6,6 +6,7 @@ replayed within the window must not start, cancel or retry anything a second tim
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,10 +17,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bot.runtime import build_runtime
+from bot.server import create_asgi
 from sandbox.slack import signed_headers
 from tests.routing.test_routing_end_to_end import SEED as ROUTING_SEED
 from tests.routing.test_routing_end_to_end import first_message, write
 from tests.support.harness import SIGNING_SECRET, Harness, running_bot
+from tests.support.servers import serve_asgi
 from tests.support.stores import Database
 from workflows.tables import AuditRow, ExampleRow, RequestRow, RunRow
 
@@ -39,13 +43,22 @@ async def harness(database: Database, tmp_path: Path) -> AsyncIterator[Harness]:
         yield running
 
 
-async def post_form(harness: Harness, body: bytes) -> httpx.Response:
+async def post_form(harness: Harness, body: bytes, bot_url: str | None = None) -> httpx.Response:
     """One signed delivery of exactly these bytes, as Slack (or an attacker replaying it) sends."""
     headers = signed_headers(SIGNING_SECRET, body) | {
         "Content-Type": "application/x-www-form-urlencoded"
     }
+    url = f"{bot_url or harness.bot_url}/slack/events"
     async with httpx.AsyncClient() as client:
-        return await client.post(f"{harness.bot_url}/slack/events", content=body, headers=headers)
+        return await client.post(url, content=body, headers=headers)
+
+
+@contextlib.asynccontextmanager
+async def second_process(harness: Harness) -> AsyncIterator[str]:
+    """Another bot process (its own runtime and memory) on the same database; yields its URL."""
+    runtime = build_runtime(harness.settings, run_workers=1)
+    async with serve_asgi(create_asgi(runtime)) as url:
+        yield url
 
 
 async def flow_body(harness: Harness, user: str, text: str) -> tuple[bytes, str]:
@@ -101,6 +114,33 @@ async def test_replayed_retry_does_not_retry_twice(harness: Harness) -> None:
     assert "already" in reply.text
     retried = AuditRow.action == "run.retried"
     assert await count(harness, AuditRow, retried) == 1, "the replay retried the run again"
+
+
+async def test_a_retry_replayed_to_another_process_acts_once(harness: Harness) -> None:
+    _, started = await flow_body(harness, "alice", "start flaky z")
+    run_id = run_id_in(started)
+    await wait_status(harness, run_id, "failed")
+    body, answer = await flow_body(harness, "alice", f"retry {run_id}")
+    assert "Retrying" in answer
+    await wait_status(harness, run_id, "failed")  # failed again: a retry is allowed by state
+    async with second_process(harness) as other:
+        reply = await post_form(harness, body, other)
+    assert reply.status_code == 200
+    assert "already handled" in reply.text, reply.text
+    retried = AuditRow.action == "run.retried"
+    assert await count(harness, AuditRow, retried) == 1, "the other process retried again"
+
+
+async def test_a_cancel_replayed_to_another_process_acts_once(harness: Harness) -> None:
+    _, started = await flow_body(harness, "alice", "start slow w")
+    run_id = run_id_in(started)
+    body, answer = await flow_body(harness, "alice", f"cancel {run_id}")
+    assert "Cancelled" in answer
+    async with second_process(harness) as other:
+        reply = await post_form(harness, body, other)
+    assert reply.status_code == 200 and "already handled" in reply.text, reply.text
+    cancelled = AuditRow.action == "run.cancelled"
+    assert await count(harness, AuditRow, cancelled) == 1
 
 
 async def test_replayed_cancel_does_not_act_twice(harness: Harness) -> None:
