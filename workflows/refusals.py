@@ -1,11 +1,13 @@
-"""The audit of refused approval clicks, bounded per (gate, person, reason).
+"""The audit of refusals, bounded per (subject, person, reason): approval clicks, starts.
 
 Every refused click is answered (the listener sends an ephemeral reason), but a
 person hammering a button they may not use must not write a record per click.
 Per (gate, user, reason) the first refusal is audited, then at most one per
 ``WINDOW``; each later record carries ``suppressed``, the refusals not written
 since the previous one. A new reason is a new fact and is recorded (a handful
-per gate: the reasons are a fixed set of messages).
+per gate: the reasons are a fixed set of messages). The subject is a gate id for
+clicks and ``start:<workflow digest>`` for starts that ``allowed_starters`` or
+``in:`` refuse (a flood of messages into a watched channel, say).
 
 Where the state lives:
 
@@ -75,11 +77,32 @@ async def audit_refusal(
     detail: dict[str, Any],
     now: datetime,
 ) -> bool:
-    """Count one refusal; audit it unless the same one was audited within ``WINDOW``."""
-    key = (gate.id, user_id, audit.digest(why)[:16])
+    """Count one refused click on ``gate``; audit it unless audited within ``WINDOW``."""
+    suppressed = await bounded(session, counts, gate.id, user_id, why, now)
+    if suppressed is None:
+        return False
+    await _append(session, gate, user_id, detail | {"why": why}, suppressed, now)
+    return True
+
+
+async def bounded(
+    session: AsyncSession,
+    counts: RefusalCounts,
+    subject: str,
+    user_id: str,
+    why: str,
+    now: datetime,
+) -> int | None:
+    """Count one refusal of ``user_id`` on ``subject`` (a gate id, a start key).
+
+    ``None``: the same refusal was audited within ``WINDOW``, so write nothing. Else the
+    caller writes its record now, carrying the returned number of refusals suppressed
+    since the previous one.
+    """
+    key = (subject, user_id, audit.digest(why)[:16])
     carried = counts.count_locally(key, now)
     if carried is None:
-        return False
+        return None
     counted = await session.execute(
         update(RefusalRow)
         .where(*_key(key), RefusalRow.audited_at > now - WINDOW)
@@ -87,7 +110,7 @@ async def audit_refusal(
         .execution_options(synchronize_session=False)
     )
     if cast(CursorResult[Any], counted).rowcount:
-        return False
+        return None
     state = await _locked(session, key)
     if state is None:
         try:
@@ -100,16 +123,14 @@ async def audit_refusal(
         except IntegrityError:
             state = await _locked(session, key)  # a concurrent first refusal won
         else:
-            await _append(session, gate, user_id, detail | {"why": why}, carried, now)
-            return True
+            return carried
     if state is None:
         raise RuntimeError("approval_refusals: a conflicting row is not visible")
     if now - state.audited_at < WINDOW:
         state.suppressed += 1 + carried
-        return False
+        return None
     suppressed, state.audited_at, state.suppressed = state.suppressed + carried, now, 0
-    await _append(session, gate, user_id, detail | {"why": why}, suppressed, now)
-    return True
+    return suppressed
 
 
 async def _locked(session: AsyncSession, key: Key) -> RefusalRow | None:

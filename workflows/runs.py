@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.secrets import Scrubber
-from workflows import audit
+from workflows import audit, refusals
 from workflows.group_commit import GroupCommit
 from workflows.store import Store
 from workflows.tables import AuditRow, JobRow, RequestRow, RunRow
@@ -207,17 +207,27 @@ async def warm_up(store: Store, workflow: Workflow, now: datetime) -> None:
 async def record_refusal(
     store: Store, request: StartRequest, rule: str, allowed: list[str], now: datetime
 ) -> None:
-    """Audit a start that ``rule`` (allowed_starters | in) refused; nothing else changes."""
+    """Audit a start that ``rule`` (allowed_starters | in) refused; nothing else changes.
+
+    Bounded like refused clicks: the first refusal of a person on a workflow, then at most
+    one record a minute carrying how many were suppressed (``workflows.refusals``).
+    """
     request = scrubbed(request)
+    actor = request.user_id or request.source
     detail = {"rule": rule, "allowed": allowed} | source_ids(request)
+    subject = f"start:{audit.digest(request.workflow)[:20]}"
+    counts = store.shared("start_refusals", refusals.RefusalCounts)
     async with store.transaction(urgent=True) as session:
+        suppressed = await refusals.bounded(session, counts, subject, actor[:32], rule, now)
+        if suppressed is None:
+            return
         await audit.append(
             session,
             run_id=None,
             step_id=None,
-            actor=request.user_id or request.source,
+            actor=actor,
             action="run.refused",
-            detail=detail,
+            detail=detail | {"suppressed": suppressed},
             now=now,
         )
 

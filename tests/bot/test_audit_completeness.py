@@ -162,6 +162,7 @@ async def test_a_refused_command_is_audited_with_who_what_rule_and_where(
         "team": refused.payload["team_id"],
         "channel": slack.channel_id("general"),
         "trigger_id": refused.payload["trigger_id"],
+        "suppressed": 0,
     }
     assert await records(harness, "run.started") == []
 
@@ -179,3 +180,23 @@ async def test_a_refused_channel_message_is_audited(harness: Harness) -> None:
     assert row.detail["trigger"] == "message"
     assert row.detail["message_ts"] == message["ts"]
     assert "99" not in json.dumps(row.detail)
+
+
+async def test_a_flood_of_refused_messages_writes_a_bounded_audit(harness: Harness) -> None:
+    # Every refused message is still refused (nothing starts), but a person (or a script)
+    # posting into a watched channel must not write one audit record per message.
+    slack = harness.slack
+    for n in range(30):
+        await slack.user_posts("dave", "general", f"payout {n} please")
+
+    async def all_seen() -> list[AuditRow] | None:
+        rows = await records(harness, "run.refused")
+        return rows if rows else None
+
+    await slack.wait_for(all_seen, timeout=5, message="refusal not audited")
+    await slack.wait_for(
+        lambda: len(slack.messages("general")) >= 30, timeout=10, message="not all posted"
+    )
+    rows = await records(harness, "run.refused")
+    assert len(rows) <= 2, [row.detail for row in rows]
+    assert await records(harness, "run.started") == []
