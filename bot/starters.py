@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
-from workflows.definitions import Workflow
+from workflows.language.workflow import Workflow
 from workflows.ports import Chat, ChatError
 
 log = logging.getLogger(__name__)

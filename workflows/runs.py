@@ -14,11 +14,10 @@ stored: no trigger can forget it, and nothing downstream (``requests.text``,
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,14 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.secrets import Scrubber
 from workflows import audit
 from workflows.group_commit import GroupCommit
+from workflows.ids import new_id
+from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import JobRow, RequestRow, RunRow
 
 ACTIVE = ("running", "waiting")
 FINISHED = ("succeeded", "failed", "cancelled")
-
-if TYPE_CHECKING:
-    from workflows.definitions import Workflow
 
 
 @dataclass(frozen=True)
@@ -67,10 +65,6 @@ class RunStateError(Exception):
 
 _scrubber = Scrubber()
 """Credential shapes plus every secret value the process announced (settings, connections)."""
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def scrubbed(request: StartRequest) -> StartRequest:
