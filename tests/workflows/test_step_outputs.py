@@ -30,11 +30,12 @@ from workflows.steps import STEP_KINDS
 from workflows.steps.base import Services
 from workflows.store import Store
 
+
 def test_models_and_executors_name_the_same_kinds() -> None:
     assert sorted(STEP_MODELS) == sorted(STEP_KINDS)
     for kind, executor in STEP_KINDS.items():
         assert executor.model is STEP_MODELS[kind], kind
-        assert executor.model.KIND == kind
+        assert kind == executor.model.KIND
 
 
 class MemoryChat:
