@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.slack import ChannelSeed, SlackEmulator, WorkspaceSeed
-from workflows.definitions import Workflow
+from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import JobRow, RunRow
 

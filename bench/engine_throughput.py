@@ -72,10 +72,11 @@ from sqlalchemy import func, select, update
 
 from bench import _realistic as realistic
 from workflows import migrate
-from workflows.definitions import Workflow
 from workflows.engine import Engine
+from workflows.ids import new_id
+from workflows.language.workflow import Workflow
 from workflows.ports import SystemClock
-from workflows.runs import StartRequest, _start_rows, new_id, start_run
+from workflows.runs import StartRequest, _start_rows, start_run
 from workflows.store import Store
 from workflows.tables import JobRow, RunRow
 from workflows.worker import Worker

@@ -58,8 +58,8 @@ from sqlalchemy import Table, func, insert, select, text, update
 
 from bench import engine_throughput as et
 from workflows import audit, migrate
-from workflows.definitions import Workflow
-from workflows.runs import new_id
+from workflows.ids import new_id
+from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import (
     AuditRow,

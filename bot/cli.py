@@ -161,7 +161,7 @@ def check(
 @app.command()
 def schema(output: Annotated[Path | None, typer.Option(help="Write to this file")] = None) -> None:
     """The JSON Schema of workflow definitions, for editors' YAML language servers."""
-    from workflows.definitions import Workflow
+    from workflows.language.workflow import Workflow
 
     text = json.dumps(Workflow.model_json_schema(by_alias=True), indent=2)
     if output:

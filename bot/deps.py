@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from bot.render import Renderer
 from bot.route_access import RouteAccess
 from bot.starters import StarterPolicy
-from workflows.definitions import Workflow
+from workflows.language.workflow import Workflow
 from workflows.ports import Clock
 from workflows.store import Store
 

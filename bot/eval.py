@@ -57,9 +57,9 @@ from connectors.ai.evaluation import (
     triage,
 )
 from connectors.ai.local import LocalProvider
-from workflows.definitions import Workflow
+from workflows.language.steps.ai import DEFAULT_TEXT, ClassifySpec, ClassifyStep
+from workflows.language.workflow import Workflow
 from workflows.loader import CheckContext, load_file, load_folder
-from workflows.steps.ai import DEFAULT_TEXT, ClassifySpec, ClassifyStep
 
 TRIAGE_LABELS = frozenset({"", "triage", "oos"})
 """Data labels meaning "no label owns this; people should get it" (compared lower-case)."""

@@ -15,9 +15,9 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping
 
-from workflows.definitions import Workflow
+from workflows.language.steps.route import OwnerDef, RouteSpec, RouteStep
+from workflows.language.workflow import Workflow
 from workflows.ports import Chat, ChatError
-from workflows.steps.route import OwnerDef, RouteSpec, RouteStep
 from workflows.tables import AssignmentRow
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,9 @@ from bot.route_access import RouteAccess
 from bot.settings import Settings, open_store
 from bot.starters import StarterPolicy
 from bot.webhooks import WebhookKey, resolve_webhook_keys
-from workflows.definitions import MessageTrigger, ReactionTrigger, Workflow
 from workflows.engine import Engine
+from workflows.language.triggers import MessageTrigger, ReactionTrigger
+from workflows.language.workflow import Workflow
 from workflows.loader import CheckContext, DefinitionError, load_folder
 from workflows.ports import ChatError, Clock, SystemClock
 from workflows.runs import warm_up

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from rich.table import Table
 
-from workflows.definitions import Workflow
+from workflows.language.workflow import Workflow
 from workflows.schedules import next_fire_times, schedule_entries
 from workflows.thresholds import threshold_entries
 

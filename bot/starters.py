@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from workflows.definitions import Workflow
+from workflows.language.workflow import Workflow
 from workflows.ports import Chat, ChatError
 
 log = logging.getLogger(__name__)

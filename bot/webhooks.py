@@ -61,7 +61,8 @@ from bot.http_limits import (
 from connectors.jsonpath import PathNotFound, select
 from connectors.secrets import remember_secrets
 from connectors.webhook_out import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from workflows.definitions import WebhookTrigger, Workflow
+from workflows.language.triggers import WebhookTrigger
+from workflows.language.workflow import Workflow
 from workflows.ports import Clock
 from workflows.runs import StartRequest, start_run
 from workflows.store import Store

@@ -14,22 +14,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit, refusals
-from workflows.runs import new_id
+from workflows.ids import new_id
+from workflows.language.steps.approve import ApproveStep
+from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import DecisionRow, GateRow, JobRow, RunRow
 
 APPROVE, REJECT = "approve", "reject"
 OUTCOME_OF = {APPROVE: "approved", REJECT: "rejected"}
-
-if TYPE_CHECKING:
-    from workflows.definitions import Workflow
 
 
 @dataclass(frozen=True)
@@ -236,9 +235,6 @@ def eligible_deciders(gate: GateRow, four_eyes: bool) -> list[str]:
 
 def policy(gate: GateRow, workflow: Workflow | None) -> tuple[set[str], bool]:
     """The outcomes a click may choose and whether four-eyes holds (default: it does)."""
-    # Imported here because the approve step imports this module.
-    from workflows.steps.approve import ApproveStep
-
     step = next((s for s in workflow.steps if s.id == gate.step_id), None) if workflow else None
     if not isinstance(step, ApproveStep):
         return {APPROVE, REJECT}, True

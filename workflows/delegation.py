@@ -20,18 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit, refusals
 from workflows.approvals import APPROVE, Decided, eligible_deciders, policy
+from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import DecisionRow, GateRow, JobRow, RunRow
-
-if TYPE_CHECKING:
-    from workflows.definitions import Workflow
 
 
 async def may_delegate(

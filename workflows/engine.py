@@ -33,13 +33,14 @@ from connectors.secrets import scrub, scrub_data
 from workflows import audit
 from workflows.chat_waits import ChatRateLimited, ChatTimeExcluded, chat_time, step_deadline
 from workflows.completion import Committer, Completion, Landed, job_values
-from workflows.definitions import Workflow, step_kind
 from workflows.expressions import ExpressionError, Expressions
+from workflows.language.spec import RetryPolicy, StepBase
+from workflows.language.steps import step_kind
+from workflows.language.workflow import Workflow
 from workflows.limits import Limit, Slots, defer_seconds
 from workflows.observe import EngineObserver, NullObserver, StepResult
 from workflows.outbox import Outbox
 from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
-from workflows.spec import RetryPolicy, StepBase
 from workflows.steps import STEP_KINDS
 from workflows.steps.base import Services, StepContext, StepError, StepOutcome
 from workflows.store import Store, is_database_outage

@@ -15,12 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from workflows.definitions import Workflow, step_kind
 from workflows.expression_check import unsafe_reason
 from workflows.expressions import ExpressionError, Expressions
-from workflows.spec import RESERVED_STEP_IDS, StepBase
+from workflows.language.spec import RESERVED_STEP_IDS, FieldPath, StepBase
+from workflows.language.workflow import Workflow
 from workflows.starter_rules import channel_starter_warnings
-from workflows.steps.basic import PostStep, SwitchStep
 from workflows.yaml_safe import Lines, YamlProblem, one_line, read_yaml
 
 # A file name in templates/, never a path (and short enough for the file system to stat).
@@ -143,79 +142,74 @@ def _dotted(path: Iterable[Any]) -> str:
     return out
 
 
-def _check_references(workflow: Workflow, check: CheckContext) -> list[tuple[tuple[Any, ...], str]]:
-    problems: list[tuple[tuple[Any, ...], str]] = []
+Problem = tuple[FieldPath, str]
+
+
+def _check_references(workflow: Workflow, check: CheckContext) -> list[Problem]:
+    """What each step refers to, as its model lists it: no kind is known here by name."""
+    problems: list[Problem] = []
     expressions = Expressions()
     ids = [step.id for step in workflow.steps]
     for index, step in enumerate(workflow.steps):
-        here: tuple[Any, ...] = ("steps", index)
-        earlier = set(ids[:index])
-        for target in _jump_targets(step):
-            if target not in ids:
-                problems.append((here + ("id",), f"jumps to unknown step {target!r}"))
-        for key, source in _strings(step.model_dump(by_alias=True, exclude_defaults=True)):
-            if "{{" not in source and "{%" not in source:
-                continue
-            try:
-                unsafe = unsafe_reason(source)  # first: it bounds the nesting compile will see
-                if unsafe is None:
-                    expressions.check(source)
-                    names = expressions.names(source)
-            except ExpressionError as exc:
-                problems.append((here + key, f"bad expression: {exc}"))
-                continue
-            except (RecursionError, SyntaxError):  # Jinja recurses per bracket; Python caps 200
-                problems.append((here + key, "bad expression: nested too deeply"))
-                continue
-            if unsafe:
-                problems.append((here + key, unsafe))
-                continue
-            for ref in names:
-                match = _STEP_REF.match(ref)
-                # steps.get(...), steps.items(): mapping methods, not step ids.
-                if match and match.group(1) in RESERVED_STEP_IDS:
-                    continue
-                if match and match.group(1) not in earlier:
-                    problems.append((here + key, f"{ref} is not an earlier step of this workflow"))
+        here: FieldPath = ("steps", index)
+        problems.extend((here + k, m) for k, m in _check_jumps(step, frozenset(ids)))
+        for key, source in step.expressions():
+            earlier = frozenset(ids[:index])
+            problems.extend(
+                (here + key, m) for m in _check_expression(expressions, source, earlier)
+            )
         problems.extend((here + k, m) for k, m in _check_externals(step, check))
     if workflow.on_error.goto and workflow.on_error.goto not in ids:
         problems.append((("on_error", "goto"), f"unknown step {workflow.on_error.goto!r}"))
     return problems
 
 
-def _jump_targets(step: StepBase) -> list[str]:
-    targets = [step.goto] if step.goto else []
-    if isinstance(step, SwitchStep):
-        targets += list(step.switch.cases.values())
-        targets += [step.switch.default] if step.switch.default else []
-    return targets
-
-
-def _check_externals(step: StepBase, check: CheckContext) -> list[tuple[tuple[Any, ...], str]]:
-    problems: list[tuple[tuple[Any, ...], str]] = []
-    template = step.post.template if isinstance(step, PostStep) else None
-    templates = check.templates_dir
-    if template and not _TEMPLATE_NAME.match(template):
-        problems.append((("post", "template"), "a template name is letters, digits and _"))
-    elif template and templates is not None and not (templates / f"{template}.json.j2").is_file():
-        problems.append((("post", "template"), f"no template {template}.json.j2 in templates/"))
-    connection = step.connection()
-    if connection and check.connections is not None and connection not in check.connections:
-        problems.append(
-            ((step_kind(step), "connection"), f"connection {connection!r} is not declared")
-        )
+def _check_jumps(step: StepBase, ids: frozenset[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    for key, target in step.jump_targets():
+        if target not in ids:
+            problems.append((key, f"jumps to unknown step {target!r}"))
+        elif target == step.id and not step.WAITS:
+            # Nothing between two passes waits for time or people: the run would spin.
+            problems.append((key, "jumps to itself: the run would loop forever without waiting"))
     return problems
 
 
-def _strings(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, path + (key,))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, path + (index,))
+def _check_expression(expressions: Expressions, source: str, earlier: frozenset[str]) -> list[str]:
+    try:
+        unsafe = unsafe_reason(source)  # first: it bounds the nesting compile will see
+        if unsafe is not None:
+            return [unsafe]
+        expressions.check(source)
+        names = expressions.names(source)
+    except ExpressionError as exc:
+        return [f"bad expression: {exc}"]
+    except (RecursionError, SyntaxError):  # Jinja recurses per bracket; Python caps 200
+        return ["bad expression: nested too deeply"]
+    problems = []
+    for ref in sorted(names):
+        match = _STEP_REF.match(ref)
+        # steps.get(...), steps.items(): mapping methods, not step ids.
+        if match and match.group(1) in RESERVED_STEP_IDS:
+            continue
+        if match and match.group(1) not in earlier:
+            problems.append(f"{ref} is not an earlier step of this workflow")
+    return problems
+
+
+def _check_externals(step: StepBase, check: CheckContext) -> list[Problem]:
+    problems: list[Problem] = []
+    templates = check.templates_dir
+    for key, template in step.templates():
+        if not _TEMPLATE_NAME.match(template):
+            problems.append((key, "a template name is letters, digits and _"))
+        elif templates is not None and not (templates / f"{template}.json.j2").is_file():
+            problems.append((key, f"no template {template}.json.j2 in templates/"))
+    reference = step.connection_reference()
+    if reference and check.connections is not None and reference[1] not in check.connections:
+        key, connection = reference
+        problems.append((key, f"connection {connection!r} is not declared"))
+    return problems
 
 
 __all__ = [

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit
+from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import (
     AuditRow,
@@ -49,9 +50,6 @@ from workflows.tables import (
     RequestRow,
     RunRow,
 )
-
-if TYPE_CHECKING:
-    from workflows.definitions import Workflow
 
 FINISHED = ("succeeded", "failed", "cancelled")
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")

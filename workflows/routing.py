@@ -12,18 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit
-from workflows.runs import new_id
+from workflows.ids import new_id
+from workflows.language.steps.route import RouteStep
+from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import AssignmentRow, ExampleRow, JobRow, RunRow
-
-if TYPE_CHECKING:
-    from workflows.definitions import Workflow
 
 TRIAGE = "triage"
 
@@ -286,8 +285,6 @@ async def labels_for(
     store: Store, workflows: Mapping[str, Workflow], assignment_id: str
 ) -> list[str]:
     """The labels a request of this assignment may be sent to (its route step's owners)."""
-    from workflows.steps.route import RouteStep  # the route step imports this module
-
     async with store.transaction() as session:
         row = await session.get(AssignmentRow, assignment_id)
         run = await session.get(RunRow, row.run_id) if row else None

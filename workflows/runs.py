@@ -20,11 +20,10 @@ replayed command acts once whichever process it reaches.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.secrets import Scrubber
 from workflows import audit, refusals
 from workflows.group_commit import GroupCommit
+from workflows.ids import new_id
+from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import AuditRow, JobRow, RequestRow, RunRow
 
@@ -41,9 +42,6 @@ FINISHED = ("succeeded", "failed", "cancelled")
 HANDLED = ("run.cancelled", "run.retried")
 """Audit actions that record the request key they answered (``detail.request``)."""
 REPLAYED = "This command was already handled; run it again to repeat it."
-
-if TYPE_CHECKING:
-    from workflows.definitions import Workflow
 
 
 @dataclass(frozen=True)
@@ -82,10 +80,6 @@ class AlreadyHandled(RunStateError):
 
 _scrubber = Scrubber()
 """Credential shapes plus every secret value the process announced (settings, connections)."""
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def scrubbed(request: StartRequest) -> StartRequest:

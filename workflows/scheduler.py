@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.registry import ConnectorRegistry
-from workflows.definitions import Workflow
+from workflows.language.workflow import Workflow
 from workflows.ports import Clock
 from workflows.retention import policy_for, purge
 from workflows.runs import Started

@@ -34,7 +34,8 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from workflows.definitions import ScheduleSpec, ScheduleTrigger, Workflow
+from workflows.language.triggers import ScheduleSpec, ScheduleTrigger
+from workflows.language.workflow import Workflow
 from workflows.runs import Started, StartRequest, start_run
 from workflows.store import Store
 

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from workflows.definitions import Workflow
+from workflows.language.workflow import Workflow
 
 _KEY_LINE = re.compile(r"^\s*allowed_starters\s*:", re.MULTILINE)
 

@@ -41,7 +41,8 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.errors import ConnectorError
 from connectors.registry import ConnectorRegistry
-from workflows.definitions import ThresholdSpec, ThresholdTrigger, Workflow
+from workflows.language.triggers import ThresholdSpec, ThresholdTrigger
+from workflows.language.workflow import Workflow
 from workflows.ports import Clock
 from workflows.runs import Started, StartRequest, start_run
 from workflows.store import Store

@@ -9,8 +9,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.deps import BotDeps
-from workflows.definitions import Workflow
 from workflows.inbox import open_requests, pending_approvals
+from workflows.language.workflow import Workflow
 
 
 def catalogue(workflows: Mapping[str, Workflow]) -> list[dict[str, str]]:

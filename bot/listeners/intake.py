@@ -18,13 +18,13 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.deps import BotDeps
 from bot.request_text import capped
-from workflows.definitions import (
+from workflows.language.triggers import (
     MentionTrigger,
     MessageTrigger,
     ReactionTrigger,
     ShortcutTrigger,
-    Workflow,
 )
+from workflows.language.workflow import Workflow
 from workflows.runs import StartRequest, record_refusal, start_run
 
 

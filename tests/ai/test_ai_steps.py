@@ -26,7 +26,7 @@ from tests.support.clock import ManualClock
 from tests.support.engines import drain, make_engine, run_row, start, workflow
 from tests.support.stores import Database
 from workflows import audit
-from workflows.definitions import Workflow
+from workflows.language.workflow import Workflow
 from workflows.ports import ChatMessage, MessageRef
 from workflows.steps.base import Services
 from workflows.store import Store

@@ -32,8 +32,8 @@ from connectors.ai.base import ClassifyRequest
 from connectors.ai.evaluation import OUT_OF_SCOPE, TRIAGE, routing_matrix
 from connectors.ai.local import LocalProvider
 from tests.fakes.openai_server import Fail, FakeOpenAI
-from workflows.steps.ai import ClassifyStep
-from workflows.steps.route import RouteStep
+from workflows.language.steps.ai import ClassifyStep
+from workflows.language.steps.route import RouteStep
 
 from .conftest import ProviderFactory
 

@@ -69,8 +69,8 @@ BAD: dict[str, tuple[str, int, str, str]] = {
     "goto_unknown": (
         "name: bad-goto\nsteps:\n  - id: a\n    set: {x: 1}\n    goto: nowhere\n"
         "  - id: b\n    set: {y: 2}\n",
-        3,
-        "steps[0].id",
+        5,
+        "steps[0].goto",
         "jumps to unknown step 'nowhere'",
     ),
     "bad_cron": (

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from tests.support.clock import ManualClock
 from tests.support.engines import drain, make_engine, start, workflow
 from tests.support.stores import Database
-from workflows.definitions import Workflow
+from workflows.language.workflow import Workflow
 from workflows.scheduler import Scheduler
 from workflows.store import Store
 from workflows.tables import AuditRow, Base, ExampleRow

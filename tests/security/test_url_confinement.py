@@ -33,7 +33,7 @@ from tests.support.harness import Harness, running_bot
 from tests.support.servers import serve_asgi
 from tests.support.stores import Database
 from workflows.expressions import Expressions
-from workflows.steps.http import HttpSpec
+from workflows.language.steps.http import HttpSpec
 from workflows.tables import AuditRow, RunRow
 
 TOKEN = "ads-s3cret-token"

@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from workflows.definitions import Workflow
 from workflows.engine import ClaimedJob, Engine
+from workflows.language.workflow import Workflow
 from workflows.ports import Chat, Clock
 from workflows.runs import StartRequest, start_run
 from workflows.steps.base import Services

@@ -20,7 +20,8 @@ from tests.support.engines import workflow
 from tests.support.harness import running_bot
 from tests.support.stores import Database
 from tests.triggers.conftest import run_input, runs_of
-from workflows.definitions import ScheduleSpec, Workflow
+from workflows.language.triggers import ScheduleSpec
+from workflows.language.workflow import Workflow
 from workflows.scheduler import Scheduler
 from workflows.schedules import fire_times, latest_fire_time, next_fire_times
 from workflows.store import Store

@@ -22,7 +22,8 @@ from tests.support.engines import workflow
 from tests.support.servers import serve_asgi
 from tests.support.stores import Database
 from tests.triggers.conftest import run_input, runs_of
-from workflows.definitions import ThresholdSpec, Workflow
+from workflows.language.triggers import ThresholdSpec
+from workflows.language.workflow import Workflow
 from workflows.loader import CheckContext, load_file
 from workflows.scheduler import Scheduler
 from workflows.store import Store

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from tests.support.clock import ManualClock
 from tests.support.engines import drain, make_engine, run_row, start, workflow
 from workflows import audit
-from workflows.runs import StartRequest, _start_rows, new_id, retry_run
+from workflows.ids import new_id
+from workflows.runs import StartRequest, _start_rows, retry_run
 from workflows.store import Store
 from workflows.tables import AuditRow, JobRow
 

@@ -1,24 +1,16 @@
-"""Step kinds: each module defines its YAML model and its executor; this is the one list.
+"""Step executors by kind: the engine's one list of what runs each kind of step.
 
-Adding a kind: write ``workflows/steps/<kind>.py`` with a ``StepBase`` subclass
-whose kind key is a field (e.g. ``approve: ApproveSpec``) and an async
-executor, then add one ``StepKind`` line below. The definition language, the
-JSON Schema and ``switchboard check`` pick it up from here.
+Each kind's model lives in ``workflows/language/steps/`` and knows its own kind
+key; this registry pairs it with its executor, so the key is never written twice.
+Adding a kind: its model (and ``STEP_MODELS``), then ``workflows/steps/<kind>.py``
+with an async executor, then one line below. A test holds both registries equal.
 """
 
 from __future__ import annotations
 
-from workflows.steps.ai import (
-    ClassifyStep,
-    ExtractStep,
-    SummarizeStep,
-    run_classify,
-    run_extract,
-    run_summarize,
-)
-from workflows.steps.approve import ApproveStep, run_approve
-from workflows.steps.base import StepKind
-from workflows.steps.basic import (
+from workflows.language.steps.ai import ClassifyStep, ExtractStep, SummarizeStep
+from workflows.language.steps.approve import ApproveStep
+from workflows.language.steps.basic import (
     CallStep,
     EndStep,
     FailStep,
@@ -26,6 +18,15 @@ from workflows.steps.basic import (
     SetStep,
     SwitchStep,
     WaitStep,
+)
+from workflows.language.steps.digest import DigestStep
+from workflows.language.steps.http import HttpStep
+from workflows.language.steps.route import RouteStep
+from workflows.language.steps.sql import SqlStep
+from workflows.steps.ai import run_classify, run_extract, run_summarize
+from workflows.steps.approve import run_approve
+from workflows.steps.base import StepKind
+from workflows.steps.basic import (
     run_call,
     run_end,
     run_fail,
@@ -34,28 +35,28 @@ from workflows.steps.basic import (
     run_switch,
     run_wait,
 )
-from workflows.steps.digest import DigestStep, run_digest
-from workflows.steps.http import HttpStep, run_http
-from workflows.steps.route import RouteStep, run_route
-from workflows.steps.sql import SqlStep, run_sql
+from workflows.steps.digest import run_digest
+from workflows.steps.http import run_http
+from workflows.steps.route import run_route
+from workflows.steps.sql import run_sql
 
 STEP_KINDS: dict[str, StepKind] = {
     kind.name: kind
     for kind in (
-        StepKind("set", SetStep, run_set),
-        StepKind("post", PostStep, run_post),
-        StepKind("wait", WaitStep, run_wait),
-        StepKind("fail", FailStep, run_fail),
-        StepKind("switch", SwitchStep, run_switch),
-        StepKind("end", EndStep, run_end),
-        StepKind("call", CallStep, run_call),
-        StepKind("http", HttpStep, run_http),
-        StepKind("sql", SqlStep, run_sql),
-        StepKind("approve", ApproveStep, run_approve),
-        StepKind("classify", ClassifyStep, run_classify),
-        StepKind("extract", ExtractStep, run_extract),
-        StepKind("summarize", SummarizeStep, run_summarize),
-        StepKind("route", RouteStep, run_route),
-        StepKind("digest", DigestStep, run_digest),
+        StepKind(SetStep, run_set),
+        StepKind(PostStep, run_post),
+        StepKind(WaitStep, run_wait),
+        StepKind(FailStep, run_fail),
+        StepKind(SwitchStep, run_switch),
+        StepKind(EndStep, run_end),
+        StepKind(CallStep, run_call),
+        StepKind(HttpStep, run_http),
+        StepKind(SqlStep, run_sql),
+        StepKind(ApproveStep, run_approve),
+        StepKind(ClassifyStep, run_classify),
+        StepKind(ExtractStep, run_extract),
+        StepKind(SummarizeStep, run_summarize),
+        StepKind(RouteStep, run_route),
+        StepKind(DigestStep, run_digest),
     )
 }

@@ -12,80 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
-
 from connectors.ai.base import (
     AIError,
     AIProvider,
     ClassifyRequest,
     ExtractRequest,
     FieldSpec,
-    FieldType,
     LabelSpec,
     Provenance,
     SummarizeRequest,
 )
-from workflows.spec import StepBase, Strict
+from workflows.language.steps.ai import ClassifyStep, ExtractStep, SummarizeStep
 from workflows.steps.base import StepContext, StepError, StepOutcome, evaluate
-
-DEFAULT_TEXT = "{{ input.text }}"
-
-
-class LabelDef(Strict):
-    description: str = ""
-    examples: list[str] = Field(default_factory=list)
-    example_groups: dict[str, list[str]] = Field(
-        default_factory=dict, description="Examples grouped by kind of request within the label"
-    )
-
-
-class ClassifySpec(Strict):
-    text: str = DEFAULT_TEXT
-    labels: dict[str, LabelDef] = Field(min_length=2)
-    min_confidence: float = Field(default=0.45, ge=0.0, le=1.0)
-    model: str | None = None
-    on_low_confidence: str | None = Field(
-        default=None, description="Step to go to when unsure (default: carry on with triage=true)"
-    )
-
-
-class ClassifyStep(StepBase):
-    classify: ClassifySpec
-
-
-class FieldDef(Strict):
-    type: FieldType = "str"
-    description: str = ""
-    pattern: str | None = None
-    required: bool = True
-
-
-class ExtractSpec(Strict):
-    text: str = DEFAULT_TEXT
-    fields: dict[str, FieldType | FieldDef] = Field(min_length=1)
-    model: str | None = None
-
-    @field_validator("fields")
-    @classmethod
-    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name in value:
-            if not name.isidentifier():
-                raise ValueError(f"field name {name!r} must be an identifier")
-        return value
-
-
-class ExtractStep(StepBase):
-    extract: ExtractSpec
-
-
-class SummarizeSpec(Strict):
-    text: str = DEFAULT_TEXT
-    max_sentences: int = Field(default=3, ge=1, le=20)
-    model: str | None = None
-
-
-class SummarizeStep(StepBase):
-    summarize: SummarizeSpec
 
 
 async def run_classify(ctx: StepContext) -> StepOutcome:

@@ -14,62 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import Field, model_validator
+from typing import Any
 
 from workflows import approvals
+from workflows.language.steps.approve import ApproveSpec, ApproveStep, Escalation, GotoOnTimeout
 from workflows.ports import ChatError, ChatMessage, MessageRef
-from workflows.spec import NAME_PATTERN, Duration, StepBase, Strict
 from workflows.steps.base import StepContext, StepError, StepOutcome, Timer, evaluate
 from workflows.tables import GateRow
-
-
-class OutcomeButton(Strict):
-    id: str = Field(pattern=NAME_PATTERN)
-    label: str
-    style: Literal["primary", "danger"] | None = None
-
-
-class Escalation(Strict):
-    escalate_to: list[str] = Field(min_length=1)
-    timeout: Duration | None = Field(default=None, description="For the escalated level")
-
-
-class GotoOnTimeout(Strict):
-    goto: str
-
-
-class ApproveSpec(Strict):
-    approvers: list[str] = Field(
-        min_length=1, description="User IDs, @group handles, #channel (its members) or expressions"
-    )
-    channel: str | None = Field(default=None, description="Where the card goes (default: thread)")
-    user: str | None = Field(default=None, description="Send the card as a DM instead")
-    title: str = "Approval needed"
-    summary: str = ""
-    fields: dict[str, str] = Field(default_factory=dict)
-    outcomes: list[OutcomeButton] = Field(default_factory=list)
-    min_approvals: int = Field(default=1, ge=1, le=50)
-    not_requester: bool = Field(default=False, description="Four-eyes: requesters can't approve")
-    template: str = "approval_card"
-    remind_every: Duration | None = None
-    timeout: Duration | None = None
-    on_timeout: Literal["reject", "approve"] | Escalation | GotoOnTimeout = "reject"
-    next: dict[str, str] = Field(
-        default_factory=dict,
-        description="outcome -> step id; default: approved goes on, any other outcome ends the run",
-    )
-
-    @model_validator(mode="after")
-    def _one_target(self) -> ApproveSpec:
-        if self.channel and self.user:
-            raise ValueError("give channel or user, not both")
-        return self
-
-
-class ApproveStep(StepBase):
-    approve: ApproveSpec
 
 
 async def run_approve(ctx: StepContext) -> StepOutcome:

@@ -12,19 +12,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Any, Literal, overload
 
 from connectors.ai.base import AIProvider
 from connectors.http import HttpConnector
 from connectors.registry import ConnectorRegistry
 from connectors.sql import SqlConnector
 from workflows.expressions import ExpressionError, Expressions
+from workflows.language.spec import StepBase
+from workflows.language.workflow import Workflow
 from workflows.ports import Chat, ChatMessage, Clock, MessageRef
-from workflows.spec import StepBase
 from workflows.store import Store
-
-if TYPE_CHECKING:
-    from workflows.definitions import Workflow
 
 
 class StepError(Exception):
@@ -113,11 +111,14 @@ StepExecutor = Callable[[StepContext], Awaitable[StepOutcome]]
 
 @dataclass(frozen=True)
 class StepKind:
-    """A step kind: the key in YAML, its pydantic model and its executor."""
+    """A step kind: its pydantic model (which knows its key in YAML) and its executor."""
 
-    name: str
     model: type[StepBase]
     execute: StepExecutor
+
+    @property
+    def name(self) -> str:
+        return self.model.KIND
 
 
 def evaluate(ctx: StepContext, value: Any) -> Any:

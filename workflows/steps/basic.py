@@ -1,81 +1,24 @@
-"""Step kinds that need nothing outside the engine: set, post, wait, fail, switch, end, call."""
+"""Executors of the kinds that need nothing outside the engine: set, post, wait, fail, switch,
+end, call (their models: ``workflows/language/steps/basic.py``)."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
-
+from workflows.language.steps.basic import (
+    CallStep,
+    EndStep,
+    FailStep,
+    PostStep,
+    SetStep,
+    SwitchStep,
+    WaitStep,
+)
 from workflows.ports import ChatMessage
-from workflows.spec import Duration, StepBase, Strict
 from workflows.steps.base import StepContext, StepError, StepOutcome, evaluate
-
-
-class SetStep(StepBase):
-    set: dict[str, Any] = Field(description="Computed values: name -> expression")
-
-
-class PostSpec(Strict):
-    text: str | None = None
-    template: str | None = Field(default=None, description="A Block Kit template in templates/")
-    data: dict[str, Any] = Field(default_factory=dict)
-    channel: str | None = Field(default=None, description="Default: the run's thread")
-    user: str | None = Field(default=None, description="Send as a DM to this user")
-
-    @model_validator(mode="after")
-    def _text_or_template(self) -> PostSpec:
-        if (self.text is None) == (self.template is None):
-            raise ValueError("give exactly one of text or template")
-        return self
-
-
-class PostStep(StepBase):
-    post: PostSpec
-
-
-class WaitSpec(Strict):
-    duration: Duration | None = None
-    until: str | None = Field(default=None, description="ISO-8601 time or an expression giving one")
-
-    @model_validator(mode="after")
-    def _one(self) -> WaitSpec:
-        if (self.duration is None) == (self.until is None):
-            raise ValueError("give exactly one of duration or until")
-        return self
-
-
-class WaitStep(StepBase):
-    wait: WaitSpec
-
-
-class FailStep(StepBase):
-    fail: str = Field(description="The error message (an expression)")
-
-
-class SwitchSpec(Strict):
-    value: str = Field(description="Expression whose value picks the case")
-    cases: dict[str, str] = Field(description="value -> step id")
-    default: str | None = None
-
-
-class SwitchStep(StepBase):
-    switch: SwitchSpec
-
-
-class CallSpec(Strict):
-    function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="module:function")
-    args: dict[str, Any] = Field(default_factory=dict)
-
-
-class CallStep(StepBase):
-    call: CallSpec
-
-
-class EndStep(StepBase):
-    end: Literal[True] | str = Field(description="true, or a closing message")
 
 
 async def run_set(ctx: StepContext) -> StepOutcome:

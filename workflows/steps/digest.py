@@ -24,34 +24,18 @@ import asyncio
 import io
 import math
 from datetime import timedelta
-from typing import Literal
 
-from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from workflows.language.steps.digest import DigestStep
 from workflows.ports import ChatError, ChatMessage, MessageRef
-from workflows.spec import StepBase, Strict
 from workflows.stats import DayStats, Stats, collect, summary
 from workflows.steps.base import StepContext, StepError, StepOutcome, evaluate
 from workflows.tables import OutboundMessageRow
 
 CHART_WIDTH, CHART_HEIGHT, CHART_DPI = 900, 420, 100
 PERIODS = {"day": timedelta(days=1), "week": timedelta(weeks=1)}
-
-
-class DigestSpec(Strict):
-    channel: str = Field(description="Where the digest goes: #name or a channel ID")
-    period: Literal["day", "week"] = Field(default="week", description="The past 24 h or 7 days")
-    workflow: str | None = Field(
-        default=None, description="Only this workflow (default: all others)"
-    )
-    title: str | None = Field(default=None, description="Heading (default: Daily/Weekly digest)")
-    chart: bool = Field(default=True, description="Upload a chart of volume and cycle time")
-
-
-class DigestStep(StepBase):
-    digest: DigestSpec
 
 
 async def run_digest(ctx: StepContext) -> StepOutcome:

@@ -9,46 +9,10 @@ URL outside the connection's ``base_url`` before anything is sent.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import AliasChoices, Field, model_validator
-
 from connectors.errors import ConnectorError
 from workflows.expressions import ExpressionError
-from workflows.spec import StepBase, Strict
+from workflows.language.steps.http import HttpStep
 from workflows.steps.base import StepContext, StepError, StepOutcome, connector_for, evaluate
-
-
-class HttpSpec(Strict):
-    connection: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
-    path: str = "/"
-    params: dict[str, Any] = Field(
-        default_factory=dict,
-        validation_alias=AliasChoices("params", "query"),
-        description="Query parameters (encoded by the client; `query` is the older name)",
-    )
-    json_body: Any = Field(default=None, alias="json")
-    select: str | None = Field(default=None, description="JSON path into the response")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_name_for_params(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "params" in data and "query" in data:
-            raise ValueError("give query parameters as `params` or `query`, not both")
-        return data
-
-    @property
-    def query(self) -> dict[str, Any]:
-        """The older name of ``params`` (thresholds read it)."""
-        return self.params
-
-
-class HttpStep(StepBase):
-    http: HttpSpec
-
-    def connection(self) -> str:
-        return self.http.connection
 
 
 def render_path(ctx: StepContext, source: str) -> str:

@@ -15,46 +15,13 @@ what people decide (``/flow route <run> <label>``), for ``switchboard report sha
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from workflows import routing
+from workflows.language.steps.route import OwnerDef, RouteSpec, RouteStep, SlaSpec
 from workflows.ports import ChatMessage, MessageRef
-from workflows.spec import Duration, StepBase, Strict
 from workflows.steps.base import StepContext, StepError, StepOutcome, Timer, evaluate
 from workflows.tables import AssignmentRow
-
-
-class SlaSpec(Strict):
-    first_response: Duration | None = None
-    close: Duration | None = None
-    remind_before: Duration = Field(default=0.0, description="Remind this long before a breach")
-    escalate_to: str | None = Field(default=None, description="Channel or user told at breach")
-
-
-class OwnerDef(Strict):
-    channel: str | None = Field(default=None, description="The card goes to this channel")
-    user: str | None = Field(default=None, description="The card goes to this person by DM")
-    group: str | None = Field(default=None, description="@handle mentioned on the card")
-    oncall: list[str] = Field(default_factory=list, description="A rotation of user IDs")
-    rotate: Literal["daily", "weekly"] = "weekly"
-    sla: SlaSpec | None = None
-
-
-class RouteSpec(Strict):
-    label: str = Field(description="Expression for the label, e.g. {{ steps.kind.label }}")
-    owners: dict[str, str | OwnerDef] = Field(min_length=1)
-    triage: str = Field(description="Channel for requests nobody owns or the AI is unsure of")
-    candidates: str | None = Field(default=None, description="Expression: [{label, confidence}]")
-    confidence: str | None = None
-    sla: SlaSpec | None = None
-    shadow: bool = False
-    until: Literal["claim", "close"] = "close"
-
-
-class RouteStep(StepBase):
-    route: RouteSpec
 
 
 async def run_route(ctx: StepContext) -> StepOutcome:

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import Field
-
 from connectors.errors import ConnectorError
-from workflows.spec import StepBase, Strict
+from workflows.language.steps.sql import SqlStep
 from workflows.steps.base import StepContext, StepError, StepOutcome, connector_for, evaluate
-
-
-class SqlSpec(Strict):
-    connection: str
-    query: str
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class SqlStep(StepBase):
-    sql: SqlSpec
-
-    def connection(self) -> str:
-        return self.sql.connection
 
 
 async def run_sql(ctx: StepContext) -> StepOutcome:

@@ -1,27 +1,16 @@
-"""The workflow definition language: pydantic models of the YAML, one workflow per file.
-
-``Workflow.model_json_schema()`` is what ``switchboard schema`` exports for
-editors. Loading and the file:line error reports live in ``loader.py``.
-
-A step is a mapping with an ``id`` and exactly one *kind* key (``set``,
-``post``, ``wait``, …) whose value configures it. Control flow: steps run in
-order; ``when`` skips a step whose condition is false; ``goto`` jumps after a
-step; a ``switch`` step picks the next step from a value; ``end`` stops.
-"""
+"""Triggers: what starts a run (a command, a message, a schedule, a webhook, a threshold, ...)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from workflows.patterns import compile_linear
-from workflows.spec import NAME_PATTERN, Duration, StepBase, Strict
-from workflows.steps import STEP_KINDS
-from workflows.steps.http import HttpSpec
-from workflows.steps.sql import SqlSpec
-
-# --- triggers -----------------------------------------------------------------------------
+from workflows.language.patterns import compile_linear
+from workflows.language.spec import Duration, Strict
+from workflows.language.steps.http import HttpSpec
+from workflows.language.steps.sql import SqlSpec
 
 
 class CommandTrigger(Strict):
@@ -61,8 +50,6 @@ class ScheduleSpec(Strict):
 
     @model_validator(mode="after")
     def _valid_cron(self) -> ScheduleSpec:
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
             CronTrigger.from_crontab(self.cron, timezone=self.timezone)
         except (ValueError, LookupError) as exc:
@@ -176,89 +163,3 @@ Trigger = Annotated[
         custom_error_message=f"a trigger needs exactly one kind key: {', '.join(TRIGGER_KINDS)}",
     ),
 ]
-
-
-def step_kind(value: Any) -> str | None:
-    """The kind key of a raw or parsed step (the one key that names a step kind)."""
-    if isinstance(value, StepBase):
-        return next(k for k, kind in STEP_KINDS.items() if isinstance(value, kind.model))
-    if isinstance(value, dict):
-        kinds = [key for key in value if key in STEP_KINDS]
-        return kinds[0] if len(kinds) == 1 else None
-    return None
-
-
-def _step_union() -> Any:
-    members = tuple(Annotated[kind.model, Tag(name)] for name, kind in STEP_KINDS.items())
-    return Annotated[
-        Union[members],  # noqa: UP007 - a Union built from the registry needs the subscript form
-        Discriminator(
-            step_kind,
-            custom_error_type="unknown_step_kind",
-            custom_error_message=f"a step needs exactly one kind key: {', '.join(STEP_KINDS)}",
-        ),
-    ]
-
-
-if TYPE_CHECKING:
-    Step = StepBase
-else:
-    Step = _step_union()
-
-
-class OnError(Strict):
-    notify: str | None = Field(default=None, description="Channel told about the failure")
-    goto: str | None = Field(default=None, description="Step to run instead of stopping")
-
-
-class Retention(Strict):
-    days: int = Field(ge=1, le=36500, description="Finished runs lose their texts after this")
-
-
-class Workflow(Strict):
-    name: str = Field(pattern=NAME_PATTERN)
-    title: str = ""
-    description: str = ""
-    channel: str | None = Field(default=None, description="Where runs post when not started in one")
-    triggers: list[Trigger] = Field(default_factory=list)
-    allowed_starters: list[str] = Field(
-        default_factory=list, description="Who may start it: user IDs, @groups, #channel members"
-    )
-    in_channels: list[str] = Field(
-        default_factory=list, alias="in", description="Where it may be started; empty: anywhere"
-    )
-    steps: list[Step] = Field(min_length=1)
-    on_error: OnError = Field(default_factory=OnError)
-    concurrency: int | None = Field(
-        default=None,
-        ge=1,
-        description="At most this many of the workflow's steps run at once, across all "
-        "worker processes (others wait their turn in the queue)",
-    )
-    retention: Retention | None = Field(
-        default=None, description="Overrides SWITCHBOARD_RETENTION_DAYS for this workflow's runs"
-    )
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Workflow:
-        seen: set[str] = set()
-        for step in self.steps:
-            if step.id in seen:
-                raise ValueError(f"step id {step.id!r} is used twice")
-            seen.add(step.id)
-        return self
-
-    def step(self, step_id: str) -> StepBase:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
-
-    def next_step_id(self, step_id: str) -> str | None:
-        ids = [step.id for step in self.steps]
-        index = ids.index(step_id)
-        return ids[index + 1] if index + 1 < len(ids) else None
-
-    @property
-    def commands(self) -> list[str]:
-        return [t.command for t in self.triggers if isinstance(t, CommandTrigger)]

@@ -1,0 +1,98 @@
+"""Models of the AI steps: ``classify``, ``extract`` and ``summarize``.
+
+A classification below ``min_confidence`` (or a provider that fails) answers
+``label: null, triage: true``; ``on_low_confidence`` names the step to go to then.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from connectors.ai.base import FieldType
+from workflows.language.spec import Reference, StepBase, Strict
+
+DEFAULT_TEXT = "{{ input.text }}"
+PROVENANCE_OUTPUT = ("method", "provenance")
+
+
+class LabelDef(Strict):
+    description: str = ""
+    examples: list[str] = Field(default_factory=list)
+    example_groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="Examples grouped by kind of request within the label"
+    )
+
+
+class ClassifySpec(Strict):
+    text: str = DEFAULT_TEXT
+    labels: dict[str, LabelDef] = Field(min_length=2)
+    min_confidence: float = Field(default=0.45, ge=0.0, le=1.0)
+    model: str | None = None
+    on_low_confidence: str | None = Field(
+        default=None, description="Step to go to when unsure (default: carry on with triage=true)"
+    )
+
+
+class ClassifyStep(StepBase):
+    KIND: ClassVar[str] = "classify"
+    OUTPUT: ClassVar[tuple[str, ...]] = (
+        "label",
+        "guess",
+        "confidence",
+        "triage",
+        "candidates",
+        "rationale",
+        "provenance",
+        "error",
+    )
+    classify: ClassifySpec
+
+    def jump_targets(self) -> list[Reference]:
+        unsure = self.classify.on_low_confidence
+        return super().jump_targets() + (
+            [(("classify", "on_low_confidence"), unsure)] if unsure else []
+        )
+
+
+class FieldDef(Strict):
+    type: FieldType = "str"
+    description: str = ""
+    pattern: str | None = None
+    required: bool = True
+
+
+class ExtractSpec(Strict):
+    text: str = DEFAULT_TEXT
+    fields: dict[str, FieldType | FieldDef] = Field(min_length=1)
+    model: str | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not name.isidentifier():
+                raise ValueError(f"field name {name!r} must be an identifier")
+        return value
+
+
+class ExtractStep(StepBase):
+    KIND: ClassVar[str] = "extract"
+    OUTPUT: ClassVar[tuple[str, ...]] = ("missing", *PROVENANCE_OUTPUT)
+    extract: ExtractSpec
+
+    def outputs(self) -> tuple[str, ...]:
+        return (*self.extract.fields, *self.OUTPUT)
+
+
+class SummarizeSpec(Strict):
+    text: str = DEFAULT_TEXT
+    max_sentences: int = Field(default=3, ge=1, le=20)
+    model: str | None = None
+
+
+class SummarizeStep(StepBase):
+    KIND: ClassVar[str] = "summarize"
+    OUTPUT: ClassVar[tuple[str, ...]] = ("text", *PROVENANCE_OUTPUT)
+    summarize: SummarizeSpec

@@ -1,0 +1,79 @@
+"""Model of the ``approve`` step: a card with buttons, reminders, a timeout and escalation."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from workflows.language.spec import NAME_PATTERN, Duration, Reference, StepBase, Strict
+
+
+class OutcomeButton(Strict):
+    id: str = Field(pattern=NAME_PATTERN)
+    label: str
+    style: Literal["primary", "danger"] | None = None
+
+
+class Escalation(Strict):
+    escalate_to: list[str] = Field(min_length=1)
+    timeout: Duration | None = Field(default=None, description="For the escalated level")
+
+
+class GotoOnTimeout(Strict):
+    goto: str
+
+
+class ApproveSpec(Strict):
+    approvers: list[str] = Field(
+        min_length=1, description="User IDs, @group handles, #channel (its members) or expressions"
+    )
+    channel: str | None = Field(default=None, description="Where the card goes (default: thread)")
+    user: str | None = Field(default=None, description="Send the card as a DM instead")
+    title: str = "Approval needed"
+    summary: str = ""
+    fields: dict[str, str] = Field(default_factory=dict)
+    outcomes: list[OutcomeButton] = Field(default_factory=list)
+    min_approvals: int = Field(default=1, ge=1, le=50)
+    not_requester: bool = Field(default=False, description="Four-eyes: requesters can't approve")
+    template: str = "approval_card"
+    remind_every: Duration | None = None
+    timeout: Duration | None = None
+    on_timeout: Literal["reject", "approve"] | Escalation | GotoOnTimeout = "reject"
+    next: dict[str, str] = Field(
+        default_factory=dict,
+        description="outcome -> step id; default: approved goes on, any other outcome ends the run",
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ApproveSpec:
+        if self.channel and self.user:
+            raise ValueError("give channel or user, not both")
+        return self
+
+
+class ApproveStep(StepBase):
+    KIND: ClassVar[str] = "approve"
+    # The first pass says who was asked; the settled pass says what they decided.
+    OUTPUT: ClassVar[tuple[str, ...]] = (
+        "gate",
+        "status",
+        "approvers",
+        "outcome",
+        "decided_by",
+        "decided_at",
+        "reason",
+        "approvals",
+    )
+    WAITS: ClassVar[bool] = True
+    approve: ApproveSpec
+
+    def jump_targets(self) -> list[Reference]:
+        spec = self.approve
+        targets = [(("approve", "next", outcome), step) for outcome, step in spec.next.items()]
+        if isinstance(spec.on_timeout, GotoOnTimeout):
+            targets.append((("approve", "on_timeout", "goto"), spec.on_timeout.goto))
+        return super().jump_targets() + targets
+
+    def templates(self) -> list[Reference]:
+        return [(("approve", "template"), self.approve.template)]
