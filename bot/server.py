@@ -80,6 +80,34 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
         started = time.perf_counter()
         return await answered(SlackRequest("webhook"), started, lambda: webhooks.endpoint(request))
 
+    routes: list[BaseRoute] = [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/hooks/{workflow}", hooks, methods=["POST"]),
+        *_operations_routes(runtime),
+        *extra_routes,
+    ]
+    return Starlette(routes=routes, lifespan=_lifespan(runtime))
+
+
+def _lifespan(
+    runtime: Runtime,
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """The runtime starts with the server and stops with it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return lifespan
+
+
+def _operations_routes(runtime: Runtime) -> list[BaseRoute]:
+    """What operators and orchestrators read: liveness, readiness and the metrics."""
+
     async def metrics(_request: Request) -> Response:
         body = await runtime.metrics.exposition(runtime.store, runtime.engine.clock.now())
         return Response(body, media_type=CONTENT_TYPE)
@@ -99,23 +127,11 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             body["reason"] = "; ".join(failing)
         return JSONResponse(body, status_code=503 if failing else 200)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    routes: list[BaseRoute] = [
-        Route("/slack/events", slack_events, methods=["POST"]),
-        Route("/hooks/{workflow}", hooks, methods=["POST"]),
+    return [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        *extra_routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
 
 
 READY_DB_TIMEOUT = 3.0

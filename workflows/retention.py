@@ -235,16 +235,7 @@ async def forget_user(store: Store, user_id: str, now: datetime, *, actor: str) 
             .values(text=mark)
         )
         mentions = await _unname(session, user_id, exclude=[run_id for run_id, _ in own])
-        reasons = await session.execute(
-            update(DecisionRow)
-            .where(DecisionRow.user_id == user_id, DecisionRow.reason.is_not(None))
-            .values(reason=mark)
-        )
-        await session.execute(
-            update(GateRow)
-            .where(GateRow.decided_by == user_id, GateRow.reason.is_not(None))
-            .values(reason=mark)
-        )
+        reasons = await _erase_reasons(session, user_id, mark)
         examples = await session.execute(
             delete(ExampleRow).where(
                 or_(ExampleRow.created_by == user_id, ExampleRow.run_id.in_(finished))
@@ -259,7 +250,7 @@ async def forget_user(store: Store, user_id: str, now: datetime, *, actor: str) 
             requests=requests.rowcount,  # type: ignore[attr-defined]
             runs=finished,
             mentions=mentions,
-            reasons=reasons.rowcount,  # type: ignore[attr-defined]
+            reasons=reasons,
             examples=examples.rowcount,  # type: ignore[attr-defined]
             active=active,
             audit_records=kept or 0,
@@ -279,6 +270,21 @@ async def forget_user(store: Store, user_id: str, now: datetime, *, actor: str) 
             now=now,
         )
     return result
+
+
+async def _erase_reasons(session: AsyncSession, user_id: str, mark: str) -> int:
+    """Replace the reasons ``user_id`` gave for decisions; the number of decisions changed."""
+    reasons = await session.execute(
+        update(DecisionRow)
+        .where(DecisionRow.user_id == user_id, DecisionRow.reason.is_not(None))
+        .values(reason=mark)
+    )
+    await session.execute(
+        update(GateRow)
+        .where(GateRow.decided_by == user_id, GateRow.reason.is_not(None))
+        .values(reason=mark)
+    )
+    return int(reasons.rowcount)  # type: ignore[attr-defined]
 
 
 async def _unname(session: AsyncSession, user_id: str, *, exclude: list[str]) -> int:

@@ -31,12 +31,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
-
+from workflows.stats_queries import FINISHED, PeriodRows, PeriodRun, read_period
 from workflows.store import Store
-from workflows.tables import AssignmentRow, DecisionRow, GateRow, JobRow, RunRow
 
-FINISHED = ("succeeded", "failed", "cancelled")
 MAX_PERIOD = timedelta(days=366)
 PENDING_SHOWN = 10
 BOTTLENECKS_SHOWN = 5
@@ -157,15 +154,6 @@ class Stats:
         return self.volume == 0 and self.pending_total == 0
 
 
-@dataclass(frozen=True)
-class _Run:
-    id: str
-    workflow: str
-    status: str
-    created_at: datetime
-    finished_at: datetime | None
-
-
 async def collect(
     store: Store,
     *,
@@ -176,66 +164,23 @@ async def collect(
     exclude: Collection[str] = (),
 ) -> Stats:
     """Statistics of the runs requested in ``[start, end)``; ``exclude`` drops workflows."""
-    runs_query = select(RunRow.id).where(RunRow.created_at >= start, RunRow.created_at < end)
-    if workflow is not None:
-        runs_query = runs_query.where(RunRow.workflow == workflow)
-    if exclude:
-        runs_query = runs_query.where(RunRow.workflow.not_in(list(exclude)))
-    in_period = runs_query.scalar_subquery()
-    async with store.transaction() as session:
-        runs = [
-            _Run(*row)
-            for row in await session.execute(
-                select(
-                    RunRow.id, RunRow.workflow, RunRow.status, RunRow.created_at, RunRow.finished_at
-                ).where(RunRow.id.in_(in_period))
-            )
-        ]
-        gates = (
-            await session.execute(
-                select(GateRow.run_id, GateRow.created_at, GateRow.decided_at).where(
-                    GateRow.run_id.in_(in_period)
-                )
-            )
-        ).all()
-        decisions = (
-            await session.execute(
-                select(DecisionRow.user_id, DecisionRow.created_at, GateRow.created_at)
-                .join(GateRow, GateRow.id == DecisionRow.gate_id)
-                .where(GateRow.run_id.in_(in_period))
-            )
-        ).all()
-        owner_kinds = (
-            await session.scalars(
-                select(AssignmentRow.owner_kind).where(
-                    AssignmentRow.run_id.in_(in_period), AssignmentRow.status != "shadow"
-                )
-            )
-        ).all()
-        jobs = (
-            await session.execute(
-                select(RunRow.workflow, JobRow.step_id, JobRow.started_at, JobRow.finished_at)
-                .join(RunRow, RunRow.id == JobRow.run_id)
-                .where(
-                    JobRow.run_id.in_(in_period),
-                    JobRow.started_at.is_not(None),
-                    JobRow.finished_at.is_not(None),
-                )
-            )
-        ).all()
-        pending_rows = (await session.execute(_pending_query(workflow, exclude))).all()
+    rows = await read_period(
+        store, start=start, end=end, workflow=workflow, exclude=exclude, pending=PENDING_SHOWN
+    )
+    return _aggregate(rows, start=start, end=end, now=now, workflow=workflow)
 
-    people = _people_seconds(runs, [(g[0], g[1], g[2]) for g in gates], now)
+
+def _aggregate(
+    rows: PeriodRows, *, start: datetime, end: datetime, now: datetime, workflow: str | None
+) -> Stats:
+    runs = rows.runs
+    people = _people_seconds(runs, rows.gates, now)
     cycles = {r.id: _seconds(r.created_at, r.finished_at) for r in runs if r.finished_at}
     finished = [r for r in runs if r.status in FINISHED and r.finished_at is not None]
     cycle_values = [cycles[r.id] for r in finished]
     people_total = sum(min(people.get(r.id, 0.0), cycles[r.id]) for r in finished)
     outcomes = Counter(r.status for r in runs)
-    by_workflow_outcome: dict[str, dict[str, int]] = defaultdict(dict)
-    pairs = Counter((r.workflow, r.status) for r in runs)
-    for name, status in sorted(pairs, key=lambda pair: (pair[0], _status_rank(pair[1]))):
-        by_workflow_outcome[name][status] = pairs[(name, status)]
-    kinds = Counter(owner_kinds)
+    kinds = Counter(rows.owner_kinds)
     return Stats(
         start=start,
         end=end,
@@ -243,30 +188,41 @@ async def collect(
         volume=len(runs),
         by_workflow=dict(Counter(r.workflow for r in runs).most_common()),
         outcomes=dict(outcomes.most_common()),
-        by_workflow_outcome=dict(by_workflow_outcome),
+        by_workflow_outcome=_by_workflow_outcome(runs),
         finished=len(finished),
         cycle_p50=percentile(cycle_values, 50),
         cycle_p90=percentile(cycle_values, 90),
         people_seconds=people_total,
         machine_seconds=sum(cycle_values) - people_total,
         exception_rate=outcomes["failed"] / len(finished) if finished else None,
-        assignments=len(owner_kinds),
-        triage_share=kinds["triage"] / len(owner_kinds) if owner_kinds else None,
-        approvers=_approvers([(d[0], d[2], d[1]) for d in decisions]),
-        bottlenecks=_bottlenecks([(j[0], j[1], _seconds(j[2], j[3])) for j in jobs]),
+        assignments=len(rows.owner_kinds),
+        triage_share=kinds["triage"] / len(rows.owner_kinds) if rows.owner_kinds else None,
+        approvers=_approvers(rows.decisions),
+        bottlenecks=_bottlenecks(
+            [(j.workflow, j.step_id, _seconds(j.started_at, j.finished_at)) for j in rows.jobs]
+        ),
         days=_days(start, end, runs, cycles),
         pending=[
             PendingApproval(
-                run_id=row.run_id,
-                workflow=row.workflow,
-                step_id=row.step_id,
-                approvers=list(row.approvers or []),
-                waiting_seconds=_seconds(row.created_at, now),
+                run_id=p.run_id,
+                workflow=p.workflow,
+                step_id=p.step_id,
+                approvers=p.approvers,
+                waiting_seconds=_seconds(p.created_at, now),
             )
-            for row in pending_rows[:PENDING_SHOWN]
+            for p in rows.pending
         ],
-        pending_total=len(pending_rows),
+        pending_total=rows.pending_total,
     )
+
+
+def _by_workflow_outcome(runs: list[PeriodRun]) -> dict[str, dict[str, int]]:
+    """Per workflow, its runs' counts by status, finished outcomes first."""
+    by_workflow: dict[str, dict[str, int]] = defaultdict(dict)
+    pairs = Counter((r.workflow, r.status) for r in runs)
+    for name, status in sorted(pairs, key=lambda pair: (pair[0], _status_rank(pair[1]))):
+        by_workflow[name][status] = pairs[(name, status)]
+    return dict(by_workflow)
 
 
 def _status_rank(status: str) -> tuple[int, str]:
@@ -275,28 +231,12 @@ def _status_rank(status: str) -> tuple[int, str]:
     return (order.index(status), "") if status in order else (len(order), status)
 
 
-def _pending_query(workflow: str | None, exclude: Collection[str]) -> Select[Any]:
-    query = (
-        select(
-            GateRow.run_id, RunRow.workflow, GateRow.step_id, GateRow.approvers, GateRow.created_at
-        )
-        .join(RunRow, RunRow.id == GateRow.run_id)
-        .where(GateRow.status == "open")
-        .order_by(GateRow.created_at)
-    )
-    if workflow is not None:
-        query = query.where(RunRow.workflow == workflow)
-    if exclude:
-        query = query.where(RunRow.workflow.not_in(list(exclude)))
-    return query
-
-
 def _seconds(start: datetime, end: datetime | None) -> float:
     return max((end - start).total_seconds(), 0.0) if end is not None else 0.0
 
 
 def _people_seconds(
-    runs: list[_Run], gates: list[tuple[str, datetime, datetime | None]], now: datetime
+    runs: list[PeriodRun], gates: list[tuple[str, datetime, datetime | None]], now: datetime
 ) -> dict[str, float]:
     """Per run: seconds its approval gates were open (up to the run's end while undecided)."""
     ends = {r.id: r.finished_at or now for r in runs}
@@ -331,10 +271,10 @@ def _bottlenecks(jobs: list[tuple[str, str, float]]) -> list[StepStats]:
 
 
 def _days(
-    start: datetime, end: datetime, runs: list[_Run], cycles: dict[str, float]
+    start: datetime, end: datetime, runs: list[PeriodRun], cycles: dict[str, float]
 ) -> list[DayStats]:
     """Each UTC day touching the period, with its requests and their median cycle time."""
-    by_day: dict[date, list[_Run]] = defaultdict(list)
+    by_day: dict[date, list[PeriodRun]] = defaultdict(list)
     for run in runs:
         by_day[run.created_at.date()].append(run)
     days: list[DayStats] = []

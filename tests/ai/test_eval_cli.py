@@ -19,14 +19,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.eval import (
-    EvalOptions,
-    classify_step,
-    label_specs,
-    read_data,
-    resolve_workflow,
-    run_eval,
-)
+from bot.eval import EvalOptions, run_eval
+from bot.eval_data import classify_step, label_specs, read_data, resolve_workflow
 from bot.settings import Settings, load_settings
 from connectors.ai.base import ClassifyRequest
 from connectors.ai.evaluation import OUT_OF_SCOPE, TRIAGE, routing_matrix

@@ -157,3 +157,35 @@ async def test_switchboard_stats_prints_tables(
     assert "p5" in result.output, "the pending approval is listed"
     bad = await asyncio.to_thread(CliRunner().invoke, app, ["stats", "--period", "soon"])
     assert bad.exit_code == 2 and "period 'soon'" in bad.output
+
+
+async def test_flow_stats_does_not_wait_for_a_writer(database: Database) -> None:
+    """The ack path's stats are a read: a long write transaction elsewhere must not hold it.
+
+    On SQLite writers queue behind one lock (``BEGIN IMMEDIATE``); stats read in a
+    deferred snapshot, so ``/flow stats`` answers while a writer holds that lock.
+    """
+    async with running_bot(database, run_workers=0) as harness:
+        now = datetime.now(UTC).replace(microsecond=0)
+        await seed_week(harness.runtime.store, now, "UA", "UB")
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_writer() -> None:
+            async with harness.runtime.store.transaction():
+                holding.set()
+                await release.wait()
+
+        writer = asyncio.create_task(slow_writer())
+        try:
+            await asyncio.wait_for(holding.wait(), 5)
+            started = asyncio.get_running_loop().time()
+            answer = await asyncio.wait_for(
+                harness.slack.slash_command("alice", "general", "stats"), 10
+            )
+            seconds = asyncio.get_running_loop().time() - started
+        finally:
+            release.set()
+            await writer
+    assert answer.ok, answer.body
+    assert "7 requests" in shown(answer.body)
+    assert seconds < 2.5, f"/flow stats waited {seconds:.1f} s for the writer"
