@@ -14,7 +14,6 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp

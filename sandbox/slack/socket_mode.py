@@ -33,6 +33,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 from starlette.requests import Request
@@ -112,8 +113,9 @@ class SocketModeServer:
         """``POST /api/apps.connections.open``: only the app-level token may ask."""
         auth = request.headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        if not token:
-            token = str((await request.form()).get("token") or "")
+        if not token:  # slack_sdk sends a header; curl users send a form field
+            form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+            token = form.get("token", "")
         if not token:
             return JSONResponse({"ok": False, "error": "not_authed"})
         if not token.startswith("xapp-"):

@@ -35,9 +35,7 @@ async def running_socket_bot(
     ack_deadline: float = 3.0,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
-    slack = SlackEmulator(
-        SIGNING_SECRET, BOT_TOKEN, WorkspaceSeed.demo(), app_token=APP_TOKEN
-    )
+    slack = SlackEmulator(SIGNING_SECRET, BOT_TOKEN, WorkspaceSeed.demo(), app_token=APP_TOKEN)
     slack.ack_deadline = ack_deadline
     try:
         async with serve_asgi(slack.asgi_app) as slack_url:
