@@ -96,6 +96,9 @@ class SocketModeServer:
         self.enabled = False
         """True once the app opened a connection: deliveries then go over the socket."""
         self.disconnect_grace = DISCONNECT_GRACE_SECONDS
+        self.deliver_twice = 0
+        """The next this-many envelopes are sent again at once as a retry (``retry_attempt``
+        1), as Slack does when an ack is lost: the app must handle each only once."""
         self.frames: list[SocketFrame] = []
         self._links: dict[int, _Link] = {}
         self._link_ids = itertools.count(1)
@@ -227,6 +230,10 @@ class SocketModeServer:
             link = await self._next_link()
             pending.link = link
             await self._send(link, pending.envelope)
+            if self.deliver_twice > 0:
+                self.deliver_twice -= 1
+                retry = pending.envelope | {"retry_attempt": 1, "retry_reason": "timeout"}
+                await self._send(await self._next_link(), retry)
             closed: asyncio.Future[Any] = asyncio.ensure_future(link.closed.wait())
             waiting: set[asyncio.Future[Any]] = {pending.acked, closed}
             try:

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sandbox.slack.delivery import DeliveryResult
 from tests.socket_mode.workflows import write_workflows
 from tests.support.harness import Harness
 from tests.support.socket_harness import running_socket_bot
 from tests.support.stores import Database, pg_available, postgres_database
-from workflows.tables import RunRow
+from workflows.tables import DecisionRow, RunRow
 
 BURST = 20
 
@@ -92,3 +92,59 @@ async def test_a_burst_across_a_refresh_on_postgresql(tmp_path: Path) -> None:
     ):
         results = await burst_across_a_reconnect(harness, "refresh")
         await assert_each_command_ran_once(harness, results)
+
+
+async def test_every_envelope_delivered_twice_still_acts_once(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    async with running_socket_bot(
+        sqlite_db, workflows_dir=write_workflows(tmp_path), run_workers=1
+    ) as harness:
+        slack = harness.slack
+        slack.socket.deliver_twice = 1_000
+        results = await asyncio.gather(
+            *(slack.slash_command("bob", "general", f"hello twice-{i}") for i in range(5))
+        )
+        assert all(r.ok for r in results)
+        message = await slack.user_posts("bob", "general", "the printer is on fire")
+        await slack.wait_for(
+            lambda: any(
+                "Helpdesk has it" in m["text"] for m in slack.thread("general", message["ts"])
+            ),
+            message="no intake reply",
+        )
+        retries = [f.message for f in slack.socket.frames if f.message.get("retry_attempt") == 1]
+        assert {m["type"] for m in retries} == {"slash_commands", "events_api"}
+        await asyncio.sleep(0.3)
+        expected = {f"twice-{i}": 1 for i in range(5)} | {"the printer is on fire": 1}
+        assert await runs_by_text(harness) == expected
+        replies = [
+            m for m in slack.thread("general", message["ts"]) if "Helpdesk has it" in m["text"]
+        ]
+        assert len(replies) == 1, "the intake replied once"
+
+
+async def test_an_approval_click_delivered_twice_decides_once(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    async with running_socket_bot(sqlite_db, workflows_dir=write_workflows(tmp_path)) as harness:
+        slack = harness.slack
+        await slack.slash_command("alice", "general", "expense train tickets")
+        card = await slack.wait_for(
+            lambda: next(iter(slack.messages("finance-approvals")), None), message="no card"
+        )
+        slack.socket.deliver_twice = 1
+        result = await slack.click(
+            "carol", card["ts"], "approval:approve", channel="finance-approvals"
+        )
+        assert result.ok
+        retried = [f.message for f in slack.socket.frames if f.message.get("retry_attempt") == 1]
+        assert [m["payload"]["type"] for m in retried] == ["block_actions"]
+
+        async def decided() -> int:
+            async with harness.runtime.store.transaction() as session:
+                return int(await session.scalar(select(func.count()).select_from(DecisionRow)) or 0)
+
+        await slack.wait_for(decided, message="no decision recorded")
+        await asyncio.sleep(0.3)
+        assert await decided() == 1
