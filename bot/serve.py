@@ -16,6 +16,8 @@ from bot.settings import Settings
 
 async def serve_http(settings: Settings, *, host: str, port: int, run_workers: int) -> None:
     runtime = build_runtime(settings, run_workers=run_workers)
+    if runtime.socket_mode is not None:
+        await runtime.socket_mode.verify()  # a refused SLACK_APP_TOKEN: one line, exit 2
     config = server_config(create_asgi(runtime), host=host, port=port)
     await uvicorn.Server(config).serve()
 

@@ -19,6 +19,8 @@ slack_sdk's client opens an aiohttp session and starts a task in its constructor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -29,19 +31,23 @@ from slack_bolt.adapter.socket_mode.async_internals import (
     send_async_response,
 )
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import log_context
 from bot.metrics import Metrics
-from bot.settings import Settings
+from bot.settings import ConfigurationError, Settings
 from bot.slack_ingress import SlackRequest, describe_slack_payload
 
 log = logging.getLogger(__name__)
 
 PING_INTERVAL_SECONDS = 10.0
 """slack_sdk's default: a link that misses four pings in a row is replaced."""
+REFUSED_TOKEN_ERRORS = frozenset(
+    {"not_authed", "invalid_auth", "not_allowed_token_type", "account_inactive", "token_revoked"}
+)
 
 
 class SocketModeIngress:
@@ -55,9 +61,27 @@ class SocketModeIngress:
         self._client = client
         self._metrics = metrics
         self._handler: AsyncSocketModeHandler | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    async def verify(self) -> None:
+        """Ask for a link URL once before serving: a token Slack refuses stops start-up with
+        one line. (slack_sdk would retry it every ping interval forever, logging tracebacks.)
+        An unreachable Slack is an outage, not a configuration error: start-up goes on."""
+        try:
+            await self._client.apps_connections_open(app_token=self._app_token)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            if error in REFUSED_TOKEN_ERRORS:
+                raise ConfigurationError(
+                    f"configuration error: SLACK_APP_TOKEN: Slack refused it ({error})"
+                ) from None
+            log.warning("apps.connections.open failed at start-up: %s", error)
+        except OSError as exc:
+            log.warning("Slack not reachable at start-up: %s", type(exc).__name__)
 
     async def start(self) -> None:
-        """Open the first link; slack_sdk keeps one open from then on (reconnects, refreshes)."""
+        """Open the first link in the background (HTTP health and workers do not wait for
+        Slack); slack_sdk keeps one open from then on (reconnects, refreshes)."""
         handler = AsyncSocketModeHandler(
             self._app,
             self._app_token,
@@ -69,9 +93,17 @@ class SocketModeIngress:
         # a request to /slack/events.
         handler.client.socket_mode_request_listeners[:] = [self._handle]
         self._handler = handler
-        await handler.connect_async()  # type: ignore[no-untyped-call]
+        self._connecting = asyncio.create_task(
+            handler.connect_async(),  # type: ignore[no-untyped-call]
+            name="switchboard-socket-mode",
+        )
 
     async def stop(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._connecting
+            self._connecting = None
         if self._handler is not None:
             await self._handler.close_async()  # type: ignore[no-untyped-call]
             self._handler = None

@@ -103,3 +103,46 @@ async def test_serve_runs_the_product_over_socket_mode(sqlite_db: Database, tmp_
                 )
     finally:
         await slack.aclose()
+
+
+async def test_serve_with_a_refused_app_token_stops_with_one_clear_line(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    slack = SlackEmulator("unused", BOT_TOKEN, WorkspaceSeed.demo(), app_token=APP_TOKEN)
+    try:
+        async with serve_asgi(slack.asgi_app) as slack_url:
+            slack.base_url = slack_url
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "SLACK_API_URL": slack.api_url,
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_APP_TOKEN": "xapp-1-revoked-token",
+                "DATABASE_URL": sqlite_db.url,
+                "SWITCHBOARD_SCHEDULER": "false",
+            }
+            process = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).parent / "switchboard"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(free_port()),
+                env=env,
+                cwd=tmp_path,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                out, err = await asyncio.wait_for(process.communicate(), timeout=START_UP_SECONDS)
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+    finally:
+        await slack.aclose()
+    assert process.returncode == 2
+    assert err.decode().strip().splitlines()[-1] == (
+        "configuration error: SLACK_APP_TOKEN: Slack refused it (invalid_auth)"
+    )
+    assert b"Traceback" not in out + err
+    assert "xapp-1-revoked-token" not in (out + err).decode()
