@@ -43,6 +43,7 @@ def server_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
 
 async def run_workers(settings: Settings, *, concurrency: int) -> None:
     runtime = build_runtime(settings.model_copy(update={"worker_concurrency": concurrency}))
+    runtime.socket_mode = None  # Slack's requests go to serve; a worker holding a link gets some
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
