@@ -96,6 +96,8 @@ class SocketModeServer:
         self.enabled = False
         """True once the app opened a connection: deliveries then go over the socket."""
         self.disconnect_grace = DISCONNECT_GRACE_SECONDS
+        self.link_allowed = True
+        """False after ``link_disabled`` (Socket Mode turned off in the app's settings)."""
         self.deliver_twice = 0
         """The next this-many envelopes are sent again at once as a retry (``retry_attempt``
         1), as Slack does when an ack is lost: the app must handle each only once."""
@@ -125,6 +127,9 @@ class SocketModeServer:
             return JSONResponse({"ok": False, "error": "not_allowed_token_type"})
         if self.app_token is None or not secrets.compare_digest(token, self.app_token):
             return JSONResponse({"ok": False, "error": "invalid_auth"})
+        if not self.link_allowed:
+            # Slack does not document this answer; ours names the cause.
+            return JSONResponse({"ok": False, "error": "socket_mode_disabled"})
         await self._serve()
         ticket = secrets.token_hex(16)
         self._tickets[ticket] = time.monotonic() + TICKET_TTL_SECONDS
@@ -302,7 +307,8 @@ class SocketModeServer:
             delay = 0.0 if reason == "link_disabled" else self.disconnect_grace
             self._spawn(self._close_later(link, delay))
         if reason == "link_disabled":
-            self.enabled = False  # Socket Mode turned off: requests go to the request URL
+            # Socket Mode turned off: requests go to the request URL, no new link opens.
+            self.enabled = self.link_allowed = False
         await self._notify()
 
     async def drop(self) -> None:

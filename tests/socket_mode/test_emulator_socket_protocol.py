@@ -159,5 +159,6 @@ async def test_link_disabled_closes_the_links_and_requests_go_to_the_request_url
     notice = await received(ws)
     assert notice["reason"] == "link_disabled"
     assert slack.emulator.socket.enabled is False
+    assert await slack.open_url() == {"ok": False, "error": "socket_mode_disabled"}
     with pytest.raises(RuntimeError, match="request_url"):
         await slack.emulator.slash_command("alice", "general", "x")
