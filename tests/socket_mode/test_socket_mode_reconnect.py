@@ -8,6 +8,7 @@ twice; the command listener's start, keyed by ``trigger_id``, makes the second a
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -82,6 +83,8 @@ async def test_a_burst_across_a_reconnect_runs_every_command_exactly_once(
 
 async def test_a_burst_across_a_refresh_on_postgresql(tmp_path: Path) -> None:
     reason = await pg_available()
+    if reason and os.environ.get("SWITCHBOARD_REQUIRE_PG"):
+        pytest.fail(f"PostgreSQL is required here: {reason}")
     if reason:
         pytest.skip(reason)
     async with (
