@@ -14,10 +14,8 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -33,6 +31,7 @@ from bot.notifier import ChannelPacer, SlackChat, make_web_client
 from bot.render import Renderer
 from bot.route_access import RouteAccess
 from bot.settings import Settings, open_store
+from bot.socket_mode import SocketModeIngress, socket_mode_ingress
 from bot.starters import StarterPolicy
 from bot.webhooks import WebhookKey, resolve_webhook_keys
 from workflows.engine import Engine
@@ -66,7 +65,7 @@ class Runtime:
     """Jobs in flight per in-process worker when not configured: few beside an HTTP ingress
     (worker tasks share its event loop: at 32, acks at 100 req/s waited p50 133 ms on
     PostgreSQL, at 4 25 ms); `switchboard worker` processes run 32."""
-    socket_mode: AsyncSocketModeHandler | None = None
+    socket_mode: SocketModeIngress | None = None
     """Set when ``SLACK_APP_TOKEN`` is: Slack's requests then arrive over a WebSocket."""
     scheduler: Scheduler | None = None
     """Schedules and threshold checks; started only when ``settings.run_scheduler``."""
@@ -88,7 +87,7 @@ class Runtime:
         if self.deps.route_access is not None:
             await self.deps.route_access.start()
         if self.socket_mode is not None:
-            await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]
+            await self.socket_mode.start()
         for error in self.definition_errors:
             log.warning("workflow definition skipped: %s", error)
         for _ in range(self.run_workers):
@@ -135,7 +134,7 @@ class Runtime:
         if self.deps.route_access is not None:
             await self.deps.route_access.stop()
         if self.socket_mode is not None:
-            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
+            await self.socket_mode.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         for worker in self._workers:
@@ -224,7 +223,7 @@ def build_runtime(
         app=app,
         identity=identity,
         deps=deps,
-        socket_mode=_socket_mode(settings, app, client),
+        socket_mode=socket_mode_ingress(settings, app, client, metrics),
         run_workers=run_workers,
         scheduler=Scheduler(
             store,
@@ -237,11 +236,6 @@ def build_runtime(
         webhook_keys=resolve_webhook_keys(loaded.workflows, os.environ if env is None else env),
         metrics=metrics,
     )
-
-
-def _socket_mode(settings: Settings, app: AsyncApp, client: AsyncWebClient) -> Any:
-    token = settings.slack_app_token.get_secret_value()
-    return AsyncSocketModeHandler(app, token, web_client=client) if token else None
 
 
 def _watched_channel(trigger: object) -> str | None:

@@ -18,6 +18,8 @@ from bot.settings import ConfigurationError, Settings
 async def serve_http(settings: Settings, *, host: str, port: int, run_workers: int) -> None:
     await check_start_up(settings, receives_requests=True)
     runtime = build_runtime(settings, run_workers=run_workers)
+    if runtime.socket_mode is not None:
+        await runtime.socket_mode.verify()  # a refused SLACK_APP_TOKEN: one line, exit 2
     config = server_config(create_asgi(runtime), host=host, port=port)
     await uvicorn.Server(config).serve()
 
@@ -66,6 +68,7 @@ async def check_start_up(settings: Settings, *, receives_requests: bool) -> None
 async def run_workers(settings: Settings, *, concurrency: int) -> None:
     await check_start_up(settings, receives_requests=False)
     runtime = build_runtime(settings.model_copy(update={"worker_concurrency": concurrency}))
+    runtime.socket_mode = None  # Slack's requests go to serve; a worker holding a link gets some
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

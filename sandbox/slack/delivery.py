@@ -17,13 +17,16 @@ import json
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
 
 from .records import JSON
 from .signing import signed_headers
+
+if TYPE_CHECKING:
+    from .socket_mode import SocketModeServer
 
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
 SLACK_RETRY_DELAYS: tuple[float, ...] = (1.0, 60.0, 300.0)  # roughly: at once, 1 min, 5 min
@@ -83,6 +86,8 @@ class Deliverer:
         self.on_result: Callable[[DeliveryResult], None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._pending_events: dict[str, _PendingEvent] = {}
+        self.socket: SocketModeServer | None = None
+        """When its app opened a Socket Mode link, requests go there instead of request_url."""
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -107,6 +112,10 @@ class Deliverer:
         event_id: str | None = None,
         timestamp: int | None = None,
     ) -> DeliveryResult:
+        if self.socket is not None and self.socket.enabled:
+            reason = (extra_headers or {}).get("X-Slack-Retry-Reason", "")
+            sent = await self.socket.deliver(kind, payload, retry_num, reason, self.deadline)
+            return self._logged(sent)
         if not self.request_url:
             raise RuntimeError(
                 "the emulator has no request_url for the app; set emulator.request_url"
@@ -154,6 +163,9 @@ class Deliverer:
             # The answer came, but after Slack had already given up on it.
             result.timed_out = True
             result.error = "http_timeout"
+        return self._logged(result)
+
+    def _logged(self, result: DeliveryResult) -> DeliveryResult:
         self.log.append(result)
         if self.on_result is not None:
             self.on_result(result)

@@ -13,12 +13,14 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
+from starlette.routing import Route
 
 from .. import payloads
 from ..delivery import SLACK_RETRY_DELAYS, Deliverer, DeliveryResult
 from ..methods import Methods
 from ..records import JSON, Channel, Message, User
 from ..seeds import WorkspaceSeed
+from ..socket_mode import SocketModeServer
 from ..state import Workspace
 from ..web_api import DEFAULT_RATE_LIMITS, WebApi
 
@@ -57,6 +59,7 @@ class EmulatorCore:
         event_retry_delays: Sequence[float] | None = SLACK_RETRY_DELAYS,
         trigger_ttl: float = 3.0,
         bot_events: Iterable[str] = DEFAULT_BOT_EVENTS,
+        app_token: str | None = None,
     ) -> None:
         if workspace is None:
             seed = WorkspaceSeed.demo()
@@ -72,6 +75,9 @@ class EmulatorCore:
         self._methods = Methods(self.workspace, self._on_event, trigger_ttl=trigger_ttl)
         self._api = WebApi(self.workspace, self._methods, bot_token, rate_limits)
         self._deliverer = Deliverer(signing_secret, request_url, ack_deadline, event_retry_delays)
+        # Socket Mode: once the app (with ``app_token``) opens a link, requests go over it.
+        self.socket = SocketModeServer(app_token, self.workspace.app_id)
+        self._deliverer.socket = self.socket
         self._tasks: set[asyncio.Task[Any]] = set()
         self._collecting: list[JSON] | None = None
         self._app: Starlette | None = None
@@ -82,7 +88,10 @@ class EmulatorCore:
     def asgi_app(self) -> Starlette:
         """The Starlette app serving /api/{method}, /response/{id} and /upload/v1/{id}."""
         if self._app is None:
-            self._app = Starlette(routes=self._api.routes)
+            opening = Route(
+                "/api/apps.connections.open", self.socket.connections_open, methods=["POST"]
+            )
+            self._app = Starlette(routes=[opening, *self._api.routes])
         return self._app
 
     @property
@@ -136,6 +145,7 @@ class EmulatorCore:
         """Wait for background deliveries (briefly), then cancel the rest and close HTTP."""
         await self.drain(timeout=1.0, cancel=True)
         await self._deliverer.aclose()
+        await self.socket.aclose()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -171,7 +181,7 @@ class EmulatorCore:
         return ch is not None and ws.bot_user_id in ch.members
 
     def _on_event(self, event: JSON) -> None:
-        if not self._subscribed(event) or not self.request_url:
+        if not self._subscribed(event) or not (self.request_url or self.socket.enabled):
             return
         if self._collecting is not None:
             self._collecting.append(event)
