@@ -126,7 +126,7 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
     except IntegrityError:
         if request.dedupe_key is None:
             raise
-        async with store.transaction() as session:
+        async with store.read() as session:  # the other start committed: a snapshot sees it
             existing = await session.scalar(
                 select(RequestRow.id).where(RequestRow.dedupe_key == request.dedupe_key)
             )
@@ -154,7 +154,7 @@ async def warm_up(store: Store, workflow: Workflow, now: datetime) -> None:
 
 
 async def get_run(store: Store, run_id: str) -> RunRow:
-    async with store.transaction() as session:
+    async with store.read() as session:  # the ack path: never queued behind a writer
         run = await session.get(RunRow, run_id)
     if run is None:
         raise RunNotFound(run_id)
