@@ -24,8 +24,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from workflows.definitions import Workflow
 from workflows.group_commit import GroupCommit
 from workflows.ports import Clock
+from workflows.spec import StepBase
+from workflows.steps.base import StepOutcome
 from workflows.store import Store
 from workflows.tables import AuditRow, JobRow, RunRow
 
@@ -185,3 +188,27 @@ async def _insert_jobs(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> lis
         insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True), jobs
     )
     return [row.id for row in rows]
+
+
+def transition(
+    run: RunRow, workflow: Workflow, step: StepBase, outcome: StepOutcome, now: datetime
+) -> tuple[str | None, dict[str, Any]]:
+    """Where the run goes after this outcome: (next step or None, run columns to set)."""
+    values: dict[str, Any] = {"version": run.version + 1, "updated_at": now}
+    if outcome.output or not outcome.waiting:
+        steps = dict(run.context.get("steps", {}))
+        steps[step.id] = dict(steps.get(step.id) or {}) | outcome.output
+        values["context"] = dict(run.context) | {"steps": steps}
+    if outcome.waiting:
+        return None, values | {"status": "waiting", "current_step": step.id}
+    next_id = (
+        outcome.next_step
+        if outcome.overrides_next
+        else (step.goto or workflow.next_step_id(step.id))
+    )
+    values["current_step"] = next_id or step.id
+    if next_id is None:
+        return None, values | {"status": "succeeded", "finished_at": now}
+    if outcome.due_at is not None and outcome.due_at > now:
+        return next_id, values | {"status": "waiting"}
+    return next_id, values | {"status": "running"}

@@ -12,14 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
-
-from sqlalchemy import update
 
 from workflows import audit
 from workflows.engine import ClaimedJob, Engine
 from workflows.store import is_database_outage
-from workflows.tables import JobRow
 
 log = logging.getLogger(__name__)
 
@@ -122,19 +118,8 @@ class Worker:
             job_ids = sorted(self._live_jobs)
             if not job_ids:
                 continue
-            now = self.engine.clock.now()
             try:
-                async with self.engine.store.transaction() as session:
-                    await session.execute(
-                        update(JobRow)
-                        .where(
-                            JobRow.id.in_(job_ids),
-                            JobRow.status == "leased",
-                            JobRow.lease_owner == self.engine.owner,
-                        )
-                        .values(lease_expires_at=now + timedelta(seconds=self.engine.lease_seconds))
-                    )
-                    await self.engine.slots.renew(session, now, job_ids)
+                await self.engine.queue.renew(job_ids)
             except Exception as exc:
                 if not is_database_outage(exc):
                     raise

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from tests.support.engines import run_row, start, workflow
 from workflows.engine import Engine
+from workflows.null_chat import NullChat
 from workflows.ports import SystemClock
 from workflows.store import Store
 from workflows.tables import JobRow
@@ -53,7 +54,7 @@ def lease_engine(store: Store, owner: str) -> Engine:
     return Engine(
         store=store,
         workflows={BUSY.name: BUSY, QUICK.name: QUICK},
-        chat=None,
+        chat=NullChat(),
         clock=SystemClock(),
         owner=owner,
         lease_seconds=LEASE_SECONDS,
