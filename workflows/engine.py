@@ -96,13 +96,15 @@ class Engine:
         step = workflow.step(job.step_id)
         limits = self._limits(workflow, step)
         if limits and not await self.queue.slots.take(limits, job.id, self.clock.now()):
-            await self._defer(job, workflow.name)
+            # Every slot taken: back to the queue for a moment, not counted as an attempt.
+            await self.queue.release(job, after=defer_seconds())
+            self.observer.step_deferred(workflow.name)
             return None
         try:
             return await self._execute_step(job, run, workflow, step)
         finally:
             if limits:
-                await self._give_back(limits, job)
+                await self.queue.give_back(limits, job)
 
     async def _execute_step(
         self, job: ClaimedJob, run: RunRow, workflow: Workflow, step: StepBase
@@ -159,20 +161,6 @@ class Engine:
             if size is not None:
                 limits.append(Limit(f"connection:{connection}", size))
         return limits
-
-    async def _defer(self, job: ClaimedJob, workflow: str) -> None:
-        """Every slot taken: back to the queue for a moment, not counted as an attempt."""
-        await self.queue.release(job, after=defer_seconds())
-        self.observer.step_deferred(workflow)
-
-    async def _give_back(self, limits: list[Limit], job: ClaimedJob) -> None:
-        try:
-            await self.queue.slots.give_back(limits, job.id)
-        except Exception as exc:
-            if not is_database_outage(exc):
-                raise
-            # The slots' leases run out instead: capacity is back within a lease.
-            log.warning("could not give back slots", extra={"error": type(exc).__name__})
 
     def _observe(
         self, run: RunRow, step: StepBase, result: StepResult, started: float, queue_delay: float

@@ -15,6 +15,7 @@ what the run looks like in Slack is ``workflows/presence.py``'s.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -27,12 +28,14 @@ from sqlalchemy.orm import aliased
 
 from workflows import audit
 from workflows.chat_waits import ChatRateLimited
-from workflows.limits import Slots
+from workflows.limits import Limit, Slots
 from workflows.observe import EngineObserver
 from workflows.ports import ChatError, Clock
 from workflows.spec import RetryPolicy, StepBase
-from workflows.store import Store
+from workflows.store import Store, is_database_outage
 from workflows.tables import JobRow, RunRow
+
+log = logging.getLogger(__name__)
 
 TAKEN_OVER = "lease expired; taken over"
 """``jobs.error`` of a job claimed after its worker stopped renewing the lease."""
@@ -214,6 +217,16 @@ class JobQueue:
                 .where(JobRow.id == job.id, JobRow.lease_owner == self.owner)
                 .values(**values)
             )
+
+    async def give_back(self, limits: list[Limit], job: ClaimedJob) -> None:
+        """Return the job's concurrency slots; in an outage their leases run out instead."""
+        try:
+            await self.slots.give_back(limits, job.id)
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            # Capacity is back within a lease.
+            log.warning("could not give back slots", extra={"error": type(exc).__name__})
 
     async def still_ours(
         self,

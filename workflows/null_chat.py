@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from workflows.ports import ChatError, ChatMessage, MessageRef
+from workflows.ports import ChatError, ChatFile, ChatMessage, MessageRef
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,5 @@ class NullChat:
     async def message_text(self, channel: str, ts: str) -> str:
         raise self._refuse("message text")
 
-    async def upload(
-        self,
-        channel: str,
-        filename: str,
-        content: bytes,
-        title: str,
-        thread_ts: str | None = None,
-    ) -> None:
-        raise self._refuse(f"file {filename}")
+    async def upload(self, channel: str, file: ChatFile, *, thread_ts: str | None = None) -> None:
+        raise self._refuse(f"file {file.filename}")

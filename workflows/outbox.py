@@ -96,7 +96,7 @@ class Outbox:
             if await _recorded(session, run_id, step_id, purpose) is not None:
                 return
         channel_id = await self._channel_id(channel)
-        await self._chat.upload(channel_id, file.filename, file.content, file.title, thread_ts)
+        await self._chat.upload(channel_id, file, thread_ts=thread_ts)
         # A file has no ts of its own to update later: the thread (or channel) it went to.
         await self._record(run_id, step_id, purpose, MessageRef(channel_id, thread_ts or ""))
 

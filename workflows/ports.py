@@ -78,14 +78,7 @@ class Chat(Protocol):
         """The text of an existing message (for runs started by an emoji reaction)."""
         ...
 
-    async def upload(
-        self,
-        channel: str,
-        filename: str,
-        content: bytes,
-        title: str,
-        thread_ts: str | None = None,
-    ) -> None:
+    async def upload(self, channel: str, file: ChatFile, *, thread_ts: str | None = None) -> None:
         """Share a file (a digest's chart) in a channel or thread."""
         ...
 
