@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -29,7 +29,7 @@ import structlog
 from connectors.secrets import scrub, scrub_data
 from workflows import audit
 from workflows.chat_waits import ChatTimeExcluded, step_deadline
-from workflows.completion import Committer, Completion, Landed, job_values, transition
+from workflows.completion import Committer, Landed, Lease, completion_for
 from workflows.definitions import Workflow, step_kind
 from workflows.expressions import ExpressionError, Expressions
 from workflows.jobs import MAX_CLAIMS, ClaimedJob, JobQueue, retry_for
@@ -144,7 +144,7 @@ class Engine:
             )
             self._observe(run, step, result, started, queue_delay)
             return None
-        follow_up = await self._complete(job, run, workflow, step, outcome, detail, thread)
+        follow_up = await self._complete(job, run, workflow, step, outcome, detail)
         skipped = outcome.output.get("skipped") is True
         self._observe(run, step, "skipped" if skipped else "ok", started, queue_delay)
         return follow_up
@@ -219,55 +219,34 @@ class Engine:
         step: StepBase,
         outcome: StepOutcome,
         detail: dict[str, Any],
-        thread: MessageRef | None,
     ) -> ClaimedJob | None:
         """Hand the outcome to the committer; the next job, when due now, comes back leased."""
         now = self.clock.now()
-        next_id, values = transition(run, workflow, step, outcome, now)
-        due = max(outcome.due_at or now, now)
-        # Due now: insert it leased to us and run it inline (no claim round trip, no wait).
-        inline = next_id is not None and due <= now
-        if thread is not None:
-            values |= {"channel_id": thread.channel, "root_ts": thread.ts}
-        records = [_record(run, step.id, outcome.action, detail, now)]
-        new_jobs = [
-            job_values(run.id, step.id, "timer", t.due_at, now, {"timer": t.name} | t.payload)
-            for t in outcome.timers
-        ]
-        if next_id is not None:
-            lease = now + timedelta(seconds=self.lease_seconds) if inline else None
-            new_jobs.append(
-                job_values(
-                    run.id,
-                    next_id,
-                    "step",
-                    due,
-                    now,
-                    leased_to=self.owner if inline else None,
-                    lease_expires_at=lease,
-                )
-            )
-        elif values.get("status") == "succeeded":
-            records.append(_record(run, None, "run.succeeded", {}, now))
-        result = await self.committer.commit(
-            Completion(job.id, job.attempt, run.id, run.version, values, records, new_jobs)
+        lease = Lease(self.owner, now + timedelta(seconds=self.lease_seconds))
+        step_done = completion_for(
+            job.id, job.attempt, run, workflow, step, outcome, detail, now, lease
         )
+        result = await self.committer.commit(step_done.completion)
         if result.landed is Landed.RUN_MOVED:
             self.wakeup.set()
         if result.landed is not Landed.DONE:
             return None
+        values = step_done.completion.run_values
         if values.get("status") == "succeeded":
             self.observer.run_finished(
                 run.workflow, "succeeded", (now - run.created_at).total_seconds()
             )
-        if next_id is not None and not inline:
-            self.wakeup.set()
-        if next_id is None or not inline:
+        follow = step_done.next_step
+        if follow is None or not follow.inline:
+            if follow is not None:
+                self.wakeup.set()  # a later step: any worker claims it when due
             return None
         snapshot = RunRow(**{c.key: getattr(run, c.key) for c in RunRow.__table__.columns})
         for key, value in values.items():
             setattr(snapshot, key, value)
-        return ClaimedJob(result.job_ids[-1], run.id, next_id, "step", {}, 1, 0, due, snapshot)
+        return ClaimedJob(
+            result.job_ids[-1], run.id, follow.step_id, "step", {}, 1, 0, follow.due, snapshot
+        )
 
     async def _on_error(
         self, job: ClaimedJob, run: RunRow, workflow: Workflow, step: StepBase, exc: Exception
@@ -305,14 +284,6 @@ def _kind(step: StepBase) -> str:
     kind = step_kind(step)
     assert kind is not None
     return kind
-
-
-def _record(
-    run: RunRow, step_id: str | None, action: str, detail: dict[str, Any], now: datetime
-) -> dict[str, Any]:
-    return audit.record(
-        run_id=run.id, step_id=step_id, actor="switchboard", action=action, detail=detail, now=now
-    )
 
 
 def _scope(run: RunRow) -> dict[str, Any]:
