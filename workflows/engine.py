@@ -67,11 +67,14 @@ class Engine:
         self._chat = ChatTimeExcluded(self.chat)
         self.outbox = Outbox(self.store, self._chat, self.clock)
         self.presence = Presence(self.outbox, self._chat)
-        self.queue = JobQueue(self.store, self.clock, self.owner, self.lease_seconds, self.observer)
+        self.queue = JobQueue(self.store, self.clock, self.owner, self.lease_seconds)
         self.committer = Committer(self.store, self.clock, self.owner)
 
     async def claim(self, limit: int) -> list[ClaimedJob]:
-        return await self.queue.claim(limit)
+        jobs, taken_over = await self.queue.claim(limit)
+        for _ in range(taken_over):
+            self.observer.lease_taken_over()
+        return jobs
 
     async def release(self, job: ClaimedJob, *, after: float = 0.0) -> None:
         await self.queue.release(job, after=after)

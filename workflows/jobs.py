@@ -29,7 +29,6 @@ from sqlalchemy.orm import aliased
 from workflows import audit
 from workflows.chat_waits import ChatRateLimited
 from workflows.limits import Limit, Slots
-from workflows.observe import EngineObserver
 from workflows.ports import ChatError, Clock
 from workflows.spec import RetryPolicy, StepBase
 from workflows.store import Store, is_database_outage
@@ -78,16 +77,15 @@ class JobQueue:
         clock: Clock,
         owner: str,
         lease_seconds: float,
-        observer: EngineObserver,
     ) -> None:
         self.store = store
         self.clock = clock
         self.owner = owner
         self.lease_seconds = lease_seconds
-        self.observer = observer
         self.slots = Slots(store, owner, lease_seconds)
 
-    async def claim(self, limit: int) -> list[ClaimedJob]:
+    async def claim(self, limit: int) -> tuple[list[ClaimedJob], int]:
+        """Up to ``limit`` due jobs leased to us, and how many of them were taken over."""
         now = self.clock.now()
         async with self.store.transaction() as session:
             await session.execute(self._expired(now))
@@ -96,9 +94,6 @@ class JobQueue:
             ids = {row.run_id for row in rows}
             query = select(RunRow).where(RunRow.id.in_(ids))
             runs = {run.id: run for run in await session.scalars(query)} if ids else {}
-        for row in rows:
-            if row.error == TAKEN_OVER:
-                self.observer.lease_taken_over()
         claimed = [
             ClaimedJob(
                 row.id,
@@ -113,7 +108,8 @@ class JobQueue:
             )
             for row in rows
         ]
-        return await self._one_per_run(claimed)
+        taken_over = sum(1 for row in rows if row.error == TAKEN_OVER)
+        return await self._one_per_run(claimed), taken_over
 
     def _expired(self, now: datetime) -> Any:
         # Two index-friendly statements rather than one OR (which made PostgreSQL scan every
