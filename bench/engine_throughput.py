@@ -75,6 +75,7 @@ from workflows import migrate
 from workflows.engine import Engine
 from workflows.ids import new_id
 from workflows.language.workflow import Workflow
+from workflows.null_chat import NullChat
 from workflows.ports import SystemClock
 from workflows.runs import StartRequest, _start_rows, start_run
 from workflows.store import Store
@@ -146,7 +147,7 @@ async def child(url: str, schema: str | None, concurrency: int, poll: float) -> 
     engine = Engine(
         store=store,
         workflows={NOOP.name: NOOP},
-        chat=None,
+        chat=NullChat(),
         clock=SystemClock(),
         owner=f"bench-{os.getpid()}",
     )
@@ -455,7 +456,7 @@ async def profile_one(args: argparse.Namespace) -> None:
         store = Store(url, schema=schema, pool_size=args.concurrency + 2)
         await migrate.upgrade(store)
         await enqueue(store, args.runs)
-        engine = Engine(store, {NOOP.name: NOOP}, None, SystemClock(), owner="profile")
+        engine = Engine(store, {NOOP.name: NOOP}, NullChat(), SystemClock(), owner="profile")
         worker = Worker(engine, concurrency=args.concurrency, poll_seconds=args.poll)
         profiler = cProfile.Profile()
         profiler.enable()

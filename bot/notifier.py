@@ -37,7 +37,7 @@ from bot.logs import Scrubber
 from bot.metrics import CountingRateLimitHandler, MeteredWebClient, Metrics
 from bot.render import Rendered, Renderer, RenderError
 from workflows.chat_waits import ChatRateLimited
-from workflows.ports import ChatError, ChatMessage, MessageRef
+from workflows.ports import ChatError, ChatFile, ChatMessage, MessageRef
 
 METADATA_EVENT = "switchboard_message"
 GROUP_CACHE_SECONDS = 60.0
@@ -273,20 +273,13 @@ class SlackChat:
             if not cursor:
                 return members
 
-    async def upload(
-        self,
-        channel: str,
-        filename: str,
-        content: bytes,
-        title: str,
-        thread_ts: str | None = None,
-    ) -> None:
+    async def upload(self, channel: str, file: ChatFile, *, thread_ts: str | None = None) -> None:
         await self._pacer.acquire(channel)
         kwargs: dict[str, Any] = {
             "channel": channel,
-            "filename": filename,
-            "content": content,
-            "title": self._scrubber.text(title),
+            "filename": file.filename,
+            "content": file.content,
+            "title": self._scrubber.text(file.title),
         }
         if thread_ts:
             kwargs["thread_ts"] = thread_ts

@@ -38,7 +38,8 @@ from workflows.engine import Engine
 from workflows.language.triggers import MessageTrigger, ReactionTrigger
 from workflows.language.workflow import Workflow
 from workflows.loader import CheckContext, DefinitionError, load_folder
-from workflows.ports import ChatError, Clock, SystemClock
+from workflows.null_chat import NullChat
+from workflows.ports import Chat, ChatError, Clock, SystemClock
 from workflows.runs import warm_up
 from workflows.scheduler import Scheduler
 from workflows.steps.base import Services
@@ -112,8 +113,6 @@ class Runtime:
         }
         chat = self.engine.chat
         for name in sorted(names):
-            if chat is None:
-                break
             try:
                 self.deps.channel_ids[name] = await chat.resolve_channel(f"#{name}")
             except ChatError as exc:
@@ -178,12 +177,7 @@ def build_runtime(
         metrics=metrics,
         max_retries=settings.slack_max_retries,
     )
-    chat = SlackChat(
-        client,
-        renderer,
-        ChannelPacer(settings.slack_post_burst, settings.slack_posts_per_second),
-        Scrubber(settings.secrets()),
-    )
+    chat = _chat(settings, client, renderer)
     engine = Engine(
         store=store,
         workflows=loaded.workflows,
@@ -235,6 +229,20 @@ def build_runtime(
         ),
         webhook_keys=resolve_webhook_keys(loaded.workflows, os.environ if env is None else env),
         metrics=metrics,
+    )
+
+
+def _chat(settings: Settings, client: AsyncWebClient, renderer: Renderer) -> Chat:
+    """Slack when a bot token is configured; otherwise a chat that sends nothing and says so
+    (a worker for webhook-only workflows), so nothing below asks whether chat exists."""
+    if not settings.slack_bot_token.get_secret_value():
+        log.warning("SLACK_BOT_TOKEN is not set: runs get no Slack thread, chat steps fail")
+        return NullChat()
+    return SlackChat(
+        client,
+        renderer,
+        ChannelPacer(settings.slack_post_burst, settings.slack_posts_per_second),
+        Scrubber(settings.secrets()),
     )
 
 

@@ -193,7 +193,7 @@ async def export(
         query = query.where(AuditRow.run_id == run_id)
     if since:
         query = query.where(AuditRow.created_at >= since)
-    async with store.transaction() as session:
+    async with store.read() as session:
         rows = (await session.scalars(query)).all()
     fields = [
         "seq",

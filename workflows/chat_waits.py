@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 
-from workflows.ports import Chat, ChatError, ChatMessage, MessageRef
+from workflows.ports import Chat, ChatError, ChatFile, ChatMessage, MessageRef
 
 
 class ChatRateLimited(ChatError):
@@ -135,16 +135,9 @@ class ChatTimeExcluded:
         with chat_time():
             return await self._chat.message_text(channel, ts)
 
-    async def upload(
-        self,
-        channel: str,
-        filename: str,
-        content: bytes,
-        title: str,
-        thread_ts: str | None = None,
-    ) -> None:
+    async def upload(self, channel: str, file: ChatFile, *, thread_ts: str | None = None) -> None:
         with chat_time():
-            await self._chat.upload(channel, filename, content, title, thread_ts)
+            await self._chat.upload(channel, file, thread_ts=thread_ts)
 
 
 def _now() -> float:

@@ -24,8 +24,12 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from workflows import audit
 from workflows.group_commit import GroupCommit
+from workflows.language.spec import StepBase
+from workflows.language.workflow import Workflow
 from workflows.ports import Clock
+from workflows.steps.base import StepOutcome
 from workflows.store import Store
 from workflows.tables import AuditRow, JobRow, RunRow
 
@@ -185,3 +189,99 @@ async def _insert_jobs(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> lis
         insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True), jobs
     )
     return [row.id for row in rows]
+
+
+def transition(
+    run: RunRow, workflow: Workflow, step: StepBase, outcome: StepOutcome, now: datetime
+) -> tuple[str | None, dict[str, Any]]:
+    """Where the run goes after this outcome: (next step or None, run columns to set)."""
+    values: dict[str, Any] = {"version": run.version + 1, "updated_at": now}
+    if outcome.output or not outcome.waiting:
+        steps = dict(run.context.get("steps", {}))
+        steps[step.id] = dict(steps.get(step.id) or {}) | outcome.output
+        values["context"] = dict(run.context) | {"steps": steps}
+    if outcome.waiting:
+        return None, values | {"status": "waiting", "current_step": step.id}
+    next_id = (
+        outcome.next_step
+        if outcome.overrides_next
+        else (step.goto or workflow.next_step_id(step.id))
+    )
+    values["current_step"] = next_id or step.id
+    if next_id is None:
+        return None, values | {"status": "succeeded", "finished_at": now}
+    if outcome.due_at is not None and outcome.due_at > now:
+        return next_id, values | {"status": "waiting"}
+    return next_id, values | {"status": "running"}
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who a successor due at once is leased to (this worker runs it inline), and until when."""
+
+    owner: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class NextStep:
+    step_id: str
+    due: datetime
+    inline: bool
+    """Due now: inserted already leased to this worker, which runs it next."""
+
+
+@dataclass(frozen=True)
+class StepDone:
+    completion: Completion
+    next_step: NextStep | None
+
+
+def completion_for(
+    job_id: int,
+    attempt: int,
+    run: RunRow,
+    workflow: Workflow,
+    step: StepBase,
+    outcome: StepOutcome,
+    detail: dict[str, Any],
+    now: datetime,
+    lease: Lease,
+) -> StepDone:
+    """Everything a finished step writes: its run's new state, audit records, timers and
+    its successor (leased to us when due at once: no claim round trip, no wait)."""
+    next_id, values = transition(run, workflow, step, outcome, now)
+    if run.channel_id and run.root_ts:
+        values |= {"channel_id": run.channel_id, "root_ts": run.root_ts}
+    records = [_record(run, step.id, outcome.action, detail, now)]
+    new_jobs = [
+        job_values(run.id, step.id, "timer", t.due_at, now, {"timer": t.name} | t.payload)
+        for t in outcome.timers
+    ]
+    follow = None
+    if next_id is not None:
+        due = max(outcome.due_at or now, now)
+        follow = NextStep(next_id, due, inline=due <= now)
+        new_jobs.append(
+            job_values(
+                run.id,
+                next_id,
+                "step",
+                due,
+                now,
+                leased_to=lease.owner if follow.inline else None,
+                lease_expires_at=lease.until if follow.inline else None,
+            )
+        )
+    elif values.get("status") == "succeeded":
+        records.append(_record(run, None, "run.succeeded", {}, now))
+    completion = Completion(job_id, attempt, run.id, run.version, values, records, new_jobs)
+    return StepDone(completion, follow)
+
+
+def _record(
+    run: RunRow, step_id: str | None, action: str, detail: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return audit.record(
+        run_id=run.id, step_id=step_id, actor="switchboard", action=action, detail=detail, now=now
+    )

@@ -12,7 +12,7 @@ to the queue for a moment (``DEFER_SECONDS``, not counted as an attempt).
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -74,11 +74,17 @@ class Slots:
                 .values(holder_owner=None, holder_job=None, expires_at=None)
             )
 
-    async def renew(self, session: AsyncSession, now: datetime) -> None:
-        """Extend this worker's slots (with its job leases, in the caller's transaction)."""
+    async def renew(
+        self, session: AsyncSession, now: datetime, job_ids: Collection[int] | None = None
+    ) -> None:
+        """Extend this worker's slots (with its job leases, in the caller's transaction);
+        with ``job_ids``, only those jobs' slots (a dead job's slot must lapse with it)."""
+        held = _SLOTS.c.holder_owner == self.owner
+        if job_ids is not None:
+            held = held & _SLOTS.c.holder_job.in_(job_ids)
         await session.execute(
             update(_SLOTS)
-            .where(_SLOTS.c.holder_owner == self.owner)
+            .where(held)
             .values(expires_at=now + timedelta(seconds=self.lease_seconds))
         )
 

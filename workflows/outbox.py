@@ -1,10 +1,13 @@
-"""Idempotent chat messages: each is keyed by (run, step, purpose) and posted at most once.
+"""The only door to chat for a run's output: messages and files, each keyed by
+(run, step, purpose) and delivered at most once.
 
 The first time a key is sent it is posted and its ``ts`` recorded; afterwards the
-same key updates that message. The gap between Slack accepting a post and us
-recording its ``ts`` (a crash there) is closed by the key travelling in the
-message's metadata: a re-executed job (attempt > 1) with no record asks chat
-for a message carrying its key before posting.
+same key updates that message. A file (``upload``) is recorded the same way once
+chat accepted it, so a re-executed step does not share it again. The gap between
+Slack accepting a post and us recording its ``ts`` (a crash there) is closed by
+the key travelling in the message's metadata: a re-executed job (attempt > 1)
+with no record asks chat for a message carrying its key before posting. (Files
+carry no metadata: a crash between an upload and its record shares it again.)
 
 Every message also carries the mentions the run's requester typed
 (``request_mentions``), so the renderer can escape them wherever a summary quotes
@@ -22,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows.group_commit import GroupCommit
-from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
+from workflows.ports import Chat, ChatFile, ChatMessage, Clock, MessageRef
 from workflows.store import Store
 from workflows.tables import OutboundMessageRow, RequestRow
 
@@ -38,7 +41,7 @@ def typed_mentions(text: str) -> list[str]:
 
 
 class Outbox:
-    def __init__(self, store: Store, chat: Chat | None, clock: Clock) -> None:
+    def __init__(self, store: Store, chat: Chat, clock: Clock) -> None:
         self._store = store
         self._chat = chat
         self._clock = clock
@@ -56,20 +59,12 @@ class Outbox:
         thread_ts: str | None = None,
         attempt: int = 1,
     ) -> MessageRef:
-        if self._chat is None:
-            raise ChatError("no chat is configured", retryable=False)
         key = f"{run_id}/{step_id}/{purpose}"
         async with self._store.read() as session:
             mentions = await self._request_mentions(session, run_id)
             data = message.data | {REQUEST_MENTIONS: mentions} if mentions else message.data
             message = ChatMessage(message.template, data, key)
-            row = await session.scalar(
-                select(OutboundMessageRow).where(
-                    OutboundMessageRow.run_id == run_id,
-                    OutboundMessageRow.step_id == step_id,
-                    OutboundMessageRow.purpose == purpose,
-                )
-            )
+            row = await _recorded(session, run_id, step_id, purpose)
         if row is not None:
             ref = MessageRef(row.channel_id, row.ts)
             await self._chat.update(ref, message)
@@ -86,6 +81,25 @@ class Outbox:
         await self._record(run_id, step_id, purpose, ref)
         return ref
 
+    async def upload(
+        self,
+        run_id: str,
+        step_id: str,
+        purpose: str,
+        channel: str,
+        file: ChatFile,
+        *,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Share ``file`` once per key; a key already recorded is not uploaded again."""
+        async with self._store.read() as session:
+            if await _recorded(session, run_id, step_id, purpose) is not None:
+                return
+        channel_id = await self._channel_id(channel)
+        await self._chat.upload(channel_id, file, thread_ts=thread_ts)
+        # A file has no ts of its own to update later: the thread (or channel) it went to.
+        await self._record(run_id, step_id, purpose, MessageRef(channel_id, thread_ts or ""))
+
     async def _request_mentions(self, session: AsyncSession, run_id: str) -> list[str]:
         if run_id not in self._mentions:
             if len(self._mentions) >= _CACHED_RUNS:
@@ -95,7 +109,6 @@ class Outbox:
         return self._mentions[run_id]
 
     async def _channel_id(self, channel: str) -> str:
-        assert self._chat is not None
         if channel.startswith("@"):
             return await self._chat.open_dm(channel[1:])
         return await self._chat.resolve_channel(channel)
@@ -116,6 +129,19 @@ class Outbox:
         except IntegrityError:
             # A parallel execution of the same job recorded it first: same message either way.
             return
+
+
+async def _recorded(
+    session: AsyncSession, run_id: str, step_id: str, purpose: str
+) -> OutboundMessageRow | None:
+    row: OutboundMessageRow | None = await session.scalar(
+        select(OutboundMessageRow).where(
+            OutboundMessageRow.run_id == run_id,
+            OutboundMessageRow.step_id == step_id,
+            OutboundMessageRow.purpose == purpose,
+        )
+    )
+    return row
 
 
 async def _insert(session: AsyncSession, records: Sequence[dict[str, Any]]) -> list[None]:

@@ -1,7 +1,9 @@
 """What the engine needs from the outside world, as small interfaces.
 
 ``bot/notifier.py`` implements ``Chat`` over the Slack Web API; tests use the
-same implementation against the local Slack emulator. The engine hands chat a
+same implementation against the local Slack emulator; a process without Slack
+gets ``workflows/null_chat.NullChat``. Only the outbox (``workflows/outbox.py``)
+posts, updates or uploads, so every delivery is keyed. The engine hands chat a
 *template name and data* — rendering Block Kit is the chat side's job — and a
 stable ``key`` so a retried step finds and updates its message instead of
 posting a second one.
@@ -28,6 +30,15 @@ class ChatMessage:
     data: dict[str, Any] = field(default_factory=dict)
     key: str = ""
     """Stable identity (run/step/purpose), carried in message metadata for recovery."""
+
+
+@dataclass(frozen=True)
+class ChatFile:
+    """A file to share in a channel or thread (a digest's chart), through the outbox."""
+
+    filename: str
+    content: bytes
+    title: str
 
 
 class ChatError(Exception):
@@ -67,14 +78,7 @@ class Chat(Protocol):
         """The text of an existing message (for runs started by an emoji reaction)."""
         ...
 
-    async def upload(
-        self,
-        channel: str,
-        filename: str,
-        content: bytes,
-        title: str,
-        thread_ts: str | None = None,
-    ) -> None:
+    async def upload(self, channel: str, file: ChatFile, *, thread_ts: str | None = None) -> None:
         """Share a file (a digest's chart) in a channel or thread."""
         ...
 

@@ -175,7 +175,7 @@ async def relabel(
 
 
 async def shadow_assignment_of(store: Store, run_id: str) -> AssignmentRow | None:
-    async with store.transaction() as session:
+    async with store.read() as session:
         row: AssignmentRow | None = await session.scalar(
             select(AssignmentRow).where(
                 AssignmentRow.run_id == run_id, AssignmentRow.status == "shadow"
@@ -202,7 +202,7 @@ class ShadowReport:
 
 
 async def shadow_report(store: Store, workflow: str) -> ShadowReport:
-    async with store.transaction() as session:
+    async with store.read() as session:
         rows = (
             (
                 await session.execute(
@@ -285,7 +285,7 @@ async def labels_for(
     store: Store, workflows: Mapping[str, Workflow], assignment_id: str
 ) -> list[str]:
     """The labels a request of this assignment may be sent to (its route step's owners)."""
-    async with store.transaction() as session:
+    async with store.read() as session:
         row = await session.get(AssignmentRow, assignment_id)
         run = await session.get(RunRow, row.run_id) if row else None
     workflow = workflows.get(run.workflow) if run else None

@@ -171,7 +171,7 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
     except IntegrityError:
         if request.dedupe_key is None:
             raise
-        async with store.transaction() as session:
+        async with store.read() as session:  # the other start committed: a snapshot sees it
             existing = await session.scalar(
                 select(RequestRow.id).where(RequestRow.dedupe_key == request.dedupe_key)
             )

@@ -12,14 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
-
-from sqlalchemy import update
 
 from workflows import audit
 from workflows.engine import ClaimedJob, Engine
 from workflows.store import is_database_outage
-from workflows.tables import JobRow
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +34,8 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.seal_seconds = seal_seconds
         self._running: set[asyncio.Task[None]] = set()
+        # Jobs a live task of ours is executing right now: the only leases we renew.
+        self._live_jobs: set[int] = set()
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -89,7 +87,12 @@ class Worker:
             if self._stopping.is_set():
                 await self.engine.release(next_job)
                 return
-            next_job = await self.engine.execute(next_job)
+            job_id = next_job.id
+            self._live_jobs.add(job_id)
+            try:
+                next_job = await self.engine.execute(next_job)
+            finally:  # cancelled or crashed too: its lease must lapse, not be renewed
+                self._live_jobs.discard(job_id)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -106,21 +109,17 @@ class Worker:
                 await self.engine.wakeup.wait()
 
     async def _renew_leases(self) -> None:
-        """Extend the leases of jobs still running here, so long steps are not taken over."""
+        """Extend the leases of jobs a live task here is running, so long steps are not taken
+        over. Only those: a job leased to us whose task died (or was never started, after a
+        database outage) must lapse and be taken over, however busy this worker is."""
         interval = self.engine.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
-            if not self._running:
+            job_ids = sorted(self._live_jobs)
+            if not job_ids:
                 continue
-            now = self.engine.clock.now()
             try:
-                async with self.engine.store.transaction() as session:
-                    await session.execute(
-                        update(JobRow)
-                        .where(JobRow.status == "leased", JobRow.lease_owner == self.engine.owner)
-                        .values(lease_expires_at=now + timedelta(seconds=self.engine.lease_seconds))
-                    )
-                    await self.engine.slots.renew(session, now)
+                await self.engine.queue.renew(job_ids)
             except Exception as exc:
                 if not is_database_outage(exc):
                     raise

@@ -27,7 +27,7 @@ from tests.support.engines import drain, make_engine, run_row, start, workflow
 from tests.support.stores import Database
 from workflows import audit
 from workflows.language.workflow import Workflow
-from workflows.ports import ChatMessage, MessageRef
+from workflows.ports import ChatFile, ChatMessage, MessageRef
 from workflows.steps.base import Services
 from workflows.store import Store
 from workflows.tables import AuditRow
@@ -150,9 +150,7 @@ class RecordingChat:
     async def message_text(self, channel: str, ts: str) -> str:
         return ""
 
-    async def upload(
-        self, channel: str, filename: str, content: bytes, title: str, thread_ts: str | None = None
-    ) -> None:
+    async def upload(self, channel: str, file: ChatFile, *, thread_ts: str | None = None) -> None:
         return None
 
     def step_notes(self, step_id: str) -> list[str]:

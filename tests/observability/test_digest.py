@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from tests.observability.seed import seed_week
 from tests.support.harness import Harness, running_bot
 from tests.support.stores import Database
+from workflows.ports import ChatFile
 from workflows.steps.digest import CHART_HEIGHT, CHART_WIDTH
+from workflows.tables import RunRow
 
 DIGEST = """\
 name: weekly-digest
@@ -94,3 +99,39 @@ async def test_an_empty_week_is_one_line_without_a_chart(
         assert harness.slack.files() == []
     assert "Nothing to report for the past week (" in text_of(message)
     assert len(message["blocks"]) == 1
+
+
+async def finished_digest_run(harness: Harness) -> str:
+    """The digest run's id once it succeeded (its chart's record committed before that)."""
+    for _ in range(300):
+        async with harness.runtime.store.read() as session:
+            run = await session.scalar(select(RunRow).where(RunRow.workflow == "weekly-digest"))
+        if run is not None and run.status == "succeeded":
+            return run.id
+        await asyncio.sleep(0.1)
+    raise AssertionError("the digest run did not succeed")
+
+
+async def test_a_file_goes_through_the_outbox_once_per_key(
+    database: Database, tmp_path: Path
+) -> None:
+    """The chart is keyed like a message: sharing it again under the same key (a re-executed
+    digest step) uploads nothing; another key is another file."""
+    (tmp_path / "digest.yaml").write_text(DIGEST)
+    async with running_bot(database, workflows_dir=tmp_path) as harness:
+        slack = harness.slack
+        await seed_week(
+            harness.runtime.store, datetime.now(UTC), slack.user_id("alice"), slack.user_id("carol")
+        )
+        assert (await slack.slash_command("alice", "general", "digest")).ok
+        message = await digest_message(harness, "Weekly digest:")
+        run_id = await finished_digest_run(harness)
+        outbox = harness.runtime.engine.outbox
+        again = ChatFile(f"digest-{run_id}.png", b"\x89PNG again", "again")
+        channel, ts = message["channel"], message["ts"]
+        await outbox.upload(run_id, "report", "chart", channel, again, thread_ts=ts)
+        assert len(slack.files()) == 1, "the same key is not uploaded twice"
+        other = ChatFile("other.png", b"\x89PNG other", "other")
+        await outbox.upload(run_id, "report", "chart-2", channel, other, thread_ts=ts)
+        names = sorted(f["name"] for f in slack.files())
+    assert names == [f"digest-{run_id}.png", "other.png"]

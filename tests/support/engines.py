@@ -9,6 +9,7 @@ import yaml
 
 from workflows.engine import ClaimedJob, Engine
 from workflows.language.workflow import Workflow
+from workflows.null_chat import NullChat
 from workflows.ports import Chat, Clock
 from workflows.runs import StartRequest, start_run
 from workflows.steps.base import Services
@@ -31,7 +32,7 @@ def make_engine(
     return Engine(
         store=store,
         workflows={wf.name: wf for wf in workflows},
-        chat=chat,
+        chat=chat if chat is not None else NullChat(),  # no Slack in these tests
         clock=clock,
         owner=owner,
         services=services or Services(),

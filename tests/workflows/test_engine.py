@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.support.clock import ManualClock
 from tests.support.engines import drain, make_engine, run_row, start, workflow
 from workflows import audit
 from workflows.ids import new_id
+from workflows.null_chat import NullChat
 from workflows.runs import StartRequest, _start_rows, retry_run
 from workflows.store import Store
 from workflows.tables import AuditRow, JobRow
@@ -263,3 +266,39 @@ async def test_a_large_backlog_does_not_stall_the_claim(store: Store) -> None:
         jobs = await engine.claim(8)
     assert len(jobs) == 8
     assert len({job.run_id for job in jobs}) == 8
+
+
+async def test_without_chat_runs_have_no_thread_and_chat_steps_fail_saying_so(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The null chat: a run's thread is skipped (its steps still run); a step that must
+    post fails its run with one clear line; the missing chat is logged once, then counted."""
+    clock = ManualClock()
+    quiet = workflow("""
+        name: silent
+        channel: "#ops"
+        steps:
+          - {id: a, set: {x: 1}}
+    """)
+    posting = workflow("""
+        name: posting
+        channel: "#ops"
+        steps:
+          - {id: tell, post: {channel: "#ops", text: hello}}
+    """)
+    chat = NullChat()
+    engine = make_engine(store, clock, quiet, posting, chat=chat)
+    with caplog.at_level(logging.DEBUG, logger="workflows.null_chat"):
+        silent_run = await start(engine, "silent")
+        posting_run = await start(engine, "posting")
+        await drain(engine)
+    silent, failed = await run_row(store, silent_run), await run_row(store, posting_run)
+    assert (silent.status, silent.root_ts, silent.context["steps"]) == (
+        "succeeded",
+        None,
+        {"a": {"x": 1}},
+    )
+    assert (failed.status, failed.error) == ("failed", "no chat is configured")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "chat is not configured" in warnings[0].getMessage()
+    assert chat.refused > 1, "later refusals are counted, not warned again"

@@ -2,7 +2,7 @@
 
 A step kind is one async function ``execute(ctx) -> StepOutcome``. It may have
 side effects, but each must be idempotent under re-execution: chat messages go
-through ``ctx.send`` (keyed by run/step/purpose), outbound HTTP carries
+and files through ``ctx.send`` / ``ctx.upload`` (keyed by run/step/purpose), outbound HTTP carries
 ``ctx.idempotency_key``. It raises ``StepError`` for a failure the workflow
 should see; the engine applies the step's retry policy from ``retryable``.
 """
@@ -21,7 +21,8 @@ from connectors.sql import SqlConnector
 from workflows.expressions import ExpressionError, Expressions
 from workflows.language.spec import StepBase
 from workflows.language.workflow import Workflow
-from workflows.ports import Chat, ChatMessage, Clock, MessageRef
+from workflows.null_chat import NullChat
+from workflows.ports import Chat, ChatFile, ChatMessage, Clock, MessageRef
 from workflows.store import Store
 
 
@@ -69,6 +70,8 @@ class Timer:
 
 SendMessage = Callable[[str, ChatMessage, str | None, str], Awaitable[MessageRef]]
 """``send(channel, message, thread_ts, purpose)`` -> the posted or updated message."""
+UploadFile = Callable[[str, ChatFile, str | None, str], Awaitable[None]]
+"""``upload(channel, file, thread_ts, purpose)``: shared once per purpose, like a message."""
 
 
 @dataclass(frozen=True)
@@ -89,10 +92,12 @@ class StepContext:
     expressions: Expressions
     clock: Clock
     send: SendMessage
+    upload: UploadFile
     thread: MessageRef | None
     services: Services
     store: Store
-    chat: Chat | None = None
+    chat: Chat = field(default_factory=NullChat)
+    """For reads (group members); posting and uploading go through ``send``/``upload``."""
     job_kind: str = "step"
     """``step`` the first time; ``signal`` when people acted; ``timer`` when a timer fired."""
     payload: Mapping[str, Any] = field(default_factory=dict)

@@ -15,7 +15,7 @@ count its own runs. An empty period gets one line, "Nothing to report for …".
 The chart (requests and median cycle time per day) is a PNG drawn with
 matplotlib's Agg renderer in a thread, uploaded into the digest's thread.
 Re-running the step updates the same message (``ctx.send``'s key) and does
-not upload the chart again (recorded like an outbound message, purpose ``chart``).
+not upload the chart again (``ctx.upload`` goes through the outbox, keyed ``chart``).
 """
 
 from __future__ import annotations
@@ -25,14 +25,10 @@ import io
 import math
 from datetime import timedelta
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from workflows.language.steps.digest import DigestStep
-from workflows.ports import ChatError, ChatMessage, MessageRef
+from workflows.ports import ChatError, ChatFile, ChatMessage, MessageRef
 from workflows.stats import DayStats, Stats, collect, summary
 from workflows.steps.base import StepContext, StepError, StepOutcome, evaluate
-from workflows.tables import OutboundMessageRow
 
 CHART_WIDTH, CHART_HEIGHT, CHART_DPI = 900, 420, 100
 PERIODS = {"day": timedelta(days=1), "week": timedelta(weeks=1)}
@@ -83,38 +79,13 @@ def _adjective(period: str) -> str:
 
 
 async def _upload_chart(ctx: StepContext, stats: Stats, ref: MessageRef, title: str) -> None:
-    if ctx.chat is None:
-        raise StepError("digest: no chat is configured for the chart")
-    async with ctx.store.transaction() as session:
-        done = await session.scalar(
-            select(OutboundMessageRow.id).where(
-                OutboundMessageRow.run_id == ctx.run_id,
-                OutboundMessageRow.step_id == ctx.step.id,
-                OutboundMessageRow.purpose == "chart",
-            )
-        )
-    if done is not None:
-        return
     # Drawing takes tens of milliseconds of CPU: off the event loop.
     png = await asyncio.to_thread(render_chart, stats.days, title)
+    chart = ChatFile(f"digest-{ctx.run_id}.png", png, title)
     try:
-        await ctx.chat.upload(ref.channel, f"digest-{ctx.run_id}.png", png, title, thread_ts=ref.ts)
+        await ctx.upload(ref.channel, chart, ref.ts, "chart")
     except ChatError as exc:
         raise StepError(f"digest chart: {exc}", retryable=exc.retryable) from None
-    try:
-        async with ctx.store.transaction() as session:
-            session.add(
-                OutboundMessageRow(
-                    run_id=ctx.run_id,
-                    step_id=ctx.step.id,
-                    purpose="chart",
-                    channel_id=ref.channel,
-                    ts=ref.ts,
-                    created_at=ctx.clock.now(),
-                )
-            )
-    except IntegrityError:
-        return  # a parallel execution recorded it first
 
 
 def render_chart(days: list[DayStats], title: str) -> bytes:
