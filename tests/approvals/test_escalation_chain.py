@@ -155,7 +155,7 @@ def problems(tmp_path: Path, escalation: str, extra: str = "") -> list[str]:
     """What check says of CHAIN with its ``escalation:`` block replaced (and ``extra`` added)."""
     head, rest = CHAIN.split("      escalation:\n")
     tail = rest[rest.index("  - id: book") :]
-    block = textwrap.indent(textwrap.dedent(escalation), "        ")
+    block = textwrap.indent(textwrap.dedent(escalation).rstrip("\n") + "\n", "        ")
     source = head + (f"      {extra}\n" if extra else "") + "      escalation:\n" + block + tail
     (tmp_path / "spend.yaml").write_text(textwrap.dedent(source))
     result = load_folder(tmp_path, CheckContext(templates_dir=BUNDLED_TEMPLATES))

@@ -14,20 +14,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from subprocess import PIPE
+from typing import Any
 
 from sqlalchemy import select
 
 from sandbox.slack import ChannelSeed, UserGroupSeed, UserSeed, WorkspaceSeed
+from tests.approvals.test_approvals_end_to_end import buttons, card_in
 from tests.support.harness import Harness, running_bot
 from tests.support.stores import Database
 from workflows.runs import StartRequest, start_run
-from workflows.tables import AuditRow, RunRow
+from workflows.tables import AuditRow, GateRow, RunRow
 
 ADMIN = "U0ADMIN01"
 SEED = WorkspaceSeed(
     users=[UserSeed(name=n) for n in ("alice", "bob", "carol", "dave")]
     + [UserSeed(name="root", id=ADMIN)],
-    channels=[ChannelSeed(name="general")],
+    channels=[ChannelSeed(name="general"), ChannelSeed(name="approvals")],
     usergroups=[UserGroupSeed(handle="ops", users=["carol"])],
 )
 NIGHTLY = """
@@ -52,12 +54,24 @@ steps:
   - id: c
     set: {done: true}
 """
+GATED = """
+name: gated
+triggers: [{command: gated}]
+steps:
+  - id: review
+    approve:
+      channel: "#approvals"
+      approvers: ["@ops"]
+  - id: book
+    set: {booked: true}
+"""
 SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 
 
 def folder(tmp_path: Path) -> Path:
     (tmp_path / "nightly.yaml").write_text(textwrap.dedent(NIGHTLY))
     (tmp_path / "chain.yaml").write_text(textwrap.dedent(CHAIN))
+    (tmp_path / "gated.yaml").write_text(textwrap.dedent(GATED))
     return tmp_path
 
 
@@ -236,3 +250,40 @@ async def test_cli_retry_from_a_step_through_the_real_executable(
         assert [(r.actor, r.detail["from_step"], r.detail["reason"]) for r in retried] == [
             ("cli", "c", "redo c")
         ]
+
+
+async def test_retry_from_an_approve_step_asks_again_on_a_fresh_gate(
+    database: Database, tmp_path: Path
+) -> None:
+    async with running_bot(
+        database, workflows_dir=folder(tmp_path), seed=SEED, SWITCHBOARD_ADMINS=ADMIN
+    ) as harness:
+        slack = harness.slack
+        await slack.slash_command("bob", "general", "gated new laptop")
+        card = await card_in(harness, "approvals")
+        await slack.click("carol", card["ts"], "approval:approve", channel="approvals")
+        async with harness.runtime.store.read() as session:
+            run_id = (await session.scalars(select(RunRow.id))).one()
+        first = await until_status(harness, run_id, "succeeded")
+        assert first.context["steps"]["book"] == {"booked": True}
+
+        retried = await slack.slash_command("root", "general", f"retry {run_id} review -- ok now")
+        assert "from step *review*" in retried.body, retried.body
+
+        def open_again() -> dict[str, Any] | None:
+            message = slack.message(slack.channel_id("approvals"), card["ts"])
+            return message if message and buttons(message) else None
+
+        await slack.wait_for(open_again, timeout=15, message="the card did not ask again")
+        await slack.click("carol", card["ts"], "approval:approve", channel="approvals")
+
+        async def booked_twice() -> Counter[str] | None:
+            counts = await completed_steps(harness, run_id)
+            return counts if counts["book"] == 2 else None
+
+        await slack.wait_for(booked_twice, timeout=15, message="the run did not go on")
+        done = await until_status(harness, run_id, "succeeded")
+        assert done.context["steps"]["review"]["outcome"] == "approved"
+        async with harness.runtime.store.read() as session:
+            gates = sorted((g.step_id, g.status) for g in await session.scalars(select(GateRow)))
+        assert gates == [("review", "approved"), (f"review@retry{first.version}", "approved")]
