@@ -2,7 +2,9 @@
 
 The people it was routed to (the owner user or on-call, the owner channel's members and
 the owner's @group), the members of its route step's triage channel, and admins
-(``SWITCHBOARD_ADMINS``). The check runs on the ack path, so it reads only a cache:
+(``SWITCHBOARD_ADMINS``: user IDs and ``@group`` handles, whose members are admins; the
+same check decides who may see, cancel and retry any run, ``bot/listeners/commands.py``).
+The check runs on the ack path, so it reads only a cache:
 memberships are resolved at start-up and refreshed every minute in the background, as
 ``bot/starters.py`` does for ``allowed_starters``. Someone removed from a channel may
 act for up to a minute more.
@@ -39,10 +41,19 @@ class RouteAccess:
         """``#channel``, channel ID or ``@group`` as the definitions name it -> user IDs."""
         self._task: asyncio.Task[None] | None = None
 
-    def may_act(self, row: AssignmentRow, workflow: str, user: str) -> bool:
+    def is_admin(self, user: str) -> bool:
+        """Named in ``SWITCHBOARD_ADMINS`` by ID, or a member of an ``@group`` named there."""
         if not user:
             return False
         if user in self._admins:
+            return True
+        groups = (entry for entry in self._admins if entry.startswith("@"))
+        return any(user in self._members.get(group, frozenset()) for group in groups)
+
+    def may_act(self, row: AssignmentRow, workflow: str, user: str) -> bool:
+        if not user:
+            return False
+        if self.is_admin(user):
             return True
         if row.owner_kind == "user" and row.owner_id == user:
             return True
@@ -86,6 +97,7 @@ class RouteAccess:
                 log.warning("routing access for %s not refreshed: %s", name, exc)
 
     def _names(self) -> Iterator[str]:
+        yield from (entry for entry in self._admins if entry.startswith("@"))
         for workflow in self._workflows.values():
             for step in workflow.steps:
                 if isinstance(step, RouteStep):

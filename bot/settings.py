@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     slack_posts_per_second: float = Field(default=1.0, gt=0, alias="SWITCHBOARD_SLACK_POSTS_PER_S")
 
     admins: str = Field(default="", alias="SWITCHBOARD_ADMINS")
-    """Comma-separated user IDs who may act on any routed request (``bot/route_access.py``)."""
+    """Comma-separated user IDs and ``@group`` handles: who may act on any routed request and
+    see, cancel or retry any run (``bot/route_access.py``; groups resolved from its cache)."""
 
     database_url: str = Field(default="sqlite+aiosqlite:///./switchboard.db", alias="DATABASE_URL")
 
@@ -101,7 +102,8 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     def admin_ids(self) -> frozenset[str]:
-        return frozenset(user.strip() for user in self.admins.split(",") if user.strip())
+        """User IDs and ``@group`` handles, as written (``RouteAccess`` resolves the groups)."""
+        return frozenset(entry.strip() for entry in self.admins.split(",") if entry.strip())
 
     @model_validator(mode="after")
     def _announce_secrets(self) -> Settings:

@@ -20,7 +20,7 @@ replayed command acts once whichever process it reaches.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,7 @@ from workflows.group_commit import GroupCommit
 from workflows.ids import new_id
 from workflows.language.workflow import Workflow
 from workflows.store import Store
-from workflows.tables import AuditRow, JobRow, RequestRow, RunRow
+from workflows.tables import AuditRow, GateRow, JobRow, RequestRow, RunRow
 
 ACTIVE = ("running", "waiting")
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -254,9 +254,16 @@ def _handled_detail(request_key: str | None) -> dict[str, Any]:
 
 
 async def cancel_run(
-    store: Store, run_id: str, actor: str, now: datetime, request_key: str | None = None
+    store: Store,
+    run_id: str,
+    actor: str,
+    now: datetime,
+    request_key: str | None = None,
+    note: Mapping[str, Any] | None = None,
 ) -> RunRow:
-    """Cancel an unfinished run; ``request_key`` (team:trigger_id) makes a replay a no-op."""
+    """Cancel an unfinished run; ``request_key`` (team:trigger_id) makes a replay a no-op.
+
+    ``note`` (who, why: an admin's reason) joins the audit record."""
     async with store.transaction() as session:
         run = await session.get(RunRow, run_id, with_for_update=True)
         if run is None:
@@ -277,33 +284,92 @@ async def cancel_run(
             step_id=None,
             actor=actor,
             action="run.cancelled",
-            detail=_handled_detail(request_key),
+            detail=_handled_detail(request_key) | dict(note or {}),
             now=now,
         )
     return run
 
 
+class UnknownStep(RunStateError):
+    """``retry --from`` named a step the run's workflow does not have."""
+
+
+RETRYABLE = ("failed", "cancelled")
+"""Finished runs that resume from where they stopped; any finished run re-runs from a step."""
+
+
 async def retry_run(
-    store: Store, run_id: str, actor: str, now: datetime, request_key: str | None = None
+    store: Store,
+    run_id: str,
+    actor: str,
+    now: datetime,
+    request_key: str | None = None,
+    *,
+    from_step: str | None = None,
+    workflow: Workflow | None = None,
+    note: Mapping[str, Any] | None = None,
 ) -> RunRow:
-    """Resume a failed run from the step that failed; a replayed ``request_key`` is refused."""
+    """Resume a finished run: from the step it stopped at, or re-run from ``from_step``.
+
+    From a step, that step and every later one (in the definition's order) lose their
+    recorded outputs and run again; earlier outputs stay in the context. ``workflow`` is
+    the run's definition (needed with ``from_step``). ``note`` (who, why) joins the audit
+    record. A replayed ``request_key``, an unknown step or a run still going changes nothing.
+    """
     async with store.transaction() as session:
         run = await session.get(RunRow, run_id, with_for_update=True)
         if run is None:
             raise RunNotFound(run_id)
         await _refuse_replay(session, run_id, request_key)
-        if run.status != "failed" or not run.current_step:
-            raise RunStateError(f"run {run_id} is {run.status}; only failed runs can be retried")
+        rerun = _steps_from(run, workflow, from_step)
+        step = from_step or run.current_step
+        if run.status in ACTIVE:
+            raise RunStateError(f"run {run_id} is still {run.status}; cancel it first")
+        if not step or (from_step is None and run.status not in RETRYABLE):
+            raise RunStateError(f"run {run_id} {run.status}; name a step to re-run it from")
+        if rerun:
+            steps = {k: v for k, v in run.context.get("steps", {}).items() if k not in rerun}
+            run.context = {**run.context, "steps": steps}
+            await retire_gates(session, run_id, rerun, run.version, now)
         run.status, run.error, run.finished_at, run.updated_at = "running", None, None, now
+        run.current_step = step
         run.version += 1
-        session.add(JobRow.queued(run_id, run.current_step, "step", now, now, {"retry": True}))
+        session.add(JobRow.queued(run_id, step, "step", now, now, {"retry": True}))
+        detail = _handled_detail(request_key) | ({"from_step": from_step} if from_step else {})
         await audit.append(
             session,
             run_id=run_id,
-            step_id=run.current_step,
+            step_id=step,
             actor=actor,
             action="run.retried",
-            detail=_handled_detail(request_key),
+            detail=detail | dict(note or {}),
             now=now,
         )
     return run
+
+
+def _steps_from(run: RunRow, workflow: Workflow | None, step: str | None) -> list[str]:
+    """The step ids that run again when retrying from ``step`` (none without one)."""
+    if step is None:
+        return []
+    ids = [s.id for s in workflow.steps] if workflow is not None else []
+    if step not in ids:
+        raise UnknownStep(f"run {run.id} has no step `{step[:64]}`")
+    return ids[ids.index(step) :]
+
+
+async def retire_gates(
+    session: AsyncSession, run_id: str, step_ids: list[str], version: int, now: datetime
+) -> None:
+    """Move the gates of steps that run again out of the way, so those steps open new ones.
+
+    A gate is unique per (run, step); the old one keeps its decisions under a renamed step
+    id (``<step>@retry<version>``) and, if still open, is closed so its card decides nothing.
+    """
+    gates = await session.scalars(
+        select(GateRow).where(GateRow.run_id == run_id, GateRow.step_id.in_(step_ids))
+    )
+    for gate in gates.all():
+        gate.step_id = f"{gate.step_id}@retry{version}"[:128]
+        if gate.status == "open":
+            gate.status, gate.decided_by, gate.decided_at = "cancelled", "retry", now

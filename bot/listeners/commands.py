@@ -26,6 +26,7 @@ from bot.replay import SeenRequests, command_key
 from bot.request_text import refusal, too_long
 from workflows import routing
 from workflows.inbox import may_see, pending_approvals, trail
+from workflows.language.spec import NAME_PATTERN
 from workflows.runs import (
     REPLAYED,
     RunNotFound,
@@ -43,6 +44,7 @@ SUBCOMMANDS = ("help", "list", "start", "status", "cancel", "retry", "stats")
 DEFAULT_STATS_PERIOD = "7d"
 log = logging.getLogger(__name__)
 _WORKFLOW_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_STEP_ID = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class FlowCommand:
     text: str = ""
     run_id: str = ""
     problem: str = ""
+    step: str = ""
+    """``retry <run> <step>``: re-run from this step."""
+    reason: str = ""
+    """``cancel|retry <run> ... -- <reason>``: why, for the audit trail."""
 
 
 def parse_flow(text: str, workflow_commands: dict[str, str]) -> FlowCommand:
@@ -65,10 +71,7 @@ def parse_flow(text: str, workflow_commands: dict[str, str]) -> FlowCommand:
     if head == "stats":
         return _parse_stats(rest, workflow_commands)
     if head in ("status", "cancel", "retry"):
-        run_id = rest.strip().split()[0] if rest.strip() else ""
-        if not run_id:
-            return FlowCommand("help", problem=f"`/flow {head}` needs a run id.")
-        return FlowCommand(head, run_id=run_id)
+        return _parse_run_action(head, rest)
     if head == "route":
         words = rest.split()
         if len(words) != 2:
@@ -105,6 +108,18 @@ def _parse_stats(rest: str, workflow_commands: dict[str, str]) -> FlowCommand:
                 "(a period looks like 24h, 7d or 2w).",
             )
     return FlowCommand("stats", workflow=workflow, text=period)
+
+
+def _parse_run_action(head: str, rest: str) -> FlowCommand:
+    """``status <run>``, ``cancel <run> [-- reason]``, ``retry <run> [step] [-- reason]``."""
+    words, _, reason = rest.partition("--")
+    args = words.split()
+    if not args:
+        return FlowCommand("help", problem=f"`/flow {head}` needs a run id.")
+    step = args[1] if head == "retry" and len(args) > 1 else ""
+    if step and not _STEP_ID.match(step):
+        return FlowCommand("help", problem=f"`{_safe(step)}` is not a step id.")
+    return FlowCommand(head, run_id=args[0], step=step, reason=" ".join(reason.split())[:200])
 
 
 def _safe(word: str) -> str:
@@ -252,32 +267,47 @@ class FlowCommands:
     async def _run_action(
         self, ack: AsyncAck, parsed: FlowCommand, user: str, request_key: str | None
     ) -> None:
-        """status, cancel and retry: for the run's requester and the people asked to decide.
+        """status, cancel and retry: for the run's requester, its deciders and admins.
 
         ``request_key`` travels into cancel/retry, which refuse a key already used: a
         replay that reaches another process (whose ``seen`` never saw it) acts once.
         """
-        now = self.deps.clock.now()
         try:
             run = await get_run(self.deps.store, parsed.run_id)
-            if not await may_see(self.deps.store, run, user):
+            admin = self.deps.route_access is not None and self.deps.route_access.is_admin(user)
+            if not admin and not await may_see(self.deps.store, run, user):
                 raise RunNotFound(parsed.run_id)  # don't confirm that someone else's run exists
             if parsed.action == "status":
                 lines = await trail(self.deps.store, run.id)
                 await self._answer(ack, "run_status", {"run": _view(run), "trail": lines})
                 return
-            if parsed.action == "cancel":
-                run = await cancel_run(self.deps.store, parsed.run_id, user, now, request_key)
-                text = f"Cancelled run `{run.id}`."
-            else:
-                run = await retry_run(self.deps.store, parsed.run_id, user, now, request_key)
-                self.deps.wakeup.set()
-                text = f"Retrying run `{run.id}` from step *{run.current_step}*."
+            text = await self._change(parsed, run.workflow, user, request_key, admin)
         except RunNotFound:
             text = f"There is no run `{_safe(parsed.run_id)}`."
         except RunStateError as exc:
             text = str(exc)
         await self._answer(ack, "flow_ack", {"text": text})
+
+    async def _change(
+        self, parsed: FlowCommand, workflow: str, user: str, key: str | None, admin: bool
+    ) -> str:
+        """Cancel or retry (``parsed.step``: from that step), audited with who and why."""
+        now, store, note = self.deps.clock.now(), self.deps.store, _note(parsed, admin)
+        if parsed.action == "cancel":
+            run = await cancel_run(store, parsed.run_id, user, now, key, note)
+            return f"Cancelled run `{run.id}`."
+        run = await retry_run(
+            store,
+            parsed.run_id,
+            user,
+            now,
+            key,
+            from_step=parsed.step or None,
+            workflow=self.deps.workflows.get(workflow),
+            note=note,
+        )
+        self.deps.wakeup.set()
+        return f"Retrying run `{run.id}` from step *{run.current_step}*."
 
     async def _answer(self, ack: AsyncAck, template: str, data: dict[str, Any]) -> None:
         rendered = self.deps.renderer.render(template, data)
@@ -291,6 +321,12 @@ def _ids(command: dict[str, Any]) -> tuple[object, object]:
 def _start_key(command: dict[str, Any]) -> str | None:
     key = command_key(*_ids(command))
     return f"command:{key}" if key else None
+
+
+def _note(parsed: FlowCommand, admin: bool) -> dict[str, Any]:
+    """Who acted as what, and why: joins the cancel/retry audit record."""
+    note: dict[str, Any] = {"admin": True} if admin else {}
+    return note | ({"reason": scrub_tokens(parsed.reason)} if parsed.reason else {})
 
 
 def _view(run: Any) -> dict[str, Any]:

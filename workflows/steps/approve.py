@@ -4,8 +4,9 @@ The step runs in three situations (``ctx.job_kind``):
 
 - ``step``: open the gate, post the card, queue the reminder and timeout timers,
   and leave the run waiting — rows and due times, nothing in memory;
-- ``timer``: a reminder (nudge whoever has not answered) or the timeout
-  (``on_timeout``: reject, approve, escalate to more approvers, or go to a step);
+- ``timer``: a reminder (nudge whoever has not answered) or the timeout: the next
+  escalation level (``workflows/escalation.py``), or at the end of the chain
+  ``on_timeout`` / the chain's ``then`` (reject, approve, or go to a step);
 - ``signal``: the gate was settled by people (``workflows.approvals.decide``):
   update the card in place, thread the outcome, and move the run on.
 """
@@ -16,8 +17,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from workflows import approvals
-from workflows.language.steps.approve import ApproveSpec, ApproveStep, Escalation, GotoOnTimeout
+from workflows import approvals, escalation
+from workflows.language.steps.approve import ApproveSpec, ApproveStep
 from workflows.ports import ChatError, ChatMessage, MessageRef
 from workflows.steps.base import StepContext, StepError, StepOutcome, Timer, evaluate
 from workflows.tables import GateRow
@@ -84,53 +85,54 @@ async def _on_timer(ctx: StepContext) -> StepOutcome:
     if gate.status != "open":
         return StepOutcome(waiting=True, action="approval.timer_ignored", summary="")
     if ctx.payload.get("timer") == "remind":
+        if int(ctx.payload.get("level", 0)) != gate.escalation_level:
+            return StepOutcome(waiting=True, action="approval.timer_ignored", summary="")
         return await _remind(ctx, spec, gate)
     level = int(ctx.payload.get("level", 0))
     now = ctx.clock.now()
-    on_timeout = spec.on_timeout
-    # One escalation level: the escalated level's own timeout settles the gate.
-    if isinstance(on_timeout, Escalation) and level == gate.escalation_level == 0:
-        return await _escalate(ctx, spec, on_timeout, gate)
+    up_next = escalation.next_level(escalation.chain_of(spec), level)
+    if up_next is not None and level == gate.escalation_level:
+        return await _escalate(ctx, spec, up_next, gate)
     lacking = ctx.payload.get("lacking")
-    outcome = (
-        "timed_out"
-        if isinstance(on_timeout, GotoOnTimeout | Escalation)
-        # A gate nobody but the requester could decide never approves itself.
-        else ("approved" if on_timeout == "approve" and not lacking else "rejected")
-    )
+    outcome, goto = escalation.final_outcome(spec, lacking=bool(lacking))
     reason = str(lacking) if lacking else None
     if not await approvals.resolve_on_timeout(ctx.store, gate.id, outcome, level, now, reason):
         return StepOutcome(waiting=True, action="approval.timer_ignored")
     result = await _settled(ctx, gate.id)
-    if isinstance(on_timeout, GotoOnTimeout):
-        result.next_step = on_timeout.goto
+    if goto is not None:
+        result.next_step = goto
     return result
 
 
 async def _escalate(
-    ctx: StepContext, spec: ApproveSpec, on_timeout: Escalation, gate: GateRow
+    ctx: StepContext, spec: ApproveSpec, level: escalation.Level, gate: GateRow
 ) -> StepOutcome:
+    """Add the next level's people to the gate; its own timeout decides what comes after."""
     now = ctx.clock.now()
-    added = await _resolve_people(ctx, on_timeout.escalate_to)
-    limit = on_timeout.timeout or spec.timeout
-    timeout_at = now + timedelta(seconds=limit) if limit else None
-    if not await approvals.escalate(ctx.store, gate.id, added, 0, timeout_at, now):
+    added = await _resolve_people(ctx, level.approvers)
+    timeout_at = now + timedelta(seconds=level.timeout) if level.timeout else None
+    if not await approvals.escalate(ctx.store, gate.id, added, level.number - 1, timeout_at, now):
         return StepOutcome(waiting=True, action="approval.timer_ignored")
     gate = await _gate(ctx)
-    note = f"Escalated to {', '.join(f'<@{u}>' for u in added)} after no decision in time."
+    who = ", ".join(f"<@{u}>" for u in added)
+    note = f"Escalated (level {level.number}) to {who} after no decision in time."
     if ctx.payload.get("lacking"):
-        note = f"Escalated to {', '.join(f'<@{u}>' for u in added)}: {ctx.payload['lacking']}"
+        note = f"Escalated (level {level.number}) to {who}: {ctx.payload['lacking']}"
     await _post_card(ctx, gate, note=note)
     lacking = _no_quorum(gate, spec)
     if lacking is not None:  # escalation added nobody who may decide either
-        return _fail_fast(gate, spec, lacking, now, level=1)
-    timers = [Timer(timeout_at, "timeout", {"level": 1})] if timeout_at else []
+        return _fail_fast(gate, spec, lacking, now, level=level.number)
+    timers = [Timer(timeout_at, "timeout", {"level": level.number})] if timeout_at else []
+    if level.remind_every:
+        due = now + timedelta(seconds=level.remind_every)
+        timers.append(Timer(due, "remind", {"n": 1, "level": level.number}))
     return StepOutcome(
         summary=note,
         waiting=True,
         timers=timers,
         output={"approvers": gate.approvers},
         action="approval.escalated",
+        audit={"level": level.number, "approvers": gate.approvers},
     )
 
 
@@ -151,13 +153,7 @@ def _fail_fast(
     gate: GateRow, spec: ApproveSpec, lacking: str, now: datetime, level: int
 ) -> StepOutcome:
     """Say at once that the gate can't be decided, and act on ``on_timeout`` now."""
-    on_timeout = spec.on_timeout
-    if isinstance(on_timeout, Escalation):
-        then = "escalating now" if level == 0 else "closing it as timed out now"
-    elif isinstance(on_timeout, GotoOnTimeout):
-        then = f"going on to {on_timeout.goto} now"
-    else:
-        then = "rejecting it now"
+    then = escalation.final_words(spec, level)
     return StepOutcome(
         output={"gate": gate.id, "status": "waiting", "approvers": gate.approvers},
         summary=f":warning: {lacking[0].upper()}{lacking[1:]}; {then}.",
@@ -174,7 +170,9 @@ def _delegated_note(payload: Mapping[str, Any]) -> str:
 
 
 async def _remind(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> StepOutcome:
-    n = int(ctx.payload.get("n", 1))
+    n, level = int(ctx.payload.get("n", 1)), gate.escalation_level
+    # Level 0 keeps its old keys; each later level numbers its own reminders.
+    key = f"remind-{n}" if level == 0 else f"remind-l{level}-{n}"
     decided = {d.user_id for d in await approvals.decisions(ctx.store, gate.id)}
     waiting_on = [u for u in gate.approvers if u not in decided and u != gate.requester]
     data = {
@@ -182,24 +180,26 @@ async def _remind(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> StepOut
         "title": spec.title,
         "waiting_on": waiting_on,
         "n": n,
+        "level": level,
         "card": {"channel": gate.channel_id, "ts": gate.message_ts},
     }
     if ctx.thread is not None:
         await ctx.send(
-            ctx.thread.channel, ChatMessage("approval_reminder", data), ctx.thread.ts, f"remind-{n}"
+            ctx.thread.channel, ChatMessage("approval_reminder", data), ctx.thread.ts, key
         )
     for user in waiting_on[:20]:
         try:
             await ctx.send(
-                f"@{user}", ChatMessage("approval_reminder", data), None, f"remind-{n}-{user}"
+                f"@{user}", ChatMessage("approval_reminder", data), None, f"{key}-{user}"
             )
         except ChatError as exc:
             if exc.retryable:
                 raise
     timers = []
-    next_due = ctx.clock.now() + timedelta(seconds=spec.remind_every or 0)
-    if spec.remind_every and (gate.timeout_at is None or next_due < gate.timeout_at):
-        timers.append(Timer(next_due, "remind", {"n": n + 1}))
+    every = escalation.remind_interval(spec, level)
+    next_due = ctx.clock.now() + timedelta(seconds=every or 0)
+    if every and (gate.timeout_at is None or next_due < gate.timeout_at):
+        timers.append(Timer(next_due, "remind", {"n": n + 1, "level": level}))
     # The reminder itself is the thread message; no separate step note.
     return StepOutcome(
         waiting=True, timers=timers, action="approval.reminded", audit={"reminded": len(waiting_on)}

@@ -24,6 +24,37 @@ class GotoOnTimeout(Strict):
     goto: str
 
 
+class EscalationLevel(Strict):
+    approvers: list[str] = Field(
+        min_length=1, description="Added to the gate at this level (IDs, @group, #channel)"
+    )
+    timeout: Duration | None = Field(
+        default=None, description="How long this level has before the next (required)"
+    )
+    remind_every: Duration | None = Field(default=None, description="Nudge this level's people")
+
+    @model_validator(mode="after")
+    def _times_out(self) -> EscalationLevel:
+        if self.timeout is None:
+            raise ValueError("every level needs a timeout, or the chain could wait forever")
+        return self
+
+
+class EscalationChain(Strict):
+    """Levels after the step's own approvers, in order; ``then`` when the last times out."""
+
+    levels: list[EscalationLevel] = Field(min_length=1, max_length=10)
+    then: Literal["reject", "approve"] | GotoOnTimeout | None = Field(
+        default=None, description="The final action (required): every chain ends"
+    )
+
+    @model_validator(mode="after")
+    def _ends(self) -> EscalationChain:
+        if self.then is None:
+            raise ValueError("a chain needs a final action: then: reject, approve or {goto: step}")
+        return self
+
+
 class ApproveSpec(Strict):
     approvers: list[str] = Field(
         min_length=1, description="User IDs, @group handles, #channel (its members) or expressions"
@@ -40,6 +71,9 @@ class ApproveSpec(Strict):
     remind_every: Duration | None = None
     timeout: Duration | None = None
     on_timeout: Literal["reject", "approve"] | Escalation | GotoOnTimeout = "reject"
+    escalation: EscalationChain | None = Field(
+        default=None, description="manager -> director -> VP: levels, then a final action"
+    )
     next: dict[str, str] = Field(
         default_factory=dict,
         description="outcome -> step id; default: approved goes on, any other outcome ends the run",
@@ -49,7 +83,18 @@ class ApproveSpec(Strict):
     def _one_target(self) -> ApproveSpec:
         if self.channel and self.user:
             raise ValueError("give channel or user, not both")
+        if self.escalation is not None:
+            self._check_chain(self.escalation)
         return self
+
+    def _check_chain(self, chain: EscalationChain) -> None:
+        if "on_timeout" in self.model_fields_set:
+            raise ValueError("give escalation (with its then:) or on_timeout, not both")
+        if self.timeout is None:
+            raise ValueError("escalation needs the step's timeout: when the first level ends")
+        if chain.then == "approve" and self.not_requester:
+            # Waiting out the chain must not approve what the requester may not approve.
+            raise ValueError("then: approve would let a request approve itself (four-eyes)")
 
 
 class ApproveStep(StepBase):
@@ -70,9 +115,13 @@ class ApproveStep(StepBase):
 
     def jump_targets(self) -> list[Reference]:
         spec = self.approve
-        targets = [(("approve", "next", outcome), step) for outcome, step in spec.next.items()]
+        targets: list[Reference] = [
+            (("approve", "next", outcome), step) for outcome, step in spec.next.items()
+        ]
         if isinstance(spec.on_timeout, GotoOnTimeout):
             targets.append((("approve", "on_timeout", "goto"), spec.on_timeout.goto))
+        if spec.escalation is not None and isinstance(spec.escalation.then, GotoOnTimeout):
+            targets.append((("approve", "escalation", "then", "goto"), spec.escalation.then.goto))
         return super().jump_targets() + targets
 
     def templates(self) -> list[Reference]:
