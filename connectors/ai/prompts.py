@@ -130,6 +130,17 @@ def classify_system(labels: list[LabelSpec]) -> str:
 _NONE_FIT = "(none fit)"
 
 
+def _label_lines(labels: list[LabelSpec], described: set[str]) -> list[str]:
+    """One line per label; with a description when ``described`` is empty or names it."""
+    lines = []
+    for spec in labels:
+        line = f"- {spec.name}"
+        if spec.description and (not described or spec.name in described):
+            line += f": {_one_line(spec.description)}"
+        lines.append(line)
+    return lines
+
+
 def classify_retrieved_system(
     labels: list[LabelSpec],
     shortlist: Shortlist,
@@ -142,14 +153,9 @@ def classify_retrieved_system(
     holds for what is sent. Labels and candidates always go in, whatever the budget.
     """
     names = {spec.name for spec in labels}
-    listed = []
-    for spec in labels:
-        line = f"- {spec.name}"
-        if spec.description:
-            line += f": {_one_line(spec.description)}"
-        listed.append(line)
     top = shortlist.candidates[: limits.candidates]
     hints = ", ".join(f"{c.label} ({c.confidence:.2f})" for c in top if c.label in names)
+    listed = _label_lines(labels, set())
 
     def render(examples: list[str]) -> str:
         return CLASSIFY_RETRIEVED.template.format(
@@ -159,6 +165,9 @@ def classify_retrieved_system(
             examples="\n".join(examples) or _NONE_FIT,
         )
 
+    if len(render([])) > limits.prompt_tokens * CHARS_PER_TOKEN:
+        # Over budget with every description: only the top candidates keep theirs.
+        listed = _label_lines(labels, {c.label for c in top})
     spare = limits.prompt_tokens * CHARS_PER_TOKEN - len(render([]))
     chosen: list[tuple[float, str]] = []
     for neighbour in ranked(shortlist, limits):

@@ -165,6 +165,27 @@ async def test_token_budget_holds_with_150_labels_of_10_examples(
     assert all(f"- topic_{n:03d}" in system for n in range(150))
 
 
+async def test_labels_lose_descriptions_before_the_budget_is_broken(
+    fake_openai: FakeOpenAI, local: LocalProvider
+) -> None:
+    specs = many_labels()
+    budget = 1500  # below what the 150 described label lines alone take
+    provider = OpenAICompatProvider(
+        provider_config(fake_openai, prompt_tokens=budget), retriever=LocalRetriever(local)
+    )
+    try:
+        request = "question about the " + specs[42].description.removeprefix("the ")
+        await provider.classify(ClassifyRequest(text=request, labels=specs))
+    finally:
+        await provider.aclose()
+    system = fake_openai.requests[-1].system
+    assert count_tokens(system) <= budget, count_tokens(system)
+    # The best candidate keeps its description; the others are names only.
+    assert f"- topic_042: {specs[42].description}\n" in system
+    assert "- topic_100\n" in system and specs[100].description not in system
+    assert any(line.endswith("-> topic_042") for line in system.splitlines())
+
+
 async def test_without_the_local_model_every_example_is_sent(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
