@@ -338,3 +338,32 @@ async def test_shadow_report_suggests_threshold_from_people_decisions(
 
     bad = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--target", "nonsense"])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+
+
+def test_saved_scores_give_the_same_suggestion_as_the_run_that_saved_them(folder: Path) -> None:
+    rows = [
+        ("please refund my invoice, I paid twice", "billing"),
+        ("my card was charged two times", "billing"),
+        ("I cannot log in, reset my password", "access"),
+        ("my account is locked", "access"),
+        ("what is the weather on mars", "triage"),
+        ("tell me a joke about penguins", "triage"),
+    ]
+    (folder / "data.jsonl").write_text(
+        "".join(json.dumps({"text": t, "label": lb}) + "\n" for t, lb in rows), encoding="utf-8"
+    )
+    aim = ["--suggest-threshold", "--target", "triage-oos=1.0"]
+    first = CliRunner().invoke(
+        app, ["eval", "helpdesk", "--data", "data.jsonl", "--save-scores", "saved.jsonl", *aim]
+    )
+    assert first.exit_code == 0, first.output
+    saved = [json.loads(line) for line in (folder / "saved.jsonl").read_text().splitlines()]
+    assert [s["label"] for s in saved] == ["billing", "billing", "access", "access", None, None]
+    again = CliRunner().invoke(app, ["eval", "helpdesk", "--scores", "saved.jsonl", *aim])
+    assert again.exit_code == 0, again.output
+
+    def suggested(output: str) -> str:
+        return next(line for line in output.splitlines() if "min_confidence:" in line)
+
+    assert suggested(first.output) == suggested(again.output)
+    assert "meets triage-oos=1" in suggested(first.output)
