@@ -13,6 +13,7 @@ from connectors.ai.base import AIProvider
 from connectors.ai.chain import ProviderChain
 from connectors.ai.local import LocalProvider
 from connectors.ai.openai_compat import OpenAICompatConfig, OpenAICompatProvider
+from connectors.ai.retrieval import LocalRetriever
 
 
 def build_ai(settings: Settings) -> AIProvider:
@@ -26,4 +27,6 @@ def build_ai(settings: Settings) -> AIProvider:
         timeout_s=settings.openai_timeout_s,
         **({"base_url": settings.openai_base_url} if settings.openai_base_url else {}),
     )
-    return ProviderChain([OpenAICompatProvider(remote_config), local])
+    # The remote model sees the nearest examples, ranked by the local model it falls back to.
+    remote = OpenAICompatProvider(remote_config, retriever=LocalRetriever(local))
+    return ProviderChain([remote, local])

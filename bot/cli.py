@@ -184,6 +184,20 @@ def eval_command(
     min_confidence: Annotated[
         float | None, typer.Option(help="Triage threshold [default: the step's]")
     ] = None,
+    suggest_threshold: Annotated[
+        bool, typer.Option(help="Suggest min_confidence from the data, with the trade-off")
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(help="triage-oos=0.9, triage-share=0.1 or routed-right=0.9"),
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Trade-off curve to this PNG")] = None,
+    scores: Annotated[
+        Path | None, typer.Option(help="Saved scores (JSON lines) instead of --data")
+    ] = None,
+    save_scores: Annotated[
+        Path | None, typer.Option(help="Write the scores to this .jsonl for --scores")
+    ] = None,
 ) -> None:
     """Measure a classify step on labelled requests: accuracy, triage, confusion, latency."""
     # Before numpy loads (bot.eval imports it): threaded BLAS on one-row products only
@@ -191,7 +205,19 @@ def eval_command(
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from bot.eval import EvalError, EvalOptions, run_eval
 
-    options = EvalOptions(workflow, data, step, limit, confusion_png, min_confidence)
+    options = EvalOptions(
+        workflow,
+        data,
+        step,
+        limit,
+        confusion_png,
+        min_confidence,
+        suggest_threshold=suggest_threshold,
+        target=target,
+        plot=plot,
+        scores=scores,
+        save_scores=save_scores,
+    )
     try:
         _run(run_eval(options, settings()))
     except EvalError as exc:

@@ -43,13 +43,23 @@ from bot.eval_data import (
     classify_step,
     label_specs,
     read_data,
+    read_scores,
     resolve_workflow,
+    write_scores,
 )
-from bot.eval_report import EvalResult, render_confusion_png, report
+from bot.eval_report import (
+    EvalResult,
+    curve_table,
+    render_confusion_png,
+    render_curve_png,
+    report,
+    suggestion_lines,
+)
 from bot.settings import Settings
 from connectors.ai.base import AIError, AIProvider, ClassifyRequest, LabelSpec
-from connectors.ai.evaluation import Scored
+from connectors.ai.evaluation import Scored, tune_threshold
 from connectors.ai.local import LocalProvider
+from connectors.ai.thresholds import Suggestion, curve, parse_target, suggest
 from workflows.language.steps.ai import DEFAULT_TEXT, ClassifyStep
 from workflows.language.workflow import Workflow
 
@@ -235,9 +245,38 @@ async def run_eval(
     any model is loaded; ``provider`` defaults to the one the settings configure."""
     console = console or Console()
     check_options(options)
-    assert options.data is not None
     workflow = resolve_workflow(options.workflow, settings.workflows_dir)
     step = classify_step(workflow, options.step)
+    if options.scores is not None:
+        result = _saved(workflow, step, options)
+    else:
+        result = await _classify_data(options, settings, workflow, step, provider, console)
+    if options.save_scores is not None:
+        write_scores(options.save_scores, result.records)
+        console.print(f"scores written to {options.save_scores}")
+    matrix = report(result, console)
+    if options.confusion_png is not None:
+        title = f"{result.workflow} / {result.step} at min_confidence {result.threshold:g}"
+        png = await asyncio.to_thread(render_confusion_png, matrix, title)
+        try:
+            options.confusion_png.write_bytes(png)
+        except OSError as exc:
+            raise EvalError(f"--confusion-png {options.confusion_png}: {exc.strerror}") from None
+        console.print(f"confusion matrix written to {options.confusion_png}")
+    if options.suggest_threshold:
+        await _suggest(result, options, console)
+    return result
+
+
+async def _classify_data(
+    options: EvalOptions,
+    settings: Settings,
+    workflow: Workflow,
+    step: ClassifyStep,
+    provider: AIProvider | None,
+    console: Console,
+) -> EvalResult:
+    assert options.data is not None
     examples = read_data(options.data, list(step.classify.labels), options.limit)
     if step.classify.text != DEFAULT_TEXT:
         console.print(
@@ -250,7 +289,7 @@ async def run_eval(
 
         provider = build_ai(settings)
     try:
-        result = await evaluate(
+        return await evaluate(
             provider,
             workflow,
             step,
@@ -261,13 +300,53 @@ async def run_eval(
     finally:
         if owned:
             await provider.aclose()
-    matrix = report(result, console)
-    if options.confusion_png is not None:
-        title = f"{result.workflow} / {result.step} at min_confidence {result.threshold:g}"
-        png = await asyncio.to_thread(render_confusion_png, matrix, title)
+
+
+def _saved(workflow: Workflow, step: ClassifyStep, options: EvalOptions) -> EvalResult:
+    """A result from ``--scores``: the records as saved, no provider, no timings."""
+    assert options.scores is not None
+    started = time.perf_counter()
+    records = read_scores(options.scores, list(step.classify.labels), options.limit)
+    return EvalResult(
+        workflow=workflow.name,
+        step=step.id,
+        provider=f"saved scores {options.scores.name}",
+        labels=list(step.classify.labels),
+        threshold=step.classify.min_confidence
+        if options.min_confidence is None
+        else options.min_confidence,
+        records=records,
+        latencies_ms=[],
+        latency_note="",
+        failures=sum(not r.predicted for r in records),
+        seconds=time.perf_counter() - started,
+    )
+
+
+async def _suggest(result: EvalResult, options: EvalOptions, console: Console) -> None:
+    """The threshold for ``--target`` (or the balanced one), its curve table and plot."""
+    if options.target is not None:
+        suggestion: Suggestion | None = suggest(result.records, parse_target(options.target))
+        assert suggestion is not None
+        chosen = suggestion.point.threshold
+        lines = suggestion_lines(suggestion, result.threshold)
+    else:
+        suggestion = None
+        balanced = tune_threshold(result.records)
+        chosen = balanced.threshold
+        lines = [
+            f"suggested min_confidence: {chosen:g} (balanced: in scope routed right + "
+            f"out of scope to triage, highest sum; now {result.threshold:g})",
+            "give --target triage-oos=X, triage-share=X or routed-right=X for another aim",
+        ]
+    console.print(curve_table(result.records, suggestion, result.threshold))
+    for line in lines:
+        console.print(line)
+    if options.plot is not None:
+        title = f"{result.workflow} / {result.step}: threshold trade-off"
+        png = await asyncio.to_thread(render_curve_png, curve(result.records), chosen, title)
         try:
-            options.confusion_png.write_bytes(png)
+            options.plot.write_bytes(png)
         except OSError as exc:
-            raise EvalError(f"--confusion-png {options.confusion_png}: {exc.strerror}") from None
-        console.print(f"confusion matrix written to {options.confusion_png}")
-    return result
+            raise EvalError(f"--plot {options.plot}: {exc.strerror}") from None
+        console.print(f"trade-off plot written to {options.plot}")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.ai.base import LabelSpec
+from connectors.ai.evaluation import Scored
+from connectors.ai.thresholds import TargetError, parse_target
 from workflows.language.steps.ai import ClassifySpec, ClassifyStep
 from workflows.language.workflow import Workflow
 from workflows.loader import CheckContext, load_file, load_folder
@@ -34,6 +36,14 @@ class EvalOptions:
     limit: int | None = None
     confusion_png: Path | None = None
     min_confidence: float | None = None
+    suggest_threshold: bool = False
+    target: str | None = None
+    """``NAME=VALUE`` (see ``connectors.ai.thresholds``); none: the balanced threshold."""
+    plot: Path | None = None
+    """PNG of the threshold trade-off curve (with ``suggest_threshold``)."""
+    scores: Path | None = None
+    """Score a saved scored set (JSON lines) instead of classifying ``data``."""
+    save_scores: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -45,18 +55,37 @@ class Example:
 
 def check_options(options: EvalOptions) -> None:
     """The checks that need no file: each failure one line."""
-    if options.data is None:
+    if options.data is None and options.scores is None:
         raise EvalError("eval needs --data FILE (CSV with text,label columns, or JSON lines)")
+    if options.data is not None and options.scores is not None:
+        raise EvalError("eval takes --data FILE or --scores FILE, not both")
+    if options.scores is not None and options.save_scores is not None:
+        raise EvalError("--save-scores needs --data: --scores are already saved")
+    if not options.suggest_threshold:
+        for given, name in ((options.target, "--target"), (options.plot, "--plot")):
+            if given is not None:
+                raise EvalError(f"{name} needs --suggest-threshold")
+    if options.target is not None:
+        try:
+            parse_target(options.target)
+        except TargetError as exc:
+            raise EvalError(str(exc)) from None
+    _check_out_file("--plot", options.plot, ".png")
+    _check_out_file("--save-scores", options.save_scores, ".jsonl")
     if options.limit is not None and options.limit < 1:
         raise EvalError(f"--limit must be at least 1, not {options.limit}")
     if options.min_confidence is not None and not 0.0 <= options.min_confidence <= 1.0:
         raise EvalError(f"--min-confidence must be between 0 and 1, not {options.min_confidence}")
-    png = options.confusion_png
-    if png is not None:
-        if png.suffix.lower() != ".png":
-            raise EvalError(f"--confusion-png {png}: the file name must end in .png")
-        if not png.parent.is_dir():
-            raise EvalError(f"--confusion-png {png}: no such folder {png.parent}")
+    _check_out_file("--confusion-png", options.confusion_png, ".png")
+
+
+def _check_out_file(option: str, path: Path | None, suffix: str) -> None:
+    if path is None:
+        return
+    if path.suffix.lower() != suffix:
+        raise EvalError(f"{option} {path}: the file name must end in {suffix}")
+    if not path.parent.is_dir():
+        raise EvalError(f"{option} {path}: no such folder {path.parent}")
 
 
 def resolve_workflow(ref: str, folder: Path) -> Workflow:
@@ -181,3 +210,60 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, str, str | None]]:
     except csv.Error as exc:
         raise EvalError(f"{path}:{reader.line_num}: bad CSV: {exc}") from None
     return rows
+
+
+def read_scores(path: Path, labels: Sequence[str], limit: int | None = None) -> list[Scored]:
+    """A saved scored set: JSON lines of ``{"label", "predicted", "confidence"}`` (as
+    ``--save-scores`` writes them); ``label`` as in the data, ``predicted`` empty for a
+    text the provider could not classify."""
+    if not path.is_file():
+        raise EvalError(f"{path}: no such scores file")
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalError(f"{path}: cannot read: {exc}") from None
+    known = set(labels)
+    records: list[Scored] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if limit is not None and len(records) >= limit:
+            break
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalError(f"{path}:{number}: not JSON: {exc.msg}") from None
+        records.append(_scored(path, number, item, known, labels))
+    if not records:
+        raise EvalError(f"{path}: no scored rows")
+    return records
+
+
+def _scored(
+    path: Path, number: int, item: object, known: set[str], labels: Sequence[str]
+) -> Scored:
+    if not isinstance(item, dict) or "label" not in item:
+        raise EvalError(f'{path}:{number}: want an object with "label", "predicted", "confidence"')
+    raw, predicted, confidence = item["label"], item.get("predicted"), item.get("confidence")
+    if raw is not None and not isinstance(raw, str):
+        raise EvalError(f'{path}:{number}: "label" must be a string or null')
+    if predicted not in (None, "") and predicted not in known:
+        raise EvalError(f"{path}:{number}: predicted label {predicted!r} is not the step's")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
+        raise EvalError(f'{path}:{number}: "confidence" must be a number')
+    if not 0.0 <= confidence <= 1.0:
+        raise EvalError(f'{path}:{number}: "confidence" must be between 0 and 1')
+    truth = _truth(path, number, raw, known, labels)
+    return Scored(truth=truth, predicted=str(predicted or ""), confidence=float(confidence))
+
+
+def write_scores(path: Path, records: Sequence[Scored]) -> None:
+    """What ``read_scores`` reads back; out-of-scope truths are written as ``null``."""
+    lines = [
+        json.dumps({"label": r.truth, "predicted": r.predicted, "confidence": r.confidence})
+        for r in records
+    ]
+    try:
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    except OSError as exc:
+        raise EvalError(f"--save-scores {path}: {exc.strerror}") from None

@@ -22,6 +22,7 @@ from connectors.ai.evaluation import (
     top_confusions,
     triage,
 )
+from connectors.ai.thresholds import CurvePoint, Suggestion, grid, point_at
 
 # Above this many labels the full matrix is unreadable in a terminal: top confusions instead.
 MATRIX_MAX_LABELS = 12
@@ -202,6 +203,93 @@ def render_confusion_png(matrix: RoutingMatrix, title: str) -> bytes:
                         fontsize="x-small",
                         color="white" if dark else "black",
                     )
+    axis.set_title(title, fontsize="medium")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+# --- threshold suggestion ------------------------------------------------------------------
+
+
+def suggestion_lines(suggestion: Suggestion, current: float | None) -> list[str]:
+    """What to set and what it gives, or why no threshold meets the target."""
+    point, target = suggestion.point, suggestion.target
+    figures = (
+        f"in scope routed right {_pct(point.routed_right)}, "
+        f"out of scope to triage {_pct(point.oos_triaged)}, "
+        f"triage share {_pct(point.triage_share)}"
+    )
+    if not suggestion.measurable:
+        what = "out-of-scope" if target.name == "triage-oos" else "in-scope"
+        head = f"target {target}: the data has no {what} rows, so nothing measures it"
+        return [head, f"closest: min_confidence {point.threshold:g} ({figures})"]
+    if not suggestion.met:
+        return [
+            f"no threshold meets target {target}",
+            f"closest: min_confidence {point.threshold:g} ({figures})",
+        ]
+    now = f"; now {current:g}" if current is not None else ""
+    return [f"suggested min_confidence: {point.threshold:g} (meets {target}{now})", figures]
+
+
+def curve_table(
+    records: list[Scored], suggestion: Suggestion | None, current: float | None
+) -> Table:
+    """Threshold -> the three shares, every 0.05 plus the current and suggested values."""
+    marks = ([current] if current is not None else []) + (
+        [suggestion.point.threshold] if suggestion else []
+    )
+    table = Table(title="threshold trade-off", box=box.SIMPLE_HEAD)
+    table.add_column("min_confidence", justify="right")
+    table.add_column("in scope routed right", justify="right")
+    table.add_column("out of scope to triage", justify="right")
+    table.add_column("triage share", justify="right")
+    table.add_column("")
+    for threshold in grid(marks):
+        point = point_at(records, threshold)
+        note = []
+        if suggestion is not None and threshold == suggestion.point.threshold:
+            note.append("suggested" if suggestion.met else "closest")
+        if threshold == current:
+            note.append("current")
+        style = "bold" if note else None
+        table.add_row(
+            f"{threshold:g}",
+            _pct(point.routed_right),
+            _pct(point.oos_triaged),
+            _pct(point.triage_share),
+            ", ".join(note),
+            style=style,
+        )
+    return table
+
+
+def render_curve_png(points: list[CurvePoint], marked: float | None, title: str) -> bytes:
+    """The three shares against the threshold, the suggested threshold as a dashed line."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.0, 4.5), dpi=100)
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot()
+    xs = [p.threshold for p in points]
+    for values, name in (
+        ([p.routed_right for p in points], "in scope routed right"),
+        ([p.oos_triaged for p in points], "out of scope to triage"),
+        ([p.triage_share for p in points], "triage share"),
+    ):
+        axis.step(xs, values, where="post", label=name)
+    if marked is not None:
+        axis.axvline(marked, linestyle="--", color="grey", label=f"min_confidence {marked:g}")
+    axis.set_xlim(0.0, 1.0)
+    axis.set_ylim(0.0, 1.02)
+    axis.set_xlabel("min_confidence")
+    axis.set_ylabel("share")
+    axis.legend(loc="best", fontsize="small")
     axis.set_title(title, fontsize="medium")
     figure.tight_layout()
     buffer = io.BytesIO()

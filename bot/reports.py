@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +12,11 @@ from rich.table import Table
 
 from bot.db_ready import ready_store
 from bot.settings import ConfigurationError, load_settings
+from bot.shadow_threshold import (
+    ShadowOptionError,
+    shadow_threshold_options,
+    suggest_from_shadow,
+)
 from workflows.routing import ShadowReport, shadow_report
 
 report_app = typer.Typer(help="Reports for operators.", no_args_is_help=True)
@@ -21,13 +27,25 @@ def shadow(
     workflow: Annotated[
         str, typer.Argument(help="A workflow whose route step runs in shadow mode")
     ],
+    suggest_threshold: Annotated[
+        bool, typer.Option(help="Suggest min_confidence from what people decided")
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(help="triage-oos=0.9, triage-share=0.1 or routed-right=0.9"),
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Trade-off curve to this PNG")] = None,
 ) -> None:
     """How the bot's routing compares with people's, before going live."""
     try:
         settings = load_settings()
-    except ConfigurationError as exc:
+        wanted = shadow_threshold_options(suggest_threshold, target, plot)
+    except (ConfigurationError, ShadowOptionError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    if wanted is not None:
+        asyncio.run(suggest_from_shadow(settings, workflow, wanted, Console()))
+        return
 
     async def go() -> ShadowReport:
         store = await ready_store(settings)

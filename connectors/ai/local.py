@@ -26,7 +26,12 @@ from connectors.ai.base import (
     SummarizeRequest,
     Summary,
 )
-from connectors.ai.local_classifier import METHOD_VERSION, FewShotClassifier, Prediction
+from connectors.ai.local_classifier import (
+    METHOD_VERSION,
+    FewShotClassifier,
+    Prediction,
+    training_set,
+)
 from connectors.ai.local_embed import MODEL_NAME, MiniLMEmbedder
 from connectors.ai.local_rules import extract_fields, extractive_summary
 
@@ -132,6 +137,30 @@ class LocalProvider:
                 latency_ms=(time.perf_counter() - started) * 1000,
             ),
         )
+
+    def neighbours(
+        self, labels: list[LabelSpec], text: str
+    ) -> tuple[list[Candidate], list[tuple[str, str, float]]]:
+        """For ``text`` (synchronous): the top candidates, and every written example as
+        (label, example, cosine similarity). Raises ``AIProviderUnavailable`` without the
+        model. A label without examples has none (its name stands in only for fitting)."""
+        model = self.fitted(labels)
+        vector = self._embedder.embed([text], cache=False)
+        confidences = self._predict(model, [text]).confidences()[0]
+        order = confidences.argsort()[::-1][:MAX_CANDIDATES]
+        candidates = [
+            Candidate(label=model.labels[i], confidence=round(float(confidences[i]), 4))
+            for i in order
+        ]
+        texts, _, owners = training_set(labels)
+        written = {label.name for label in labels if label.examples or label.example_groups}
+        similarity = model.similarities(vector)[0]
+        examples = [
+            (owner, example, float(similarity[i]))
+            for i, (example, owner) in enumerate(zip(texts, owners, strict=True))
+            if owner in written
+        ]
+        return candidates, examples
 
     async def classify(self, request: ClassifyRequest) -> Classification:
         if not request.labels:

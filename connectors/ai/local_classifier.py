@@ -227,6 +227,11 @@ class FewShotClassifier:
         self._weights = (x.T @ a).astype(np.float32)
         self._bias = bias
 
+    def similarities(self, vectors: FloatArray) -> FloatArray:
+        """Cosine similarity of each text (rows) to each training example, in
+        ``training_set`` order (columns)."""
+        return np.asarray(vectors @ self._examples.T, dtype=np.float32)
+
     def predict(self, vectors: FloatArray, texts: list[str]) -> Prediction:
         dim = vectors.shape[1]
         logits = ((vectors - self._mean) / self._scale) @ self._weights[:dim] + self._bias

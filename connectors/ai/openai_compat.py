@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import openai
@@ -74,6 +75,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from . import prompts
 from .base import (
+    AIError,
     AIInvalidAnswer,
     AIProviderUnavailable,
     Candidate,
@@ -105,6 +107,7 @@ from .openai_schema import (
     strict_json_schema,
 )
 from .redact import Redacted, redact
+from .retrieval import ExampleRetriever, RetrievalLimits
 
 # Callers (bot/ai.py, tests) import the price model from here, with the config it belongs to.
 __all__ = ["ModelPrice", "OpenAICompatConfig", "OpenAICompatProvider"]
@@ -142,6 +145,11 @@ class OpenAICompatConfig(BaseModel):
     into the instructions, and the reply is validated the same way."""
     default_headers: dict[str, str] = Field(default_factory=dict)
     default_query: dict[str, str] = Field(default_factory=dict)
+    prompt_tokens: int = Field(default=2000, ge=100)
+    """With a retriever: budget of a classify call's instructions (labels, candidates,
+    the nearest examples); see ``retrieval.py``."""
+    examples_per_label: int = Field(default=4, ge=1)
+    max_examples: int = Field(default=12, ge=1)
 
 
 # ---------------------------------------------------------------------------
@@ -150,8 +158,18 @@ class OpenAICompatConfig(BaseModel):
 class OpenAICompatProvider:
     """``AIProvider`` over an OpenAI-compatible chat-completions endpoint."""
 
-    def __init__(self, config: OpenAICompatConfig) -> None:
+    def __init__(
+        self, config: OpenAICompatConfig, retriever: ExampleRetriever | None = None
+    ) -> None:
+        """``retriever``: picks the examples a classify call shows (the nearest ones and
+        the local model's candidates); without one, or when it fails, every example."""
         self._config = config
+        self._retriever = retriever
+        self._limits = RetrievalLimits(
+            prompt_tokens=config.prompt_tokens,
+            per_label=config.examples_per_label,
+            max_examples=config.max_examples,
+        )
         self._client = AsyncOpenAI(
             api_key=config.api_key.get_secret_value() or _KEYLESS_PLACEHOLDER,
             base_url=config.base_url,
@@ -181,15 +199,15 @@ class OpenAICompatProvider:
         model = request.model or self._config.model
         text = self._redact(request.text)
         kinds = set(text.kinds)
-        # Examples come from the workflow definition, but may quote real requests.
-        shown: list[LabelSpec] = []
-        for spec in labels:
-            examples = [self._redact(e) for e in spec.examples]
-            kinds.update(k for e in examples for k in e.kinds)
-            shown.append(spec.model_copy(update={"examples": [e.text for e in examples]}))
 
+        # Examples come from the workflow definition, but may quote real requests.
+        def clean(example: str) -> str:
+            redacted = self._redact(example)
+            kinds.update(redacted.kinds)
+            return redacted.text
+
+        prompt, system = await self._classify_prompt(request.text, labels, clean)
         answer_type = classify_answer_model(tuple(spec.name for spec in labels))
-        system = prompts.classify_system(shown)
         answer, call = await self._structured(model, system, text, answer_type, restore=False)
         confidence = clamp(answer.confidence)
         scores: dict[str, float] = {}
@@ -205,8 +223,27 @@ class OpenAICompatProvider:
             confidence=confidence,
             rationale=" ".join(answer.rationale.split())[:_MAX_RATIONALE_CHARS],
             candidates=candidates,
-            provenance=self._provenance(model, prompts.CLASSIFY, call, sorted(kinds)),
+            provenance=self._provenance(model, prompt, call, sorted(kinds)),
         )
+
+    async def _classify_prompt(
+        self, text: str, labels: list[LabelSpec], clean: Callable[[str], str]
+    ) -> tuple[prompts.Prompt, str]:
+        """The nearest examples when the retriever can rank them, else every example."""
+        if self._retriever is not None:
+            try:
+                # The local model runs in this process: it may see the unredacted text.
+                shortlist = await self._retriever.shortlist(text, labels)
+            except AIError as exc:
+                log.warning("example retrieval unavailable, sending every example: %s", exc)
+            else:
+                system = prompts.classify_retrieved_system(labels, shortlist, self._limits, clean)
+                return prompts.CLASSIFY_RETRIEVED, system
+        shown = [
+            spec.model_copy(update={"examples": [clean(e) for e in spec.examples]})
+            for spec in labels
+        ]
+        return prompts.CLASSIFY, prompts.classify_system(shown)
 
     async def extract(self, request: ExtractRequest) -> Extraction:
         fields = unique_fields(request.fields)

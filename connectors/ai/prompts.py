@@ -13,9 +13,11 @@ user message, and every prompt tells the model to treat that message as data.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .base import FieldSpec, LabelSpec
+from .retrieval import CHARS_PER_TOKEN, RetrievalLimits, Shortlist, ranked
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,27 @@ CLASSIFY = Prompt(
         "below that best fits the request.\n\n"
         "{data_rule}\n\n"
         "Labels:\n{labels}\n\n"
+        "Answer in the JSON format you were given:\n"
+        "- label: the best label, exactly as written in the list;\n"
+        "- confidence: your probability (0 to 1) that the label is right; be honest, "
+        "use a low value when the request is ambiguous or fits no label well;\n"
+        "- rationale: one short sentence saying why, without quoting personal data;\n"
+        "- candidates: up to three labels from the list, best first, each with its "
+        "probability."
+    ),
+)
+
+CLASSIFY_RETRIEVED = Prompt(
+    name="classify",
+    version="classify@2",
+    template=(
+        "You route incoming requests for a team. Choose the one label from the list "
+        "below that best fits the request.\n\n"
+        "{data_rule}\n\n"
+        "Labels:\n{labels}\n\n"
+        "A smaller model's likely labels, best first (a hint; it is often wrong when "
+        "it is unsure): {candidates}\n\n"
+        "Past requests most like this one, with the label each belongs to:\n{examples}\n\n"
         "Answer in the JSON format you were given:\n"
         "- label: the best label, exactly as written in the list;\n"
         "- confidence: your probability (0 to 1) that the label is right; be honest, "
@@ -102,6 +125,62 @@ def classify_system(labels: list[LabelSpec]) -> str:
             line += f"\n  examples: {shown}"
         lines.append(line)
     return CLASSIFY.template.format(data_rule=_DATA_RULE, labels="\n".join(lines))
+
+
+_NONE_FIT = "(none fit)"
+
+
+def _label_lines(labels: list[LabelSpec], described: set[str]) -> list[str]:
+    """One line per label; with a description when ``described`` is empty or names it."""
+    lines = []
+    for spec in labels:
+        line = f"- {spec.name}"
+        if spec.description and (not described or spec.name in described):
+            line += f": {_one_line(spec.description)}"
+        lines.append(line)
+    return lines
+
+
+def classify_retrieved_system(
+    labels: list[LabelSpec],
+    shortlist: Shortlist,
+    limits: RetrievalLimits,
+    clean: Callable[[str], str],
+) -> str:
+    """The classify prompt with the nearest examples that fit ``limits.prompt_tokens``.
+
+    ``clean`` (redaction) runs on each example before it is measured, so the budget
+    holds for what is sent. Labels and candidates always go in, whatever the budget.
+    """
+    names = {spec.name for spec in labels}
+    top = shortlist.candidates[: limits.candidates]
+    hints = ", ".join(f"{c.label} ({c.confidence:.2f})" for c in top if c.label in names)
+    listed = _label_lines(labels, set())
+
+    def render(examples: list[str]) -> str:
+        return CLASSIFY_RETRIEVED.template.format(
+            data_rule=_DATA_RULE,
+            labels="\n".join(listed),
+            candidates=hints or "none",
+            examples="\n".join(examples) or _NONE_FIT,
+        )
+
+    if len(render([])) > limits.prompt_tokens * CHARS_PER_TOKEN:
+        # Over budget with every description: only the top candidates keep theirs.
+        listed = _label_lines(labels, {c.label for c in top})
+    spare = limits.prompt_tokens * CHARS_PER_TOKEN - len(render([]))
+    chosen: list[tuple[float, str]] = []
+    for neighbour in ranked(shortlist, limits):
+        if neighbour.label not in names:
+            continue
+        text = json.dumps(_one_line(clean(neighbour.text)), ensure_ascii=False)
+        line = f"- {text} -> {neighbour.label}"
+        # The first example replaces the placeholder; each later one adds a newline.
+        cost = len(line) + 1 if chosen else len(line) - len(_NONE_FIT)
+        if cost <= spare:
+            spare -= cost
+            chosen.append((neighbour.similarity, line))
+    return render([line for _, line in sorted(chosen, key=lambda item: -item[0])])
 
 
 def extract_system(fields: list[FieldSpec]) -> str:
