@@ -45,7 +45,6 @@ from workflows.runs import warm_up
 from workflows.scheduler import Scheduler
 from workflows.steps.base import Services
 from workflows.store import Store
-from workflows.versions import WorkflowVersions
 from workflows.worker import Worker
 
 log = logging.getLogger(__name__)

@@ -107,9 +107,7 @@ class WorkflowVersions:
         async with self.store.read() as session:
             row = await session.get(WorkflowVersionRow, (name, digest))
         if row is None:
-            raise VersionUnavailable(
-                f"version {digest[:SHORT]} of workflow {name!r} is not stored"
-            )
+            raise VersionUnavailable(f"version {digest[:SHORT]} of workflow {name!r} is not stored")
         try:
             workflow = Workflow.model_validate(row.definition)
         except ValidationError as exc:

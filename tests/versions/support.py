@@ -46,9 +46,7 @@ async def audit_of(harness: Harness, run_id: str) -> list[AuditRow]:
         return list(await session.scalars(query))
 
 
-async def wait_runs(
-    harness: Harness, count: int, status: str, timeout: float = 30
-) -> list[RunRow]:
+async def wait_runs(harness: Harness, count: int, status: str, timeout: float = 30) -> list[RunRow]:
     async def settled() -> list[RunRow] | None:
         found = await runs(harness)
         matching = [run for run in found if run.status == status]
@@ -82,7 +80,7 @@ def cards(harness: Harness) -> list[dict[str, Any]]:
 
 async def open_cards(harness: Harness, count: int) -> list[dict[str, Any]]:
     return await harness.slack.wait_for(
-        lambda: (found if len(found := cards(harness)) >= count else None),
+        lambda: found if len(found := cards(harness)) >= count else None,
         timeout=30,
         message=f"fewer than {count} approval cards",
     )

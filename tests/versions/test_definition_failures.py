@@ -7,10 +7,27 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from tests.support.harness import running_bot
 from tests.support.stores import Database
-from tests.versions.support import CARDS, approve_step, audit_of, jobs_of, open_cards, wait_runs, write
+from tests.versions.support import (
+    CARDS,
+    approve_step,
+    audit_of,
+    jobs_of,
+    open_cards,
+    wait_runs,
+    write,
+)
+from workflows.tables import WorkflowVersionRow
+
+APPROVE_ONLY = """
+    name: expense
+    triggers:
+      - command: expense
+    steps:
+    """ + approve_step("review")
 
 WITH_CALL = (
     """
@@ -63,3 +80,35 @@ async def test_a_call_whose_function_was_removed_fails_once_with_a_clear_reason(
         (failed,) = [record for record in records if record.action == "run.failed"]
         assert "cannot load sb_versions_ledger:book" in failed.detail["error"]
         assert failed.step_id == "book"
+
+
+async def test_a_version_this_release_cannot_read_fails_once_instead_of_looping(
+    database: Database, tmp_path: Path
+) -> None:
+    write(tmp_path, APPROVE_ONLY)
+    async with running_bot(database, workflows_dir=tmp_path) as harness:
+        slack = harness.slack
+        await slack.slash_command("alice", "general", "expense train")
+        (card,) = await open_cards(harness, 1)
+        (run,) = await wait_runs(harness, 1, "waiting")
+        # As if a later release dropped a field the stored definition uses.
+        async with harness.runtime.store.transaction() as session:
+            await session.execute(
+                update(WorkflowVersionRow)
+                .where(WorkflowVersionRow.digest == run.workflow_version)
+                .values(definition={"name": "expense", "retired_field": True})
+            )
+        write(tmp_path, APPROVE_ONLY + "\n      - id: book\n        set: {booked: true}\n")
+        await harness.restart()
+        assert [s.id for s in harness.runtime.workflows["expense"].steps] == ["review", "book"]
+        await slack.click("carol", card["ts"], "approval:approve", channel=CARDS)
+
+        (run,) = await wait_runs(harness, 1, "failed")
+        assert run.error is not None and "is no longer valid in this release" in run.error
+        root = await harness.root_message("general", "expense")
+        thread = await harness.thread_of("general", root, replies=2)
+        assert len([m for m in thread if "no longer valid in this release" in m["text"]]) == 1
+        signal_jobs = [job for job in await jobs_of(harness, run.id) if job.kind == "signal"]
+        assert [(job.status, job.attempt) for job in signal_jobs] == [("failed", 1)]
+        (failed,) = [r for r in await audit_of(harness, run.id) if r.action == "run.failed"]
+        assert run.workflow_version and failed.detail["version"] == run.workflow_version[:12]

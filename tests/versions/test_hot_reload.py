@@ -49,12 +49,14 @@ async def steps_of_next_run(harness: Harness, count: int) -> set[str]:
 
 
 async def live_steps(harness: Harness, expected: int, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while len(harness.runtime.workflows["hello"].steps) != expected:
-            await asyncio.sleep(0.1)
+    await harness.slack.wait_for(
+        lambda: len(harness.runtime.workflows["hello"].steps) == expected,
+        timeout=timeout,
+        message=f"the live workflow did not reach {expected} steps",
+    )
 
 
-async def reload_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+def reload_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "bot.reload" and r.levelno >= 30]
 
 
@@ -69,12 +71,10 @@ async def test_an_edit_is_the_next_run_and_a_broken_edit_keeps_the_last_good_one
     assert await steps_of_next_run(harness, 2) == {"greet", "wave"}
 
     path = write(tmp_path, BROKEN, "hello.yaml")
-    async with asyncio.timeout(10):
-        while not await reload_warnings(caplog):
-            await asyncio.sleep(0.1)
+    await harness.slack.wait_for(lambda: reload_warnings(caplog), message="nothing logged")
     os.utime(path)  # touched again, same error: not reported twice
     await asyncio.sleep(2.5)
-    (line,) = await reload_warnings(caplog)
+    (line,) = reload_warnings(caplog)
     assert f"{path}:11: steps[1].sparkle: unknown field" in line
     assert "previous version of 'hello' stays live" in line and "\n" not in line
     assert await steps_of_next_run(harness, 3) == {"greet", "wave"}

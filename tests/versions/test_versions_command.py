@@ -14,15 +14,12 @@ from tests.versions.support import approve_step, open_cards, runs, wait_runs, wr
 
 SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 
-V1 = (
-    """
+V1 = """
     name: expense
     triggers:
       - command: expense
     steps:
-    """
-    + approve_step("review")
-)
+    """ + approve_step("review")
 V2 = (
     V1
     + """
