@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +41,8 @@ class DefinitionWatcher:
     clock: Clock
     files: dict[str, str]
     """File -> the workflow it defined when last loaded."""
-    on_change: Callable[[], None] = lambda: None
+    on_change: Callable[[], Awaitable[None]] | None = None
+    """What derives from the definitions and must follow them (webhook keys, channels)."""
     poll_seconds: float = 2.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stamps: Stamps = field(default_factory=dict)
@@ -99,7 +100,8 @@ class DefinitionWatcher:
         self.live.clear()
         self.live.update(merged)
         self.files = loaded.files | kept
-        self.on_change()
+        if self.on_change is not None:
+            await self.on_change()
         if changed or removed:
             log.info(
                 "workflows reloaded: new versions %s; removed %s",

@@ -76,6 +76,8 @@ class Runtime:
     """This process's metrics (``GET /metrics``); also the engine's observer."""
     watcher: DefinitionWatcher | None = None
     """Hot reload of the workflows folder (``bot/reload.py``); started with the runtime."""
+    env: Mapping[str, str] | None = None
+    """What definitions name (webhook ``secret_env``); None: os.environ."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _watching: asyncio.Task[None] | None = None
     _workers: list[Worker] = field(default_factory=list)
@@ -141,6 +143,14 @@ class Runtime:
         if self.watcher is not None:
             self.watcher.seen(self.definition_errors)
             self._watching = asyncio.create_task(self.watcher.run(), name="switchboard-reload")
+
+    async def _definitions_changed(self) -> None:
+        """After a reload: webhook secrets and watched channels follow the new definitions.
+        Both dicts are held by their users (the receiver, the listeners): updated in place."""
+        keys = resolve_webhook_keys(self.workflows, os.environ if self.env is None else self.env)
+        self.webhook_keys.clear()
+        self.webhook_keys.update(keys)
+        await self._resolve_watched_channels()
 
     def request_reload(self) -> None:
         """Reload the workflows folder now (``SIGHUP``)."""
@@ -232,7 +242,7 @@ def build_runtime(
         background=background,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
     )
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         store=store,
         workflows=loaded.workflows,
@@ -255,23 +265,17 @@ def build_runtime(
         ),
         webhook_keys=webhook_keys,
         metrics=metrics,
-        watcher=_watcher(settings, check, loaded, engine, webhook_keys, env),
+        watcher=_watcher(settings, check, loaded, engine),
+        env=env,
     )
+    if runtime.watcher is not None:
+        runtime.watcher.on_change = runtime._definitions_changed
+    return runtime
 
 
 def _watcher(
-    settings: Settings,
-    check: CheckContext,
-    loaded: LoadResult,
-    engine: Engine,
-    webhook_keys: dict[str, list[WebhookKey]],
-    env: Mapping[str, str] | None,
+    settings: Settings, check: CheckContext, loaded: LoadResult, engine: Engine
 ) -> DefinitionWatcher:
-    def refresh_webhook_keys() -> None:  # the receiver holds this dict: refreshed in place
-        keys = resolve_webhook_keys(loaded.workflows, os.environ if env is None else env)
-        webhook_keys.clear()
-        webhook_keys.update(keys)
-
     return DefinitionWatcher(
         folder=settings.workflows_dir,
         check=check,
@@ -279,7 +283,6 @@ def _watcher(
         versions=engine.registry,
         clock=engine.clock,
         files=dict(loaded.files),
-        on_change=refresh_webhook_keys,
     )
 
 

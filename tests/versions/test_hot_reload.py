@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.serve import reload_on_sighup
+from connectors.webhook_out import sign
 from tests.support.harness import Harness, running_bot
 from tests.support.stores import Database
 from tests.versions.support import runs, wait_runs, write
@@ -33,6 +37,7 @@ V2 = (
 )
 # Line 11 names a field no step has: the file no longer loads.
 BROKEN = V2.replace("set: {waved: true}", "set: {waved: true}\n        sparkle: yes")
+HOOK = "- webhook: {secret_env: TEST_RELOAD_HOOK_SECRET}"
 
 
 @pytest.fixture
@@ -95,3 +100,26 @@ async def test_sighup_reloads_at_once(harness: Harness, tmp_path: Path) -> None:
     finally:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
     assert await steps_of_next_run(harness, 1) == {"greet", "wave"}
+
+
+async def test_a_webhook_added_by_an_edit_accepts_signed_deliveries(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_RELOAD_HOOK_SECRET", "whsec-reload-3c1d")
+    body = json.dumps({"ping": 1}).encode()
+    sent_at = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "X-Switchboard-Timestamp": str(sent_at),
+        "X-Switchboard-Signature": sign("whsec-reload-3c1d", sent_at, body),
+    }
+    async with httpx.AsyncClient(base_url=harness.bot_url) as http:
+        before = await http.post("/hooks/hello", content=body, headers=headers)
+        assert before.status_code == 404, before.text
+        write(tmp_path, V1.replace("- command: hello", HOOK), "hello.yaml")
+        await harness.slack.wait_for(
+            lambda: "hello" in harness.runtime.webhook_keys, timeout=10, message="not reloaded"
+        )
+        after = await http.post("/hooks/hello", content=body, headers=headers)
+    assert after.status_code == 200, after.text
+    await wait_runs(harness, 1, "succeeded")
