@@ -28,6 +28,7 @@ from bot.identity import IdentityCache
 from bot.logs import Scrubber
 from bot.metrics import MeteredAI, Metrics
 from bot.notifier import ChannelPacer, SlackChat, make_web_client
+from bot.reload import DefinitionWatcher
 from bot.render import Renderer
 from bot.route_access import RouteAccess
 from bot.settings import Settings, open_store
@@ -37,7 +38,7 @@ from bot.webhooks import WebhookKey, resolve_webhook_keys
 from workflows.engine import Engine
 from workflows.language.triggers import MessageTrigger, ReactionTrigger
 from workflows.language.workflow import Workflow
-from workflows.loader import CheckContext, DefinitionError, load_folder
+from workflows.loader import CheckContext, DefinitionError, LoadResult, load_folder
 from workflows.null_chat import NullChat
 from workflows.ports import Chat, ChatError, Clock, SystemClock
 from workflows.runs import warm_up
@@ -73,7 +74,12 @@ class Runtime:
     webhook_keys: dict[str, list[WebhookKey]] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     """This process's metrics (``GET /metrics``); also the engine's observer."""
+    watcher: DefinitionWatcher | None = None
+    """Hot reload of the workflows folder (``bot/reload.py``); started with the runtime."""
+    env: Mapping[str, str] | None = None
+    """What definitions name (webhook ``secret_env``); None: os.environ."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _watching: asyncio.Task[None] | None = None
     _workers: list[Worker] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -91,6 +97,7 @@ class Runtime:
             await self.socket_mode.start()
         for error in self.definition_errors:
             log.warning("workflow definition skipped: %s", error)
+        await self._watch_definitions()
         for _ in range(self.run_workers):
             worker = Worker(
                 self.engine,
@@ -127,7 +134,35 @@ class Runtime:
         except OSError as exc:
             log.warning("database not reachable at start-up: %s", type(exc).__name__)
 
+    async def _watch_definitions(self) -> None:
+        """Store the loaded versions (runs pin them), then follow edits of the folder."""
+        try:
+            await self.engine.registry.record(self.workflows, self.engine.clock.now())
+        except OSError as exc:  # the engine finds live versions without their rows
+            log.warning("workflow versions not recorded: %s", type(exc).__name__)
+        if self.watcher is not None:
+            self.watcher.seen(self.definition_errors)
+            self._watching = asyncio.create_task(self.watcher.run(), name="switchboard-reload")
+
+    async def _definitions_changed(self) -> None:
+        """After a reload: webhook secrets and watched channels follow the new definitions.
+        Both dicts are held by their users (the receiver, the listeners): updated in place."""
+        keys = resolve_webhook_keys(self.workflows, os.environ if self.env is None else self.env)
+        self.webhook_keys.clear()
+        self.webhook_keys.update(keys)
+        await self._resolve_watched_channels()
+
+    def request_reload(self) -> None:
+        """Reload the workflows folder now (``SIGHUP``)."""
+        if self.watcher is not None:
+            self.watcher.request_reload()
+
     async def stop(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
+            self._watching = None
         if self.deps.starters is not None:
             await self.deps.starters.stop()
         if self.deps.route_access is not None:
@@ -188,6 +223,7 @@ def build_runtime(
         services=Services(connectors=connectors, ai=MeteredAI(build_ai(settings), metrics)),
         observer=metrics,
     )
+    webhook_keys = resolve_webhook_keys(loaded.workflows, os.environ if env is None else env)
     deps = BotDeps(
         store=store,
         workflows=loaded.workflows,
@@ -206,7 +242,7 @@ def build_runtime(
         background=background,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
     )
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         store=store,
         workflows=loaded.workflows,
@@ -227,8 +263,26 @@ def build_runtime(
             wakeup=engine.wakeup,
             retention_days=settings.retention_days,
         ),
-        webhook_keys=resolve_webhook_keys(loaded.workflows, os.environ if env is None else env),
+        webhook_keys=webhook_keys,
         metrics=metrics,
+        watcher=_watcher(settings, check, loaded, engine),
+        env=env,
+    )
+    if runtime.watcher is not None:
+        runtime.watcher.on_change = runtime._definitions_changed
+    return runtime
+
+
+def _watcher(
+    settings: Settings, check: CheckContext, loaded: LoadResult, engine: Engine
+) -> DefinitionWatcher:
+    return DefinitionWatcher(
+        folder=settings.workflows_dir,
+        check=check,
+        live=loaded.workflows,
+        versions=engine.registry,
+        clock=engine.clock,
+        files=dict(loaded.files),
     )
 
 

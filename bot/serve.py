@@ -10,7 +10,7 @@ import uvicorn
 
 from bot.db_ready import ensure_ready
 from bot.logs import route_uvicorn_logs
-from bot.runtime import build_runtime
+from bot.runtime import Runtime, build_runtime
 from bot.server import create_asgi
 from bot.settings import ConfigurationError, Settings
 
@@ -21,7 +21,13 @@ async def serve_http(settings: Settings, *, host: str, port: int, run_workers: i
     if runtime.socket_mode is not None:
         await runtime.socket_mode.verify()  # a refused SLACK_APP_TOKEN: one line, exit 2
     config = server_config(create_asgi(runtime), host=host, port=port)
+    reload_on_sighup(runtime)
     await uvicorn.Server(config).serve()
+
+
+def reload_on_sighup(runtime: Runtime) -> None:
+    """``kill -HUP <pid>`` reloads the workflows folder at once (it is also polled every 2 s)."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, runtime.request_reload)
 
 
 def server_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
@@ -73,6 +79,7 @@ async def run_workers(settings: Settings, *, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reload_on_sighup(runtime)
     await runtime.start()
     try:
         await stop.wait()

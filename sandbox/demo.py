@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import secrets
+import signal
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -331,6 +332,8 @@ async def run_demo(options: DemoOptions) -> None:
             return
         await asyncio.sleep(0.02)
     await demo.start_bot()
+    # Edit a workflow file and the next run uses it (polled every 2 s; SIGHUP: at once).
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, demo.runtime.request_reload)
     print(walkthrough_text(f"http://{local_host(options.host)}:{port}/"), flush=True)
     await task
 

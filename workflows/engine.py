@@ -17,11 +17,12 @@ effects are made idempotent by their keys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -38,12 +39,13 @@ from workflows.language.workflow import Workflow
 from workflows.limits import Limit, defer_seconds
 from workflows.observe import EngineObserver, NullObserver, StepResult
 from workflows.outbox import Outbox
-from workflows.ports import Chat, ChatError, Clock, MessageRef
+from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
 from workflows.presence import Presence, run_view
 from workflows.steps import STEP_KINDS
 from workflows.steps.base import Services, StepContext, StepError, StepOutcome
 from workflows.store import Store, is_database_outage
 from workflows.tables import RunRow
+from workflows.versions import SHORT, VersionUnavailable, WorkflowVersions
 
 __all__ = ["ClaimedJob", "Engine"]
 
@@ -62,8 +64,11 @@ class Engine:
     services: Services = field(default_factory=Services)
     observer: EngineObserver = field(default_factory=NullObserver)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    versions: WorkflowVersions | None = None
+    """Where a run's pinned definition is found; default: over ``workflows``."""
 
     def __post_init__(self) -> None:
+        self.registry = self.versions or WorkflowVersions(self.store, self.workflows)
         # Steps reach chat only through this: time spent waiting on it is not step time.
         self._chat = ChatTimeExcluded(self.chat)
         self.outbox = Outbox(self.store, self._chat, self.clock)
@@ -93,11 +98,11 @@ class Engine:
         if run is None or run.status not in ("running", "waiting"):
             await self.queue.finish(job, "cancelled")
             return None
-        workflow = self.workflows.get(run.workflow)
-        if workflow is None:
-            await self._fail(job, run, None, f"workflow {run.workflow!r} is no longer defined")
+        found = await self._definition(run, job)
+        if isinstance(found, str):  # never retried: the same definition would fail again
+            await self._fail_definition(job, run, found)
             return None
-        step = workflow.step(job.step_id)
+        workflow, step = found
         limits = self._limits(workflow, step)
         if limits and not await self.queue.slots.take(limits, job.id, self.clock.now()):
             # Every slot taken: back to the queue for a moment, not counted as an attempt.
@@ -152,6 +157,35 @@ class Engine:
         skipped = outcome.output.get("skipped") is True
         self._observe(run, step, "skipped" if skipped else "ok", started, queue_delay)
         return follow_up
+
+    async def _definition(self, run: RunRow, job: ClaimedJob) -> tuple[Workflow, StepBase] | str:
+        """The run's pinned workflow and the job's step in it, or why they cannot run."""
+        try:
+            workflow = await self.registry.for_run(run.workflow, run.workflow_version)
+        except VersionUnavailable as exc:
+            return str(exc)
+        try:
+            return workflow, workflow.step(job.step_id)
+        except KeyError:
+            return f"step {job.step_id!r} is not in this run's version of {run.workflow!r}"
+
+    async def _fail_definition(self, job: ClaimedJob, run: RunRow, reason: str) -> None:
+        """Fail the run once, saying why in its thread, instead of leaving the job to loop."""
+        log.warning("run cannot continue: %s", reason, extra={"run_id": run.id})
+        if not await self._fail(job, run, None, reason):
+            return
+        if run.channel_id and run.root_ts:
+            data = {"run": run_view(run), "step": {"id": job.step_id}, "error": reason}
+            with contextlib.suppress(ChatError):  # a dead thread must not hide the failure
+                await self.outbox.send(
+                    run.id,
+                    job.step_id,
+                    "error",
+                    run.channel_id,
+                    ChatMessage("step_failed", data),
+                    thread_ts=run.root_ts,
+                    attempt=job.attempt,
+                )
 
     def _limits(self, workflow: Workflow, step: StepBase) -> list[Limit]:
         """The cross-process limits this step runs under (workflow, then connection)."""
@@ -262,25 +296,48 @@ class Engine:
         if retry is not None:
             await self.queue.retry_later(job, step, retry)
             return "retry"
-        await self._fail(job, run, step, message)
+        await self._fail(job, run, step, message, workflow)
         await self.presence.notify_failure(run, workflow, step, job, message)
         return "failed"
 
     async def _fail(
-        self, job: ClaimedJob, run: RunRow, step: StepBase | None, message: str
-    ) -> None:
-        """Close the job failed and fail the run, or send it to ``on_error.goto``."""
+        self,
+        job: ClaimedJob,
+        run: RunRow,
+        step: StepBase | None,
+        message: str,
+        workflow: Workflow | None = None,
+    ) -> bool:
+        """Close the job failed and fail the run, or send it to ``on_error.goto`` (of the
+        run's own version). True when the run failed."""
         now = self.clock.now()
-        workflow = self.workflows.get(run.workflow)
         goto = workflow.on_error.goto if workflow else None
         if step is None or step.id == goto:
             goto = None  # the error handler itself failed: the run fails
         if step is not None:
             await self.presence.step_failed(run, step, job, message)
-        failed = await self.queue.fail(job, run, step.id if step else None, message, goto)
+        step_id = step.id if step else job.step_id
+        failed = await self.queue.fail(job, run, step_id, message, goto)
         if failed:
+            await self._audit_run_failed(run, step_id, message, now)
             self.observer.run_finished(
                 run.workflow, "failed", (now - run.created_at).total_seconds()
+            )
+        return failed
+
+    async def _audit_run_failed(
+        self, run: RunRow, step_id: str, message: str, now: datetime
+    ) -> None:
+        version = (run.workflow_version or "")[:SHORT] or None
+        async with self.store.transaction() as session:
+            await audit.append(
+                session,
+                run_id=run.id,
+                step_id=step_id,
+                actor="switchboard",
+                action="run.failed",
+                detail={"error": message, "version": version},
+                now=now,
             )
 
 

@@ -50,6 +50,8 @@ class LoadResult:
     workflows: dict[str, Workflow] = field(default_factory=dict)
     errors: list[DefinitionError] = field(default_factory=list)
     warnings: list[DefinitionError] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    """File -> the workflow it defines (a reload keeps a bad file's previous version)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
             )
             continue
         result.workflows[workflow.name] = workflow
+        result.files[str(path)] = workflow.name
         found = channel_starter_warnings(path, workflow)  # workflows/starter_rules.py
         result.warnings += [DefinitionError(str(path), *warning) for warning in found]
     return result

@@ -36,6 +36,7 @@ from workflows.ids import new_id
 from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import AuditRow, GateRow, JobRow, RequestRow, RunRow
+from workflows.versions import digest_of
 
 ACTIVE = ("running", "waiting")
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -153,6 +154,7 @@ def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
             context={"input": inputs, "steps": {}, "source": request.source},
             error=None,
             version=0,
+            workflow_version=digest_of(request.workflow),  # the run finishes on this one
             created_at=now,
             updated_at=now,
         ),

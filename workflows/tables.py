@@ -89,6 +89,10 @@ class RunRow(Base):
     context: Mapped[dict[str, Any]] = mapped_column(JsonType)
     error: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    """Optimistic concurrency counter of the row; the definition it runs is ``workflow_version``."""
+    workflow_version: Mapped[str | None] = mapped_column(String(64))
+    """Digest of the definition the run started with (``workflow_versions``); it finishes on
+    that one across reloads and redeploys. NULL for runs older than versioning: the live one."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -326,3 +330,18 @@ class RefusalRow(Base):
     audited_at: Mapped[datetime] = mapped_column(UTCDateTime())
     suppressed: Mapped[int] = mapped_column(Integer, default=0)
     """Refusals since ``audited_at`` not written to the trail (the next record carries it)."""
+
+
+class WorkflowVersionRow(Base):
+    """One definition of a workflow as it was loaded, stored once per content digest.
+
+    Runs pin a version (``runs.workflow_version``) so an edit never changes a run midway
+    (``workflows.versions``); rows are never updated, so any process may insert one.
+    """
+
+    __tablename__ = "workflow_versions"
+
+    workflow: Mapped[str] = mapped_column(String(128), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

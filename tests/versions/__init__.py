@@ -1,0 +1,1 @@
+"""Workflow versions: runs pinned to their definition, hot reload, the versions list."""
