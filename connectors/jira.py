@@ -174,10 +174,24 @@ class JiraConnector:
         url = f"{self._browse(issue_key)}?focusedCommentId={comment_id}"
         return IssueRef(key=comment_id, id=comment_id, url=url)
 
+    async def status(self, issue_key: str) -> str:
+        """The issue's current status name, case-folded."""
+        issue_key = self._key(issue_key)
+        response = await self.transport.send(
+            "GET", f"{self._api}/issue/{issue_key}", params={"fields": "status"}, idempotent=True
+        )
+        body = decode_body(response, self.name)
+        fields = body.get("fields") if isinstance(body, dict) else None
+        status = fields.get("status") if isinstance(fields, dict) else None
+        if not isinstance(status, dict) or "name" not in status:
+            raise ConnectorBadResponse("issue: response has no status", connection=self.name)
+        return str(status["name"]).casefold()
+
     async def transition(self, issue_key: str, transition: str) -> str:
         """Apply a transition given by id or by name (its own or its target status's).
 
-        Returns the id used. An unknown name is ``ConnectorRejected`` listing the choices.
+        Returns the id used; "" when the issue already is in the status ``transition``
+        names (so a repeated transition by name is not an error). An unknown name is ``ConnectorRejected`` listing the choices.
         """
         issue_key = self._key(issue_key)
         transition_id = transition if transition.isdigit() else None
@@ -191,6 +205,8 @@ class JiraConnector:
                     transition_id = str(choice["id"])
                     break
             else:
+                if await self.status(issue_key) == wanted:
+                    return ""  # already there (an earlier try's answer was lost): done
                 available = ", ".join(sorted(str(c.get("name")) for c in choices)) or "none"
                 raise ConnectorRejected(
                     f"{issue_key} has no transition {transition!r} (available: {available})",

@@ -292,6 +292,7 @@ ENDPOINTS: tuple[tuple[Literal["GET", "POST"], str, str, Handler], ...] = (
     ("POST", "/tickets/rest/api/2/issue", "tickets", _issue),
     ("POST", "/tickets/rest/api/2/issue/bulk", "tickets", _issues),
     ("GET", "/tickets/rest/api/2/search", "tickets", tickets.search),
+    ("GET", "/tickets/rest/api/2/issue/{key}", "tickets", tickets.issue),
     ("GET", "/tickets/rest/api/2/issue/{key}/comment", "tickets", tickets.comments),
     ("POST", "/tickets/rest/api/2/issue/{key}/comment", "tickets", tickets.add_comment),
     ("GET", "/tickets/rest/api/2/issue/{key}/transitions", "tickets", tickets.transitions),

@@ -53,6 +53,16 @@ def search(db: sqlite3.Connection, request: Request, _body: JSON) -> tuple[int, 
     return 200, {"total": len(found), "maxResults": limit, "issues": issues}
 
 
+def issue(db: sqlite3.Connection, request: Request, _body: JSON) -> tuple[int, JSON]:
+    ticket = _ticket(db, request.path_params["key"])
+    fields = {
+        "summary": ticket["summary"],
+        "labels": json.loads(ticket["labels"]),
+        "status": {"name": ticket["status"]},
+    }
+    return 200, {"id": str(ticket["id"]), "key": ticket["key"], "fields": fields}
+
+
 def comments(db: sqlite3.Connection, request: Request, _body: JSON) -> tuple[int, JSON]:
     ticket = _ticket(db, request.path_params["key"])
     rows = db.execute(

@@ -32,7 +32,9 @@ steps:
       subject: "Report {{ run.id }}"
       text: "{{ steps.scan.rows | length }} exceptions; first {{ steps.scan.rows[0].id }}"
       attachments:
-        - {filename: exceptions.json, content: "{{ steps.scan.rows }}", content_type: application/json}
+        - filename: exceptions.json
+          content: "{{ steps.scan.rows }}"
+          content_type: application/json
   - id: done
     end: "mailed {{ steps.notify.message_id }}"
 """
