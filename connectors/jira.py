@@ -191,7 +191,8 @@ class JiraConnector:
         """Apply a transition given by id or by name (its own or its target status's).
 
         Returns the id used; "" when the issue already is in the status ``transition``
-        names (so a repeated transition by name is not an error). An unknown name is ``ConnectorRejected`` listing the choices.
+        names (so a repeated transition by name is not an error). An unknown name is
+        ``ConnectorRejected`` listing the choices.
         """
         issue_key = self._key(issue_key)
         transition_id = transition if transition.isdigit() else None
