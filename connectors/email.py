@@ -62,6 +62,17 @@ def message_id_for(idempotency_key: str, from_addr: str) -> str:
     return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@{domain}>"
 
 
+def _with_host(config: EmailConfig, address: str, name: str) -> EmailConfig:
+    """The configuration with ``host`` (and ``port``, from ``host:port``) read from the variable."""
+    host, _, port = address.strip().rpartition(":") if ":" in address else (address, "", "")
+    if port and not port.isdigit():
+        raise ConnectorConfigError(f"host_env: not host or host:port: {address!r}", connection=name)
+    update: dict[str, object] = {"host": host.strip() or address.strip(), "host_env": None}
+    if port:
+        update["port"] = int(port)
+    return config.model_copy(update=update)
+
+
 class EmailConnector:
     kind = "email"
 
@@ -84,6 +95,12 @@ class EmailConnector:
             password = resolve_secret(
                 env, config.password_env, connection=name, field="password_env"
             )
+        if config.host_env:
+            # An address, not a secret: read as is (a secret would be scrubbed from every text).
+            address = env.get(config.host_env, "")
+            if not address:
+                raise ConnectorConfigError(f"{config.host_env} is not set", connection=name)
+            config = _with_host(config, address, name)
         secrets = (password.get_secret_value(),) if password else ()
         return cls(
             name, config, make_guard(name, config, hooks or Hooks(), secrets=secrets), password

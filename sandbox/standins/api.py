@@ -15,7 +15,7 @@
 ``GET  /tickets/rest/api/2/search``        ``jql=labels = "x"`` only
 ``GET|POST …/issue/{key}/comment``         comments, with their ``properties``
 ``GET|POST …/issue/{key}/transitions``     To Do → In Progress → Done (and back)
-``POST /grc/reports``                      archive a compliance report; e-mails the auditors
+``POST /grc/reports``                      archive a compliance report
 ``GET  /mail``                             what the SMTP sink received (no auth; local only)
 =========================================  ==============================================
 

@@ -19,7 +19,6 @@ from sandbox.standins import tickets
 from sandbox.standins.tickets import ApiError
 
 SYSTEMS = ("erp", "crm", "ads", "iam", "tickets", "grc")
-AUDITORS = "audit@example.com"
 
 JSON = dict[str, Any]
 Handler = Callable[[sqlite3.Connection, Request, JSON], tuple[int, JSON]]
@@ -271,11 +270,8 @@ def _compliance_report(db: sqlite3.Connection, _request: Request, body: JSON) ->
         ),
     )
     report = f"AUD-{cursor.lastrowid}"
-    return 201, {
-        "id": report,
-        "emailed_to": AUDITORS,
-        "_mail": (AUDITORS, f"Compliance report {report}: {count} exceptions", text),
-    }
+    # The auditors get the report from Switchboard's `email` step, not from the archive.
+    return 201, {"id": report, "exceptions": count}
 
 
 ENDPOINTS: tuple[tuple[Literal["GET", "POST"], str, str, Handler], ...] = (
