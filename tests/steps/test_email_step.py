@@ -14,6 +14,7 @@ from sandbox.standins import Standins, run_standins
 from tests.steps.support import FROM, connections_yaml, finished_run, write_folder
 from tests.support.harness import running_bot
 from tests.support.stores import Database
+from workflows.language.steps.connectors import EmailStep
 
 MAILER = """\
 name: mailer
@@ -66,6 +67,7 @@ async def test_email_step_sends_one_message_with_its_attachment(
     assert mail.attachments == ["exceptions.json"]
     assert mail.message_id == message_id_for(f"{run.id}:notify", FROM)
     assert run.context["steps"]["notify"]["already_sent"] is False
+    assert set(run.context["steps"]["notify"]) <= set(EmailStep.OUTPUT)
 
 
 async def test_a_step_retried_after_the_server_took_the_message_sends_no_second_one(

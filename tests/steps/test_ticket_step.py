@@ -13,6 +13,7 @@ from sandbox.standins import Standins, run_standins
 from tests.steps.support import connections_yaml, finished_run, write_folder
 from tests.support.harness import running_bot
 from tests.support.stores import Database
+from workflows.language.steps.connectors import TicketStep
 from workflows.steps.connectors import idempotency_label
 
 RETRY = "{attempts: 3, initial: 0.1, jitter: false}"
@@ -89,3 +90,5 @@ async def test_retries_after_lost_answers_file_one_ticket_per_key(
     steps = run.context["steps"]
     assert steps["file"]["existing"] is True  # the retry found the ticket the first try made
     assert [t["key"] for t in steps["followups"]["tickets"]] == ["OPS-2", "OPS-3"]
+    for step in ("file", "note", "move", "followups"):
+        assert set(steps[step]) <= set(TicketStep.OUTPUT), step

@@ -16,6 +16,7 @@ from tests.steps.support import finished_run, write_folder
 from tests.support.harness import running_bot
 from tests.support.servers import serve_asgi
 from tests.support.stores import Database
+from workflows.language.steps.connectors import WebhookStep
 
 SECRET = "hook-secret-for-the-receiver"
 NOTIFY = """\
@@ -87,3 +88,4 @@ async def test_every_delivery_of_a_webhook_step_carries_one_idempotency_key(
     assert list(receiver.applied) == [f"{run.id}:tell"]
     assert run.context["steps"]["tell"]["idempotency_key"] == f"{run.id}:tell"
     assert run.context["steps"]["tell"]["data"] == {"accepted": 1}
+    assert set(run.context["steps"]["tell"]) <= set(WebhookStep.OUTPUT)
