@@ -148,8 +148,13 @@ def check(
     config = settings()
     folder = folder or config.workflows_dir
     # The same checks as start-up: templates exist, connections are declared in connections.yaml.
+    declared = read_connections(folder)
     context = CheckContext(
-        templates_dir=config.templates_dir, connections=frozenset(read_connections(folder))
+        templates_dir=config.templates_dir,
+        connections=frozenset(declared),
+        connection_types={
+            n: str(c.get("type")) for n, c in declared.items() if isinstance(c, dict)
+        },
     )
     result = load_folder(folder, context)
     for error in [*result.errors, *result.warnings]:

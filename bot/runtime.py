@@ -203,7 +203,9 @@ def build_runtime(
     renderer = Renderer(settings.templates_dir)
     connectors = build_registry(settings.workflows_dir, env, hooks=metrics.connector_hooks())
     check = CheckContext(
-        templates_dir=settings.templates_dir, connections=frozenset(connectors.names)
+        templates_dir=settings.templates_dir,
+        connections=frozenset(connectors.names),
+        connection_types={name: connectors.get(name).kind for name in connectors.names},
     )
     loaded = load_folder(settings.workflows_dir, check)
     client = make_web_client(
@@ -220,7 +222,11 @@ def build_runtime(
         clock=clock,
         owner=worker_identity(),
         lease_seconds=settings.lease_seconds,
-        services=Services(connectors=connectors, ai=MeteredAI(build_ai(settings), metrics)),
+        services=Services(
+            connectors=connectors,
+            ai=MeteredAI(build_ai(settings), metrics),
+            steps_dir=settings.workflows_dir / "steps",
+        ),
         observer=metrics,
     )
     webhook_keys = resolve_webhook_keys(loaded.workflows, os.environ if env is None else env)

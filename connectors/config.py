@@ -181,7 +181,8 @@ class SqlConfig(CommonConfig):
 
 class EmailConfig(CommonConfig):
     type: Literal["email"] = "email"
-    host: str
+    host: str = ""
+    host_env: str | None = Field(None, description="Variable holding host or host:port.")
     port: int = 587
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
@@ -191,6 +192,12 @@ class EmailConfig(CommonConfig):
     ca_file: str | None = Field(None, description="Extra CA bundle, e.g. an internal relay's.")
     # One SMTP send is not idempotent; repeat only what the server never received.
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings(attempts=2))
+
+    @model_validator(mode="after")
+    def _one_host(self) -> EmailConfig:
+        if bool(self.host) == bool(self.host_env):
+            raise ValueError("set exactly one of host or host_env")
+        return self
 
 
 ConnectionConfig = Annotated[

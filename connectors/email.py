@@ -39,7 +39,14 @@ from connectors.errors import (
 )
 from connectors.resilience import Guard
 
-__all__ = ["EmailConnector", "EmailResult"]
+__all__ = ["EmailAttachment", "EmailConnector", "EmailResult", "message_id_for"]
+
+
+@dataclass(frozen=True)
+class EmailAttachment:
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,23 @@ class EmailResult:
     message_id: str
     refused: dict[str, str] = field(default_factory=dict)
     """Recipients the server refused (the others got the message), with its reply."""
+
+
+def message_id_for(idempotency_key: str, from_addr: str) -> str:
+    """The ``Message-ID`` of the message sent under ``idempotency_key``: the same every time."""
+    domain = from_addr.rpartition("@")[2] or "switchboard.invalid"
+    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def _with_host(config: EmailConfig, address: str, name: str) -> EmailConfig:
+    """The configuration with ``host`` (and ``port``, from ``host:port``) read from the variable."""
+    host, _, port = address.strip().rpartition(":") if ":" in address else (address, "", "")
+    if port and not port.isdigit():
+        raise ConnectorConfigError(f"host_env: not host or host:port: {address!r}", connection=name)
+    update: dict[str, object] = {"host": host.strip() or address.strip(), "host_env": None}
+    if port:
+        update["port"] = int(port)
+    return config.model_copy(update=update)
 
 
 class EmailConnector:
@@ -71,6 +95,12 @@ class EmailConnector:
             password = resolve_secret(
                 env, config.password_env, connection=name, field="password_env"
             )
+        if config.host_env:
+            # An address, not a secret: read as is (a secret would be scrubbed from every text).
+            address = env.get(config.host_env, "")
+            if not address:
+                raise ConnectorConfigError(f"{config.host_env} is not set", connection=name)
+            config = _with_host(config, address, name)
         secrets = (password.get_secret_value(),) if password else ()
         return cls(
             name, config, make_guard(name, config, hooks or Hooks(), secrets=secrets), password
@@ -85,6 +115,7 @@ class EmailConnector:
         cc: Sequence[str] = (),
         reply_to: str | None = None,
         idempotency_key: str | None = None,
+        attachments: Sequence[EmailAttachment] = (),
     ) -> EmailMessage:
         message = EmailMessage()
         try:
@@ -100,11 +131,18 @@ class EmailConnector:
         message["Date"] = formatdate(localtime=False)
         domain = self.config.from_addr.rpartition("@")[2] or "switchboard.invalid"
         if idempotency_key is not None:
-            digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
-            message["Message-ID"] = f"<{digest}@{domain}>"
+            message["Message-ID"] = message_id_for(idempotency_key, self.config.from_addr)
         else:
             message["Message-ID"] = make_msgid(domain=domain)
         message.set_content(body)
+        for attachment in attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            message.add_attachment(
+                attachment.content,
+                maintype=maintype,
+                subtype=subtype or "octet-stream",
+                filename=attachment.filename.replace("\r", " ").replace("\n", " "),
+            )
         return message
 
     async def send(
@@ -117,11 +155,18 @@ class EmailConnector:
         bcc: Sequence[str] = (),
         reply_to: str | None = None,
         idempotency_key: str | None = None,
+        attachments: Sequence[EmailAttachment] = (),
     ) -> EmailResult:
         """Send one plain-text message; raise a ``ConnectorError`` unless someone accepted it."""
         recipients = [to] if isinstance(to, str) else list(to)
         message = self.build_message(
-            recipients, subject, body, cc=cc, reply_to=reply_to, idempotency_key=idempotency_key
+            recipients,
+            subject,
+            body,
+            cc=cc,
+            reply_to=reply_to,
+            idempotency_key=idempotency_key,
+            attachments=attachments,
         )
         envelope = [*recipients, *cc, *bcc]
 

@@ -18,11 +18,16 @@ from connectors.errors import ConnectorBadResponse, ConnectorConfigError, Connec
 from connectors.http import decode_body
 from connectors.transport import HttpTransport
 
-__all__ = ["GithubConnector"]
+__all__ = ["GithubConnector", "comment_marker"]
 
 PUBLIC_API = "https://api.github.com"
 API_VERSION = "2022-11-28"
 _REPO = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+def comment_marker(marker: str) -> str:
+    """The invisible tag a comment made under ``marker`` carries (rendered Markdown hides it)."""
+    return f"<!-- switchboard:{marker.replace('-->', '')} -->"
 
 
 class GithubConnector:
@@ -94,9 +99,55 @@ class GithubConnector:
             key=f"{full}#{created.get('number')}", id=str(created["id"]), url=created["html_url"]
         )
 
-    async def comment(self, number: int, body: str, *, repo: str | None = None) -> IssueRef:
-        """Comment on issue or pull request ``number``."""
+    async def _get_list(self, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        response = await self.transport.send("GET", path, params=params, idempotent=True)
+        body = decode_body(response, self.name)
+        if not isinstance(body, list):
+            raise ConnectorBadResponse(f"GET {path}: expected a list", connection=self.name)
+        return [item for item in body if isinstance(item, dict)]
+
+    async def find_by_label(self, label: str, *, repo: str | None = None) -> IssueRef | None:
+        """The oldest issue (open or closed) carrying ``label``, or None.
+
+        Listing by label reads the issues themselves, not the search index, so an issue
+        created a moment ago is found (the search API may lag by minutes)."""
         full = self._repo(repo)
+        found = await self._get_list(
+            f"/repos/{full}/issues",
+            {"labels": label, "state": "all", "sort": "created", "direction": "asc"},
+        )
+        issues = [i for i in found if "pull_request" not in i and "html_url" in i]
+        if not issues:
+            return None
+        first = issues[0]
+        return IssueRef(
+            key=f"{full}#{first.get('number')}", id=str(first["id"]), url=first["html_url"]
+        )
+
+    async def find_comment(
+        self, number: int, marker: str, *, repo: str | None = None
+    ) -> IssueRef | None:
+        """The comment on ``number`` that carries ``marker`` (see :func:`comment_marker`)."""
+        full = self._repo(repo)
+        hidden = comment_marker(marker)
+        found = await self._get_list(
+            f"/repos/{full}/issues/{int(number)}/comments", {"per_page": "100"}
+        )
+        for comment in found:
+            if hidden in str(comment.get("body", "")) and "html_url" in comment:
+                return IssueRef(
+                    key=str(comment["id"]), id=str(comment["id"]), url=comment["html_url"]
+                )
+        return None
+
+    async def comment(
+        self, number: int, body: str, *, repo: str | None = None, marker: str | None = None
+    ) -> IssueRef:
+        """Comment on issue or pull request ``number``; ``marker`` is added as a hidden
+        HTML comment that :meth:`find_comment` looks for."""
+        full = self._repo(repo)
+        if marker is not None:
+            body = f"{body}\n\n{comment_marker(marker)}"
         created = await self._post(f"/repos/{full}/issues/{int(number)}/comments", {"body": body})
         return IssueRef(key=str(created["id"]), id=str(created["id"]), url=created["html_url"])
 

@@ -26,6 +26,9 @@ __all__ = ["JiraConnector", "to_adf"]
 
 # Keys end up in URL paths; anything else (a "../" from user text) must not reach Jira.
 _ISSUE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-\d+|\d+")
+_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+COMMENT_PROPERTY = "switchboard"
+"""The comment property holding the idempotency marker of a comment we made."""
 
 
 def to_adf(text: str) -> dict[str, Any]:
@@ -114,17 +117,82 @@ class JiraConnector:
         key = self._field(body, "key", "create issue")
         return IssueRef(key=key, id=self._field(body, "id", "create issue"), url=self._browse(key))
 
-    async def comment(self, issue_key: str, text: str) -> IssueRef:
+    async def find_by_label(self, label: str) -> IssueRef | None:
+        """The oldest issue carrying ``label`` (an idempotency label), or None.
+
+        Labels hold no spaces or quotes, so ``label`` is refused unless it is a plain token:
+        it is the only value that goes into the JQL.
+        """
+        if not _LABEL.fullmatch(label):
+            raise ConnectorRejected(f"not a plain label: {label!r}", connection=self.name)
+        response = await self.transport.send(
+            "GET",
+            f"{self._api}/search",
+            params={"jql": f'labels = "{label}" ORDER BY created ASC', "maxResults": "1"},
+            idempotent=True,
+        )
+        body = decode_body(response, self.name)
+        issues = body.get("issues") if isinstance(body, dict) else None
+        if not isinstance(issues, list):
+            raise ConnectorBadResponse("search: response has no 'issues'", connection=self.name)
+        if not issues:
+            return None
+        key = self._field(issues[0], "key", "search")
+        return IssueRef(key=key, id=self._field(issues[0], "id", "search"), url=self._browse(key))
+
+    async def find_comment(self, issue_key: str, marker: str) -> IssueRef | None:
+        """The comment of ``issue_key`` whose ``switchboard`` property is ``marker``, or None."""
         issue_key = self._key(issue_key)
-        body = await self._call("POST", f"/issue/{issue_key}/comment", {"body": self._rich(text)})
+        response = await self.transport.send(
+            "GET",
+            f"{self._api}/issue/{issue_key}/comment",
+            params={"expand": "properties", "maxResults": "1000"},
+            idempotent=True,
+        )
+        body = decode_body(response, self.name)
+        comments = body.get("comments") if isinstance(body, dict) else None
+        for comment in comments if isinstance(comments, list) else []:
+            properties = comment.get("properties") if isinstance(comment, dict) else None
+            for prop in properties if isinstance(properties, list) else []:
+                if isinstance(prop, dict) and prop.get("key") == COMMENT_PROPERTY:
+                    value = prop.get("value")
+                    if isinstance(value, dict) and value.get("key") == marker:
+                        comment_id = self._field(comment, "id", "comments")
+                        url = f"{self._browse(issue_key)}?focusedCommentId={comment_id}"
+                        return IssueRef(key=comment_id, id=comment_id, url=url)
+        return None
+
+    async def comment(self, issue_key: str, text: str, *, marker: str | None = None) -> IssueRef:
+        """Comment on ``issue_key``; ``marker`` is stored as the comment's ``switchboard``
+        property, which :meth:`find_comment` looks for (invisible to people)."""
+        issue_key = self._key(issue_key)
+        payload: dict[str, Any] = {"body": self._rich(text)}
+        if marker is not None:
+            payload["properties"] = [{"key": COMMENT_PROPERTY, "value": {"key": marker}}]
+        body = await self._call("POST", f"/issue/{issue_key}/comment", payload)
         comment_id = self._field(body, "id", "comment")
         url = f"{self._browse(issue_key)}?focusedCommentId={comment_id}"
         return IssueRef(key=comment_id, id=comment_id, url=url)
 
+    async def status(self, issue_key: str) -> str:
+        """The issue's current status name, case-folded."""
+        issue_key = self._key(issue_key)
+        response = await self.transport.send(
+            "GET", f"{self._api}/issue/{issue_key}", params={"fields": "status"}, idempotent=True
+        )
+        body = decode_body(response, self.name)
+        fields = body.get("fields") if isinstance(body, dict) else None
+        status = fields.get("status") if isinstance(fields, dict) else None
+        if not isinstance(status, dict) or "name" not in status:
+            raise ConnectorBadResponse("issue: response has no status", connection=self.name)
+        return str(status["name"]).casefold()
+
     async def transition(self, issue_key: str, transition: str) -> str:
         """Apply a transition given by id or by name (its own or its target status's).
 
-        Returns the id used. An unknown name is ``ConnectorRejected`` listing the choices.
+        Returns the id used; "" when the issue already is in the status ``transition``
+        names (so a repeated transition by name is not an error). An unknown name is
+        ``ConnectorRejected`` listing the choices.
         """
         issue_key = self._key(issue_key)
         transition_id = transition if transition.isdigit() else None
@@ -138,6 +206,8 @@ class JiraConnector:
                     transition_id = str(choice["id"])
                     break
             else:
+                if await self.status(issue_key) == wanted:
+                    return ""  # already there (an earlier try's answer was lost): done
                 available = ", ".join(sorted(str(c.get("name")) for c in choices)) or "none"
                 raise ConnectorRejected(
                     f"{issue_key} has no transition {transition!r} (available: {available})",

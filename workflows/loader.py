@@ -8,7 +8,7 @@ starts with what it has (``switchboard check`` exits non-zero on any error).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,8 @@ class CheckContext:
 
     templates_dir: Path | None = None
     connections: frozenset[str] | None = None
+    connection_types: Mapping[str, str] | None = None
+    """Each connection's type (``email``, ``jira``…), for steps that need one type."""
 
 
 def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
@@ -212,6 +214,12 @@ def _check_externals(step: StepBase, check: CheckContext) -> list[Problem]:
     if reference and check.connections is not None and reference[1] not in check.connections:
         key, connection = reference
         problems.append((key, f"connection {connection!r} is not declared"))
+    elif reference and check.connection_types and step.connection_types():
+        key, connection = reference
+        actual = check.connection_types.get(connection)
+        if actual is not None and actual not in step.connection_types():
+            wanted = " or ".join(step.connection_types())
+            problems.append((key, f"connection {connection!r} is {actual}, not {wanted}"))
     return problems
 
 

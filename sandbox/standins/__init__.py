@@ -4,7 +4,7 @@
 workflow works with no outside system: a Starlette app serving small ERP, CRM,
 ads, IAM/HR directory, ticketing (Jira-shaped) and GRC APIs over one SQLite file
 (created and seeded at every start, ``sandbox/standins/data.py``), plus an SMTP sink
-that keeps what the systems e-mail.
+that keeps what the systems and Switchboard's own ``email`` steps send.
 
 ::
 
@@ -97,6 +97,9 @@ class Standins:
         }
         env["WAREHOUSE_URL"] = f"sqlite+aiosqlite:///{self.database}"
         env["AP_WEBHOOK_SECRET"] = self.webhook_secret
+        # Switchboard's own e-mail (the `mail` connection) goes to the sink; without aiosmtpd
+        # nothing listens there and an e-mail step fails with "cannot connect".
+        env["SMTP_HOST"] = f"{self.sink.host}:{self.sink.port}"
         return env
 
     @property

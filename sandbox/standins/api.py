@@ -12,7 +12,10 @@
 ``GET  /iam/directory/{slack_user}``       role, department and manager of an employee
 ``POST /iam/grants``                       provision access; e-mails the employee
 ``POST /tickets/rest/api/2/issue[/bulk]``  create issues, in Jira's request/response shape
-``POST /grc/reports``                      archive a compliance report; e-mails the auditors
+``GET  /tickets/rest/api/2/search``        ``jql=labels = "x"`` only
+``GET|POST …/issue/{key}/comment``         comments, with their ``properties``
+``GET|POST …/issue/{key}/transitions``     To Do → In Progress → Done (and back)
+``POST /grc/reports``                      archive a compliance report
 ``GET  /mail``                             what the SMTP sink received (no auth; local only)
 =========================================  ==============================================
 
@@ -38,7 +41,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.standins.systems import ENDPOINTS, JSON, SYSTEMS, ApiError, Handler
+from sandbox.standins.systems import ENDPOINTS, JSON, SYSTEMS, Handler
+from sandbox.standins.tickets import ApiError
 
 SENDER = "systems@example.com"
 
@@ -61,6 +65,9 @@ class Mail:
     recipients: list[str]
     subject: str
     body: str
+    message_id: str = ""
+    attachments: list[str] = field(default_factory=list)
+    """File names of the message's attachments."""
 
 
 @dataclass
@@ -72,6 +79,9 @@ class StandinApi:
     mailbox: list[Mail] = field(default_factory=list)
     """Filled by the SMTP sink; served at ``GET /mail``."""
     calls: list[Call] = field(default_factory=list)
+    lost_answers: dict[str, int] = field(default_factory=dict)
+    """Fault injection, by path: the next N POSTs commit their effect, then answer 500 — an
+    answer lost on the way back, so the caller cannot know whether the effect happened."""
 
     @property
     def app(self) -> Starlette:
@@ -165,6 +175,9 @@ class StandinApi:
         outgoing = data.pop("_mail", None) if isinstance(data, dict) else None
         if outgoing and not replayed:
             await self._send_mail(*outgoing)
+        if status < 300 and self.lost_answers.get(path, 0) > 0:
+            self.lost_answers[path] -= 1
+            return _error(500, "the answer was lost (injected fault)")
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return JSONResponse(data, status_code=status, headers=headers)
 

@@ -81,7 +81,11 @@ create table grants (
 create table tickets (
     id integer primary key autoincrement, key text unique, project text not null,
     summary text not null, description text not null, issue_type text not null,
-    labels text not null, created_at text not null
+    labels text not null, created_at text not null, status text not null default 'To Do'
+);
+create table ticket_comments (
+    id integer primary key autoincrement, ticket text not null, body text not null,
+    properties text not null, created_at text not null
 );
 create table compliance_reports (
     id integer primary key autoincrement, period text not null, exceptions integer not null,

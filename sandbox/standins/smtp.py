@@ -25,6 +25,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _attachment_names(message: Any) -> list[str]:
+    if not isinstance(message, EmailMessage):
+        return []
+    return [str(part.get_filename()) for part in message.iter_attachments()]
+
+
 class _Keep:
     def __init__(self, mailbox: list[Mail]) -> None:
         self.mailbox = mailbox
@@ -38,6 +44,8 @@ class _Keep:
                 recipients=[str(r) for r in envelope.rcpt_tos],
                 subject=str(message.get("Subject", "")),
                 body=body.get_content() if body is not None else "",
+                message_id=str(message.get("Message-ID", "")),
+                attachments=_attachment_names(message),
             )
         )
         return "250 Message accepted for delivery"

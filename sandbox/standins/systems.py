@@ -15,17 +15,13 @@ from typing import Any, Literal
 
 from starlette.requests import Request
 
+from sandbox.standins import tickets
+from sandbox.standins.tickets import ApiError
+
 SYSTEMS = ("erp", "crm", "ads", "iam", "tickets", "grc")
-AUDITORS = "audit@example.com"
 
 JSON = dict[str, Any]
 Handler = Callable[[sqlite3.Connection, Request, JSON], tuple[int, JSON]]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _now() -> str:
@@ -274,11 +270,8 @@ def _compliance_report(db: sqlite3.Connection, _request: Request, body: JSON) ->
         ),
     )
     report = f"AUD-{cursor.lastrowid}"
-    return 201, {
-        "id": report,
-        "emailed_to": AUDITORS,
-        "_mail": (AUDITORS, f"Compliance report {report}: {count} exceptions", text),
-    }
+    # The auditors get the report from Switchboard's `email` step, not from the archive.
+    return 201, {"id": report, "exceptions": count}
 
 
 ENDPOINTS: tuple[tuple[Literal["GET", "POST"], str, str, Handler], ...] = (
@@ -294,6 +287,12 @@ ENDPOINTS: tuple[tuple[Literal["GET", "POST"], str, str, Handler], ...] = (
     ("POST", "/iam/grants", "iam", _grant),
     ("POST", "/tickets/rest/api/2/issue", "tickets", _issue),
     ("POST", "/tickets/rest/api/2/issue/bulk", "tickets", _issues),
+    ("GET", "/tickets/rest/api/2/search", "tickets", tickets.search),
+    ("GET", "/tickets/rest/api/2/issue/{key}", "tickets", tickets.issue),
+    ("GET", "/tickets/rest/api/2/issue/{key}/comment", "tickets", tickets.comments),
+    ("POST", "/tickets/rest/api/2/issue/{key}/comment", "tickets", tickets.add_comment),
+    ("GET", "/tickets/rest/api/2/issue/{key}/transitions", "tickets", tickets.transitions),
+    ("POST", "/tickets/rest/api/2/issue/{key}/transitions", "tickets", tickets.transition),
     ("POST", "/grc/reports", "grc", _compliance_report),
 )
 """(method, path, system, handler) of every endpoint; the system names the bearer token."""

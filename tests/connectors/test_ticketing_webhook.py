@@ -11,7 +11,7 @@ import pytest
 
 from connectors.config import GithubConfig, JiraConfig, WebhookOutConfig
 from connectors.errors import ConnectorConfigError, ConnectorRejected, ConnectorUnavailable
-from connectors.github import GithubConnector
+from connectors.github import GithubConnector, comment_marker
 from connectors.jira import JiraConnector
 from connectors.webhook_out import (
     SIGNATURE_HEADER,
@@ -88,8 +88,63 @@ async def test_jira_transition_by_name_looks_up_the_id(api: FakeApi, jira: JiraC
     assert api.calls_to(path)[1].json() == {"transition": {"id": "31"}}
 
     api.script(path, Reply(json=transitions))
+    api.script("/rest/api/2/issue/OPS-7", Reply(json={"fields": {"status": {"name": "To Do"}}}))
     with pytest.raises(ConnectorRejected, match="available: Resolve, Start progress"):
         await jira.transition("OPS-7", "Reopen")
+
+
+async def test_jira_transition_to_the_status_it_is_in_is_done(
+    api: FakeApi, jira: JiraConnector
+) -> None:
+    """A retried transition whose first answer was lost: the issue is there already."""
+    path = "/rest/api/2/issue/OPS-7/transitions"
+    api.script(path, Reply(json={"transitions": [{"id": "41", "name": "Reopen", "to": {}}]}))
+    api.script("/rest/api/2/issue/OPS-7", Reply(json={"fields": {"status": {"name": "Done"}}}))
+    assert await jira.transition("OPS-7", "done") == ""
+    assert [c.method for c in api.calls_to(path)] == ["GET"]
+
+
+async def test_jira_finds_an_issue_by_label_and_a_comment_by_its_property(
+    api: FakeApi, jira: JiraConnector
+) -> None:
+    api.script("/rest/api/2/search", Reply(json={"issues": [{"id": "9", "key": "OPS-9"}]}))
+    found = await jira.find_by_label("switchboard-abc")
+    assert found is not None and found.key == "OPS-9"
+    assert api.calls[0].query["jql"] == 'labels = "switchboard-abc" ORDER BY created ASC'
+    with pytest.raises(ConnectorRejected, match="not a plain label"):
+        await jira.find_by_label('x" OR project = SECRET')
+
+    comments = {
+        "comments": [
+            {"id": "1", "properties": []},
+            {"id": "2", "properties": [{"key": "switchboard", "value": {"key": "r1:note"}}]},
+        ]
+    }
+    api.script("/rest/api/2/issue/OPS-9/comment", Reply(json=comments))
+    comment = await jira.find_comment("OPS-9", "r1:note")
+    assert comment is not None and comment.id == "2"
+    api.script("/rest/api/2/issue/OPS-9/comment", Reply(json={"comments": []}))
+    assert await jira.find_comment("OPS-9", "r1:note") is None
+
+
+async def test_github_finds_an_issue_by_label_and_a_comment_by_its_marker(api: FakeApi) -> None:
+    config = GithubConfig(base_url=api.base_url, token_env="GH_TOKEN", repo="acme/app")
+    github = GithubConnector.from_config("gh", config, ENV)
+    issues = [
+        {"id": 5, "number": 2, "html_url": "u/pull/2", "pull_request": {}},
+        {"id": 7, "number": 3, "html_url": "u/issues/3"},
+    ]
+    api.script("/repos/acme/app/issues", Reply(json=issues))
+    found = await github.find_by_label("switchboard-abc")
+    assert found is not None and found.key == "acme/app#3"
+    assert api.calls[0].query["labels"] == "switchboard-abc"
+    assert api.calls[0].query["state"] == "all"
+
+    marked = [{"id": 8, "html_url": "c8", "body": f"hi\n\n{comment_marker('r1:note')}"}]
+    api.script("/repos/acme/app/issues/3/comments", Reply(json=marked))
+    comment = await github.find_comment(3, "r1:note")
+    assert comment is not None and comment.id == "8"
+    await github.aclose()
 
 
 async def test_jira_refuses_keys_that_are_not_keys(api: FakeApi, jira: JiraConnector) -> None:

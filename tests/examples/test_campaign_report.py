@@ -8,6 +8,7 @@ import json
 from sandbox.standins import USER_IDS
 from tests.examples.support import Examples, blocks_text, buttons
 from workflows.schedules import schedule_entries, start_fire
+from workflows.steps.connectors import idempotency_label
 
 
 async def test_the_strategist_approves_and_the_report_is_published_recorded_and_followed_up(
@@ -43,7 +44,11 @@ async def test_the_strategist_approves_and_the_report_is_published_recorded_and_
         "ACME: check social-retargeting",
         "ACME: walk the client through this week's report",
     ]
-    assert json.loads(tickets[0]["labels"]) == ["campaign-report", "acme"]
+    # Filed by the ticket step: each carries the label that makes a retry find it again.
+    assert [json.loads(t["labels"]) for t in tickets] == [
+        ["campaign-report", "acme", idempotency_label(f"{run.id}:followups:{index}")]
+        for index in range(3)
+    ]
 
 
 async def test_request_changes_publishes_nothing(examples: Examples) -> None:

@@ -1,8 +1,9 @@
 """Compliance monitoring: the scan finds one exception per rule, a reviewer decides, the report
-is posted for the auditors and archived, and the GRC system e-mails it."""
+is posted for the auditors and archived, and Switchboard e-mails it through SMTP."""
 
 from __future__ import annotations
 
+from connectors.email import message_id_for
 from sandbox.standins import USER_IDS
 from tests.examples.support import Examples, blocks_text, buttons
 
@@ -31,5 +32,8 @@ async def test_exceptions_are_reviewed_reported_archived_and_emailed(examples: E
     assert archived["exceptions"] == 3 and archived["outcome"] == "escalate"
     assert "TX-9004" in archived["body"] and archived["reviewed_by"] == USER_IDS["frank"]
     mail = await slack.wait_for(lambda: standins.mail, message="the auditors got no e-mail")
-    assert mail[0].recipients == ["audit@example.com"]
-    assert "AUD-1: 3 exceptions" in mail[0].subject and "TX-9002" in mail[0].body
+    (sent,) = mail
+    assert sent.sender == "switchboard@example.com" and sent.recipients == ["audit@example.com"]
+    assert "AUD-1: 3 exceptions" in sent.subject and "TX-9002" in sent.body
+    assert sent.message_id == message_id_for(f"{run.id}:email_auditors", sent.sender)
+    assert sent.attachments == ["exceptions-AUD-1.json"]

@@ -3,8 +3,8 @@
 ``validate`` takes the two sources' per-campaign rows and returns the joined
 campaigns with their KPIs, the totals, every missing or inconsistent number as
 an ``issues`` line, a plain-text ``narrative`` for the ``summarize`` step, and
-the follow-up tasks as Jira ``issueUpdates`` (one per issue, plus the client
-review). Pure: no I/O, so the workflow's ``http`` steps own every call.
+the follow-up tickets (one per issue, plus the client review) for the ``ticket`` step's
+``each``. Pure: no I/O, so the workflow's ``http`` and ``ticket`` steps own every call.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ def validate(
     client: str,
     ads: Sequence[Mapping[str, Any]],
     crm: Sequence[Mapping[str, Any]],
-    project: str = "MKT",
     tolerance: float = 0.25,
 ) -> dict[str, Any]:
     """Conversions and leads further apart than ``tolerance`` (a share) are inconsistent."""
@@ -78,7 +77,7 @@ def validate(
         "issues": issues,
         "ok": not issues,
         "narrative": _narrative(client, campaigns, totals, issues),
-        "followups": _followups(client, project, issues),
+        "followups": _followups(client, issues),
     }
 
 
@@ -120,16 +119,12 @@ def _narrative(
     return " ".join(sentences)
 
 
-def _followups(client: str, project: str, issues: list[str]) -> list[dict[str, Any]]:
+def _followups(client: str, issues: list[str]) -> list[dict[str, Any]]:
     def task(summary: str, description: str) -> dict[str, Any]:
         return {
-            "fields": {
-                "project": {"key": project},
-                "issuetype": {"name": "Task"},
-                "summary": summary[:250],
-                "description": description,
-                "labels": ["campaign-report", client],
-            }
+            "summary": summary[:250],
+            "description": description,
+            "labels": ["campaign-report", client],
         }
 
     tasks = [task(f"{client.upper()}: check {issue.split(':', 1)[0]}", issue) for issue in issues]

@@ -98,6 +98,10 @@ class StepBase(Strict):
         """The named connection this step calls, with the field naming it."""
         return None
 
+    def connection_types(self) -> tuple[str, ...]:
+        """The connection types this step can use (``check`` refuses others); () is any."""
+        return ()
+
     def connection(self) -> str | None:
         """The named connection this step calls, if any (its limits apply while it runs)."""
         reference = self.connection_reference()

@@ -19,6 +19,7 @@ from workflows.language.steps.basic import (
     SwitchStep,
     WaitStep,
 )
+from workflows.language.steps.connectors import EmailStep, TicketStep, WebhookStep
 from workflows.language.steps.digest import DigestStep
 from workflows.language.steps.http import HttpStep
 from workflows.language.steps.route import RouteStep
@@ -35,7 +36,9 @@ from workflows.steps.basic import (
     run_switch,
     run_wait,
 )
+from workflows.steps.connectors import run_ticket, run_webhook
 from workflows.steps.digest import run_digest
+from workflows.steps.email import run_email
 from workflows.steps.http import run_http
 from workflows.steps.route import run_route
 from workflows.steps.sql import run_sql
@@ -58,5 +61,10 @@ STEP_KINDS: dict[str, StepKind] = {
         StepKind(SummarizeStep, run_summarize),
         StepKind(RouteStep, run_route),
         StepKind(DigestStep, run_digest),
+        *(
+            StepKind(EmailStep, run_email),
+            StepKind(TicketStep, run_ticket),
+            StepKind(WebhookStep, run_webhook),
+        ),
     )
 }

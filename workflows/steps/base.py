@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, overload
 
 from connectors.ai.base import AIProvider
@@ -80,6 +81,8 @@ class Services:
 
     connectors: ConnectorRegistry | None = None
     ai: AIProvider | None = None
+    steps_dir: Path | None = None
+    """``<workflows folder>/steps``: where ``call: steps.<module>:<function>`` is loaded from."""
 
 
 @dataclass

@@ -3,8 +3,8 @@ end, call (their models: ``workflows/language/steps/basic.py``)."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from workflows.language.steps.basic import (
 )
 from workflows.ports import ChatMessage
 from workflows.steps.base import StepContext, StepError, StepOutcome, evaluate
+from workflows.steps.calls import CallContext, Connections, failure_of, load_function, read_only
 
 
 async def run_set(ctx: StepContext) -> StepOutcome:
@@ -96,20 +97,50 @@ async def run_end(ctx: StepContext) -> StepOutcome:
 
 
 async def run_call(ctx: StepContext) -> StepOutcome:
-    """A custom Python step: ``module:function`` taking keyword args, returning a dict."""
+    """A custom Python step: ``module:function`` (see ``workflows/steps/calls.py``)."""
     assert isinstance(ctx.step, CallStep)
-    module_name, _, attr = ctx.step.call.function.partition(":")
+    reference = ctx.step.call.function
     try:
-        function = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise StepError(f"cannot load {ctx.step.call.function}: {exc}") from None
+        function = load_function(reference, ctx.services.steps_dir)
+    except (ImportError, AttributeError, SyntaxError) as exc:
+        raise StepError(f"cannot load {reference}: {exc}") from None
     args = evaluate(ctx, ctx.step.call.args)
-    result = function(**args)
-    if inspect.isawaitable(result):
-        result = await result
+    try:
+        result = (
+            function(_call_context(ctx, args)) if _takes_context(function) else function(**args)
+        )
+        if inspect.isawaitable(result):
+            result = await result
+    except StepError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a user's function: its failure is the step's
+        message, retryable = failure_of(exc)
+        raise StepError(f"{reference}: {message}", retryable=retryable) from None
     if not isinstance(result, dict):
-        raise StepError(f"{ctx.step.call.function} returned {type(result).__name__}, not a mapping")
-    return StepOutcome(output=result, summary=f"called {ctx.step.call.function}")
+        raise StepError(f"{reference} returned {type(result).__name__}, not a mapping")
+    return StepOutcome(output=result, summary=f"called {reference}")
+
+
+def _takes_context(function: Callable[..., Any]) -> bool:
+    """New-style functions name their first parameter ``ctx``; older ones take only args."""
+    try:
+        parameters = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(parameters) and parameters[0] == "ctx"
+
+
+def _call_context(ctx: StepContext, args: dict[str, Any]) -> CallContext:
+    return CallContext(
+        inputs=read_only(args),
+        run=read_only(dict(ctx.scope)),
+        connections=Connections(ctx.services.connectors),
+        ai=ctx.services.ai,
+        idempotency_key=ctx.idempotency_key,
+        run_id=ctx.run_id,
+        step_id=ctx.step.id,
+        attempt=ctx.attempt,
+    )
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -23,6 +23,7 @@ from workflows.language.steps.basic import (
     SwitchStep,
     WaitStep,
 )
+from workflows.language.steps.connectors import EmailStep, TicketStep, WebhookStep
 from workflows.language.steps.digest import DigestStep
 from workflows.language.steps.http import HttpStep
 from workflows.language.steps.route import RouteStep
@@ -56,6 +57,9 @@ _TAGGED: TypeAlias = (
     | Annotated[SummarizeStep, Tag(SummarizeStep.KIND)]
     | Annotated[RouteStep, Tag(RouteStep.KIND)]
     | Annotated[DigestStep, Tag(DigestStep.KIND)]
+    | Annotated[EmailStep, Tag(EmailStep.KIND)]
+    | Annotated[TicketStep, Tag(TicketStep.KIND)]
+    | Annotated[WebhookStep, Tag(WebhookStep.KIND)]
 )
 STEP_MODELS: dict[str, type[StepBase]] = {
     model.KIND: model for model in (get_args(member)[0] for member in get_args(_TAGGED))
