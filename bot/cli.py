@@ -22,6 +22,7 @@ from bot.reports import report_app
 from bot.retention_commands import forget_command, purge_command
 from bot.settings import ConfigurationError, Settings, load_settings, open_store
 from bot.versions_table import workflows_command
+from bot.workflow_test_cli import workflow_test_command
 
 T = TypeVar("T")
 
@@ -38,6 +39,7 @@ app.add_typer(report_app, name="report")
 app.command("purge")(purge_command)
 app.command("forget")(forget_command)
 app.command("workflows")(workflows_command)
+app.command("test")(workflow_test_command)  # bot/workflow_test_cli.py
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from connectors.ai.money import as_money, revive
 from connectors.urls import encode_segment
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
@@ -34,16 +35,32 @@ class ExpressionError(Exception):
     """An expression failed to compile or evaluate; the message names the expression."""
 
 
+class _SandboxWithMoney(ImmutableSandboxedEnvironment):
+    """The sandbox, where money read back from JSON is ``Money`` again on every access.
+
+    ``runs.context`` is JSON, so an extracted ``money`` value comes back as
+    ``{"amount": 640.0, "currency": "EUR"}``; reviving it where it is read lets
+    ``steps.fields.amount > 100`` compare and ``{{ steps.fields.amount }}`` render
+    ``640.00 EUR`` (see ``connectors/ai/money.py``).
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return revive(super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return revive(super().getitem(obj, argument))
+
+
 class Expressions:
     """Compiles and evaluates definition expressions; caches compiled forms."""
 
     def __init__(self) -> None:
-        self._env = ImmutableSandboxedEnvironment(
+        self._env = _SandboxWithMoney(
             undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         self._env.filters["money"] = _money
         # The same language, but every {{ value }} is finalized into one encoded segment.
-        self._path_env = ImmutableSandboxedEnvironment(
+        self._path_env = _SandboxWithMoney(
             undefined=StrictUndefined, autoescape=False, finalize=encode_segment
         )
         self._path_env.filters["money"] = _money
@@ -150,7 +167,6 @@ def _as_expression_error(source: str) -> Iterator[None]:
         raise ExpressionError(f"{source.strip()!r}: {type(exc).__name__}: {exc}") from None
 
 
-def _money(value: float | int | str, currency: str = "") -> str:
-    amount = float(value)
-    text = f"{amount:,.2f}"
-    return f"{text} {currency}".strip()
+def _money(value: Any, currency: str = "") -> str:
+    """``{{ x | money('EUR') }}``: a number, money or written money as ``1,234.50 EUR``."""
+    return str(as_money(value, currency))

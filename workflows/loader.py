@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from workflows.expression_check import unsafe_reason
 from workflows.expressions import ExpressionError, Expressions
+from workflows.extract_warnings import offline_extract_warnings
 from workflows.language.spec import RESERVED_STEP_IDS, FieldPath, StepBase
 from workflows.language.workflow import Workflow
 from workflows.starter_rules import channel_starter_warnings
@@ -84,6 +85,7 @@ def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
         result.workflows[workflow.name] = workflow
         result.files[str(path)] = workflow.name
         found = channel_starter_warnings(path, workflow)  # workflows/starter_rules.py
+        found += offline_extract_warnings(path, workflow)  # workflows/extract_warnings.py
         result.warnings += [DefinitionError(str(path), *warning) for warning in found]
     return result
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from connectors.ai.base import FieldSpec
 from connectors.ai.local_classifier import Tfidf
+from connectors.ai.money import Money, parse_amount
 
 Value = str | int | float | bool | None
 
@@ -41,24 +42,6 @@ BUILTIN_PATTERNS: dict[str, list[str]] = {
 }
 
 
-def _to_number(raw: str) -> float | None:
-    text = re.sub(r"[^\d.,kKmM-]", "", raw)
-    multiplier = 1.0
-    if text[-1:] in "kK":
-        multiplier, text = 1e3, text[:-1]
-    elif text[-1:] in "mM":
-        multiplier, text = 1e6, text[:-1]
-    # "12,400" and "12.400,50": the last separator followed by exactly 1-2 digits is decimal.
-    match = re.fullmatch(r"(-?[\d.,]*?)(?:[.,](\d{1,2}))?", text)
-    if not match:
-        return None
-    whole = re.sub(r"[.,]", "", match.group(1))
-    if not whole.lstrip("-"):
-        return None
-    value = float(f"{whole}.{match.group(2)}" if match.group(2) else whole)
-    return value * multiplier
-
-
 def _to_date(raw: str) -> str | None:
     cleaned = re.sub(r"(\d)(st|nd|rd|th)", r"\1", raw.replace(",", "").replace(".", ""))
     for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y"):
@@ -72,7 +55,7 @@ def _to_date(raw: str) -> str | None:
 def _convert(raw: str, spec: FieldSpec) -> Value:
     raw = raw.strip()
     if spec.type in ("int", "float"):
-        number = _to_number(raw)
+        number = parse_amount(raw)
         if number is None:
             return None
         return int(number) if spec.type == "int" and number.is_integer() else number
@@ -81,8 +64,9 @@ def _convert(raw: str, spec: FieldSpec) -> Value:
     if spec.type == "date":
         return _to_date(raw) or (raw if spec.pattern else None)
     if spec.type == "money":
-        # Kept as written ("12,400 EUR"): the amount and currency go on together.
-        return re.sub(r"\s+", " ", raw)
+        # Canonical text ("12,400.00 EUR"); the extract step makes it Money (money.py).
+        money = Money.parse(raw)
+        return str(money) if money is not None else None
     return raw
 
 

@@ -19,6 +19,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .base import AIInvalidAnswer, FieldSpec, LabelSpec, Usage
+from .money import Money
 from .redact import Redacted
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -152,6 +153,10 @@ def clean_value(spec: FieldSpec, value: Any) -> str | int | float | bool | None:
         if spec.type == "email" and not _EMAIL_RE.match(stripped):
             # Not an address (or a placeholder that may not be restored): not found.
             return None
+        if spec.type == "money":
+            # Canonical text, or not found: the extract step turns it into Money.
+            money = Money.parse(stripped)
+            return str(money) if money is not None else None
         return stripped
     if isinstance(value, float) and not math.isfinite(value):
         return None

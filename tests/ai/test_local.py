@@ -241,7 +241,7 @@ async def test_extract_finds_typed_fields_and_reports_missing(provider: LocalPro
         FieldSpec(name="cost_centre", pattern=r"cost centre (\d+)", required=False),
     ]
     result = await provider.extract(ExtractRequest(text=text, fields=fields))
-    assert result.values["amount"] == "12,400 EUR"
+    assert result.values["amount"] == "12,400.00 EUR"  # canonical: money.py parses it
     assert result.values["po_number"] == "PO-4471"
     assert result.values["due"] == "2024-07-31"
     assert result.values["contact"] == "billing@acme.example"
@@ -266,7 +266,7 @@ async def test_extract_builtin_numbers_and_dates(provider: LocalProvider) -> Non
             ],
         )
     )
-    assert result.values["paid"] == "$1,250.50"
+    assert result.values["paid"] == "1,250.50 USD"
     assert result.values["when"] == "2024-03-03"
     assert result.values["seats"] == 7
     assert result.values["price"] == 19.5

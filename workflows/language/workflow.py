@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from workflows.language.spec import NAME_PATTERN, StepBase, Strict
 from workflows.language.steps import AnyStep
 from workflows.language.triggers import CommandTrigger, Trigger
+from workflows.language.workflow_tests import WorkflowTest
 
 
 class OnError(Strict):
@@ -49,6 +50,10 @@ class Workflow(Strict):
     )
     retention: Retention | None = Field(
         default=None, description="Overrides SWITCHBOARD_RETENTION_DAYS for this workflow's runs"
+    )
+
+    tests: list[WorkflowTest] = Field(
+        default_factory=list, description="Run by `switchboard test`; the engine ignores them"
     )
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from connectors.ai.base import (
     Provenance,
     SummarizeRequest,
 )
+from connectors.ai.money import Money
 from workflows.language.steps.ai import ClassifyStep, ExtractStep, SummarizeStep
 from workflows.steps.base import StepContext, StepError, StepOutcome, evaluate
 
@@ -109,19 +110,47 @@ async def run_extract(ctx: StepContext) -> StepOutcome:
         )
     except AIError as exc:
         raise StepError(f"extraction failed: {exc}", retryable=True) from None
-    found = ", ".join(f"{k}={v}" for k, v in answer.values.items() if v is not None)
-    missing = f"; missing {', '.join(answer.missing)}" if answer.missing else ""
+    values, missing = typed_values(fields, answer.values, answer.missing)
+    found = ", ".join(f"{k}={v}" for k, v in values.items() if v is not None)
+    missed = f"; missing {', '.join(missing)}" if missing else ""
     method = " (rules)" if answer.method == "rules" else ""
     return StepOutcome(
-        output=dict(answer.values)
+        output=values
         | {
-            "missing": answer.missing,
+            "missing": missing,
             "method": answer.method,
             "provenance": answer.provenance.model_dump(),
         },
-        summary=f"extracted{method} {found or 'nothing'}{missing}",
-        audit=_audit(answer.provenance) | {"missing": answer.missing, "method": answer.method},
+        summary=f"extracted{method} {found or 'nothing'}{missed}",
+        audit=_audit(answer.provenance) | {"missing": missing, "method": answer.method},
     )
+
+
+def typed_values(
+    fields: list[FieldSpec], values: dict[str, Any], missing: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Each field as its type's Python value (``EXTRACT_TYPES``); money becomes ``Money``.
+
+    A provider answers money as text (``"640.00 EUR"``) or a bare number; one that is
+    neither is not found, and a required field not found is missing.
+    """
+    typed = dict(values)
+    missing = list(missing)
+    for spec in fields:
+        if spec.type != "money" or typed.get(spec.name) is None:
+            continue
+        raw = typed[spec.name]
+        money = (
+            Money.parse(raw)
+            if isinstance(raw, str)
+            else Money(raw)
+            if isinstance(raw, int | float) and not isinstance(raw, bool)
+            else None
+        )
+        typed[spec.name] = money
+        if money is None and spec.required and spec.name not in missing:
+            missing.append(spec.name)
+    return typed, missing
 
 
 async def run_summarize(ctx: StepContext) -> StepOutcome:

@@ -56,6 +56,19 @@ class ClassifyStep(StepBase):
         )
 
 
+EXTRACT_TYPES: dict[str, str] = {
+    "str": "str, as written",
+    "int": "int",
+    "float": "float",
+    "bool": "bool (yes/true → True, no/false → False)",
+    "date": "str, ISO 8601 (YYYY-MM-DD)",
+    "email": "str, the address",
+    "money": "Money: compares and computes like a number, renders 12,400.50 EUR; "
+    'JSON {"amount": 12400.5, "currency": "EUR"} (connectors/ai/money.py)',
+}
+"""What each extract field type gives later steps: the one table (docs quote it)."""
+
+
 class FieldDef(Strict):
     type: FieldType = "str"
     description: str = ""
@@ -68,6 +81,14 @@ class ExtractSpec(Strict):
     fields: dict[str, FieldType | FieldDef] = Field(min_length=1)
     model: str | None = None
 
+    def offline_unfillable(self) -> list[str]:
+        """``str`` fields without ``pattern:``: the offline extractor has no rule for them."""
+        return [
+            name
+            for name, d in self.fields.items()
+            if (d == "str") or (isinstance(d, FieldDef) and d.type == "str" and not d.pattern)
+        ]
+
     @field_validator("fields")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +99,10 @@ class ExtractSpec(Strict):
 
 
 class ExtractStep(StepBase):
+    """Typed fields from text. Output: one key per field, plus ``missing``, ``method``
+    and ``provenance``. Each field's value has its type's Python form (``EXTRACT_TYPES``),
+    or is ``None`` when the text does not contain it."""
+
     KIND: ClassVar[str] = "extract"
     OUTPUT: ClassVar[tuple[str, ...]] = ("missing", *PROVENANCE_OUTPUT)
     extract: ExtractSpec
