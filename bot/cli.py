@@ -6,21 +6,22 @@ print one line naming the problem and exit non-zero; never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
-from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
+from bot.cli_support import fail, settings
+from bot.cli_support import run as _run
 from bot.db_ready import NOT_READY_EXIT, DatabaseNotReady, ready_store
 from bot.reports import report_app
 from bot.retention_commands import forget_command, purge_command
-from bot.settings import ConfigurationError, Settings, load_settings, open_store
+from bot.run_commands import cancel_command, retry_command
+from bot.settings import ConfigurationError, Settings, open_store
 from bot.versions_table import workflows_command
 from bot.workflow_test_cli import workflow_test_command
 
@@ -40,23 +41,8 @@ app.command("purge")(purge_command)
 app.command("forget")(forget_command)
 app.command("workflows")(workflows_command)
 app.command("test")(workflow_test_command)  # bot/workflow_test_cli.py
-
-
-def fail(message: str, code: int = 2) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
-
-
-def settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigurationError as exc:
-        fail(str(exc))
-        raise  # unreachable; for type checkers
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+app.command("cancel")(cancel_command)
+app.command("retry")(retry_command)
 
 
 @app.command()
@@ -247,77 +233,6 @@ def db_upgrade() -> None:
 
     _run(go())
     typer.echo("database is up to date")
-
-
-def _run_operation(run_id: str, operation: Literal["cancel", "retry"]) -> None:
-    from workflows import runs
-
-    async def go() -> str:
-        store = await ready_store(settings())
-        try:
-            fn = runs.cancel_run if operation == "cancel" else runs.retry_run
-            run = await fn(store, run_id, "cli", datetime.now().astimezone())
-            return f"run {run.id}: {run.status}"
-        except runs.RunNotFound:
-            fail(f"no run {run_id}")
-            raise
-        except runs.RunStateError as exc:
-            fail(str(exc))
-            raise
-        finally:
-            await store.dispose()
-
-    typer.echo(_run(go()))
-
-
-@app.command()
-def cancel(run_id: str) -> None:
-    """Cancel a run."""
-    _run_operation(run_id, "cancel")
-
-
-@app.command()
-def retry(
-    run_id: str,
-    from_step: Annotated[
-        str | None, typer.Option("--from", help="Re-run from this step; earlier outputs kept")
-    ] = None,
-    reason: Annotated[str | None, typer.Option(help="Why, for the audit trail")] = None,
-) -> None:
-    """Resume a failed or cancelled run where it stopped, or re-run any finished run from a step."""
-    if from_step is None and reason is None:
-        _run_operation(run_id, "retry")
-        return
-    typer.echo(_run(_retry_from(run_id, from_step, reason)))
-
-
-async def _retry_from(run_id: str, from_step: str | None, reason: str | None) -> str:
-    """``retry --from``: the run's definition (from SWITCHBOARD_WORKFLOWS) gives the order."""
-    from connectors.secrets import Scrubber
-    from workflows import runs
-    from workflows.loader import load_folder
-
-    config = settings()
-    store = await ready_store(config)
-    try:
-        run = await runs.get_run(store, run_id)
-        workflow = load_folder(config.workflows_dir).workflows.get(run.workflow)
-        if from_step is not None and workflow is None:
-            fail(f"workflow {run.workflow} of run {run_id} is not in {config.workflows_dir}")
-        note = {"reason": Scrubber().text(reason)[:200]} if reason else {}
-        now = datetime.now().astimezone()
-        run = await runs.retry_run(
-            store, run_id, "cli", now, from_step=from_step, workflow=workflow, note=note
-        )
-        return f"run {run.id}: {run.status} from {run.current_step}"
-    except runs.RunNotFound:
-        fail(f"no run {run_id}")
-        raise
-    except runs.RunStateError as exc:
-        fail(str(exc))
-        raise
-    finally:
-        await store.dispose()
 
 
 @app.command()

@@ -13,24 +13,12 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_support import fail, settings
 from bot.db_ready import ready_store
-from bot.settings import ConfigurationError, Settings, load_settings
+from bot.settings import Settings
 from workflows import retention
 
 AGE = re.compile(r"^(\d{1,5})([dw])$")
-
-
-def _fail(message: str) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(2)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigurationError as exc:
-        _fail(str(exc))
-        raise
 
 
 def _actor() -> str:
@@ -45,7 +33,7 @@ def parse_age(value: str) -> int:
     match = AGE.match(value.strip())
     days = int(match[1]) * (7 if match[2] == "w" else 1) if match else 0
     if days < 1:
-        _fail(f"--older-than must be days or weeks of at least 1d, like 90d or 12w, not {value!r}")
+        fail(f"--older-than must be days or weeks of at least 1d, like 90d or 12w, not {value!r}")
     return days
 
 
@@ -58,7 +46,7 @@ def _policy(config: Settings, older_than: str | None) -> retention.RetentionPoli
         typer.echo(f"skipped (its runs follow the default): {error}", err=True)
     policy = retention.policy_for(loaded.workflows.values(), default_days)
     if not policy.active:
-        _fail("nothing to purge by: give --older-than 90d or set SWITCHBOARD_RETENTION_DAYS")
+        fail("nothing to purge by: give --older-than 90d or set SWITCHBOARD_RETENTION_DAYS")
     return policy
 
 
@@ -78,7 +66,7 @@ def purge_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would go")] = False,
 ) -> None:
     """Remove the texts of finished runs past their retention; the audit trail keeps its digests."""
-    config = _settings()
+    config = settings()
     policy = _policy(config, older_than)
     now = datetime.now(UTC)
 
@@ -108,8 +96,8 @@ def forget_command(
 ) -> None:
     """Remove a person's request texts and their name from finished runs; print what is kept."""
     if not retention.USER_ID.match(user):
-        _fail(f"--user must be a Slack user id like U012AB3CD, not {user[:40]!r}")
-    config = _settings()
+        fail(f"--user must be a Slack user id like U012AB3CD, not {user[:40]!r}")
+    config = settings()
 
     async def go() -> retention.Forgotten:
         store = await ready_store(config)

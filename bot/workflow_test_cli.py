@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
+from bot.cli_support import fail, settings
 from workflows.language.workflow import Workflow
 from workflows.language.workflow_tests import CaseInput, Fixtures, WorkflowTest
 from workflows.loader import CheckContext, load_file
@@ -34,8 +35,6 @@ def workflow_test_command(
     ),
 ) -> None:
     """Run workflows on the real engine with stubbed connections and AI; no Slack needed."""
-    from bot.cli import fail, settings
-
     config = settings()
     files = _files(target, config.workflows_dir)
     if not files:
@@ -89,8 +88,6 @@ def _files(target: str, workflows_dir: Path) -> list[Path]:
 
 
 def _load(path: Path, templates_dir: Path) -> Workflow:
-    from bot.cli import fail
-
     workflow, errors = load_file(path, CheckContext(templates_dir=templates_dir))
     for error in errors:
         typer.echo(str(error), err=True)
@@ -101,8 +98,6 @@ def _load(path: Path, templates_dir: Path) -> Workflow:
 
 
 def _fixtures(path: Path | None) -> Fixtures:
-    from bot.cli import fail
-
     if path is None:
         return Fixtures()
     try:

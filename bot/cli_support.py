@@ -1,0 +1,37 @@
+"""What every CLI command module shares: one-line failures and the settings read once.
+
+``bot/cli.py`` registers the commands; the larger ones live in their own modules
+(``run_commands``, ``retention_commands``, ``versions_table``, ``workflow_test_cli``),
+and all of them fail the same way: one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+
+from bot.settings import ConfigurationError, Settings, load_settings
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print ``message`` as one line on stderr and stop with ``code``."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    """The settings, or one line naming the bad one."""
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        fail(str(exc))
+        raise  # unreachable; for type checkers
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
