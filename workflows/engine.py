@@ -128,6 +128,9 @@ class Engine:
                 return
             log.warning("could not announce a run's end", extra={"run_id": run.id})
         await self.queue.finish(job, "done")
+        if job.payload.get("ending") == "cancelled":  # the other endings are counted as they land
+            seconds = ((run.finished_at or self.clock.now()) - run.created_at).total_seconds()
+            self.observer.run_finished(run.workflow, "cancelled", seconds)
 
     async def _execute_step(
         self, job: ClaimedJob, run: RunRow, workflow: Workflow, step: StepBase

@@ -13,8 +13,9 @@ in the transaction that sets the run's final status:
 In that same transaction its open approval gates and route assignments are
 closed (``cancelled`` on a cancel, ``closed`` otherwise: nobody can decide any
 more), its pending step, timer and signal jobs are dropped (``cancelled``, never
-run), and one ``ended`` job is queued. The engine runs that job for the finished
-run (``Presence.run_ended``): cards updated in place without buttons and the
+run), and one ``ended`` job is queued (none for a plain success that left nothing
+open: nothing to tell). The engine runs that job for the finished
+run (``workflows.ending_chat.EndingChat``): cards updated in place without buttons and the
 thread told, both through the outbox under fixed keys, so a retried or re-run
 ``ended`` job updates instead of posting twice; then App Home is published again
 for the requester and the approvers (``views.publish`` replaces the whole view,
@@ -84,8 +85,12 @@ async def close_owned(
             .where(_JOBS.c.run_id == ending.run_id, _JOBS.c.status.in_(PENDING_JOBS))
             .values(status="cancelled", finished_at=now, lease_owner=None)
         )
-        ended_jobs.append(_ended_job(ending, closed, now))
-    await conn.execute(insert(_JOBS), ended_jobs)
+        if ending.status != "succeeded" or any(closed.values()):
+            # A plain success owns nothing open and its thread has its notes: no chat
+            # work, so the hot path (thousands of runs a minute) pays no extra job.
+            ended_jobs.append(_ended_job(ending, closed, now))
+    if ended_jobs:
+        await conn.execute(insert(_JOBS), ended_jobs)
 
 
 async def _close_gates_and_assignments(

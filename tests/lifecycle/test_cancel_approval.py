@@ -7,6 +7,7 @@ import copy
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -89,6 +90,16 @@ async def test_cancel_closes_the_gate_card_thread_home_and_refuses_later_clicks(
         )
     assert decisions == 0 and run is not None and run.status == "cancelled" and live_jobs == 0
     assert not buttons(slack.message(slack.channel_id("finance-approvals"), card["ts"]) or {})
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"{harness.bot_url}/metrics")).text
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("switchboard_runs_finished_total{")
+        and 'status="cancelled"' in line
+        and 'workflow="expense"' in line
+    ]
+    assert counted and counted[0].endswith(" 1.0")
 
 
 async def test_reject_and_delegate_on_a_cancelled_run_answer_cancelled(harness: Harness) -> None:
