@@ -295,6 +295,14 @@ class SlackChat:
             messages = response.get("messages", [])
         return str(messages[0].get("text", "")) if messages else ""
 
+    async def publish_home(self, user_id: str, view: ChatMessage) -> None:
+        """``views.publish`` of a Home view rendered from ``view`` (``ports.HomePublisher``)."""
+        try:
+            rendered = self._renderer.render_view(view.template, view.data)
+        except RenderError as exc:
+            raise ChatError(str(exc), retryable=False) from None
+        await self._call("views_publish", user_id=user_id, view=self._scrubber.value(rendered))
+
     def _render(self, message: ChatMessage) -> Rendered:
         try:
             rendered = self._renderer.render(message.template, message.data)

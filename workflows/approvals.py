@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workflows import audit, refusals
+from workflows import audit, lifecycle, refusals
 from workflows.ids import new_id
 from workflows.language.steps.approve import ApproveStep
 from workflows.language.workflow import Workflow
@@ -121,10 +121,15 @@ async def decide(
             return Decided("denied", "This approval no longer exists.")
         run = await session.get(RunRow, gate.run_id)
         workflow = workflows.get(run.workflow) if run is not None else None
-        refusal = _refusal(gate, workflow, user_id, decision)
+        refusal = await _run_ended(session, run) or _refusal(gate, workflow, user_id, decision)
         if refusal is None:
+            # Under the gate's lock, the lock a run's end takes to close it: a cancel that
+            # committed first is seen here (by the gate or the run), one after it finds
+            # the gate decided and drops the signal job this queues.
             await session.refresh(gate, with_for_update=True)
-            refusal = _refusal(gate, workflow, user_id, decision)
+            if run is not None:
+                await session.refresh(run)
+            refusal = await _run_ended(session, run) or _refusal(gate, workflow, user_id, decision)
         if refusal is not None:
             status, message = refusal
             what = {"decision": decision[:64]}
@@ -204,6 +209,25 @@ async def escalate(
             now=now,
         )
         return True
+
+
+async def _run_ended(
+    session: AsyncSession, run: RunRow | None
+) -> tuple[Literal["closed"], str] | None:
+    """A click on a gate of a finished run: refused, with who ended it and when."""
+    if run is None or lifecycle.is_live(run):
+        return None
+    return "closed", await lifecycle.ended_note(session, run)
+
+
+async def finished_note(store: Store, gate_id: str) -> str | None:
+    """Why nothing can be done on this gate because its run ended, or None (modals ask)."""
+    async with store.read() as session:
+        gate = await session.get(GateRow, gate_id)
+        run = await session.get(RunRow, gate.run_id) if gate is not None else None
+        if run is None or lifecycle.is_live(run):
+            return None
+        return await lifecycle.ended_note(session, run)
 
 
 def _refusal(

@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 
-from workflows.ports import Chat, ChatError, ChatFile, ChatMessage, MessageRef
+from workflows.ports import Chat, ChatError, ChatFile, ChatMessage, HomePublisher, MessageRef
 
 
 class ChatRateLimited(ChatError):
@@ -138,6 +138,11 @@ class ChatTimeExcluded:
     async def upload(self, channel: str, file: ChatFile, *, thread_ts: str | None = None) -> None:
         with chat_time():
             await self._chat.upload(channel, file, thread_ts=thread_ts)
+
+    async def publish_home(self, user_id: str, view: ChatMessage) -> None:
+        if isinstance(self._chat, HomePublisher):  # a chat without a Home has nothing to do
+            with chat_time():
+                await self._chat.publish_home(user_id, view)
 
 
 def _now() -> float:

@@ -24,9 +24,10 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from workflows import audit
+from workflows import audit, lifecycle
 from workflows.group_commit import GroupCommit
 from workflows.language.spec import StepBase
+from workflows.language.steps.approve import ApproveStep
 from workflows.language.workflow import Workflow
 from workflows.ports import Clock
 from workflows.steps.base import StepOutcome
@@ -134,6 +135,8 @@ class Committer:
         if records:
             await conn.execute(insert(_AUDIT), records)
         new_ids = await _insert_jobs(conn, [j for c in landing for j in c.new_jobs])
+        # After the inserts: whatever an ended run still had queued is dropped with the rest.
+        await lifecycle.close_owned(conn, [e for c in landing if (e := _ending(c))], now)
         for c in landing:
             ids, new_ids = new_ids[: len(c.new_jobs)], new_ids[len(c.new_jobs) :]
             results[c.job_id] = Result(Landed.DONE, tuple(ids))
@@ -191,6 +194,24 @@ async def _insert_jobs(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> lis
     return [row.id for row in rows]
 
 
+def _ending(completion: Completion) -> lifecycle.Ending | None:
+    status = completion.run_values.get("status")
+    if status not in lifecycle.ENDINGS:
+        return None
+    return lifecycle.Ending(completion.run_id, str(status), "switchboard")
+
+
+def ending_status(step: StepBase, outcome: StepOutcome) -> str:
+    """How a run ends when this step is its last: an approval that did not approve ends
+    it ``rejected`` (or ``timed_out`` when nobody decided), anything else ``succeeded``."""
+    if not isinstance(step, ApproveStep):
+        return "succeeded"
+    decided = outcome.output.get("outcome")
+    if decided in (None, "approved"):
+        return "succeeded"
+    return "timed_out" if decided == "timed_out" else "rejected"
+
+
 def transition(
     run: RunRow, workflow: Workflow, step: StepBase, outcome: StepOutcome, now: datetime
 ) -> tuple[str | None, dict[str, Any]]:
@@ -209,7 +230,7 @@ def transition(
     )
     values["current_step"] = next_id or step.id
     if next_id is None:
-        return None, values | {"status": "succeeded", "finished_at": now}
+        return None, values | {"status": ending_status(step, outcome), "finished_at": now}
     if outcome.due_at is not None and outcome.due_at > now:
         return next_id, values | {"status": "waiting"}
     return next_id, values | {"status": "running"}
@@ -273,8 +294,8 @@ def completion_for(
                 lease_expires_at=lease.until if follow.inline else None,
             )
         )
-    elif values.get("status") == "succeeded":
-        records.append(_record(run, None, "run.succeeded", {}, now))
+    elif values.get("status") in lifecycle.ENDINGS:
+        records.append(_record(run, None, f"run.{values['status']}", {}, now))
     completion = Completion(job_id, attempt, run.id, run.version, values, records, new_jobs)
     return StepDone(completion, follow)
 

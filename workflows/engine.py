@@ -31,11 +31,13 @@ from connectors.secrets import scrub, scrub_data
 from workflows import audit
 from workflows.chat_waits import ChatTimeExcluded, step_deadline
 from workflows.completion import Committer, Landed, Lease, completion_for
+from workflows.ending_chat import EndingChat
 from workflows.expressions import ExpressionError, Expressions
 from workflows.jobs import MAX_CLAIMS, ClaimedJob, JobQueue, retry_for
 from workflows.language.spec import StepBase
 from workflows.language.steps import step_kind
 from workflows.language.workflow import Workflow
+from workflows.lifecycle import ENDED_JOB
 from workflows.limits import Limit, defer_seconds
 from workflows.observe import EngineObserver, NullObserver, StepResult
 from workflows.outbox import Outbox
@@ -73,6 +75,9 @@ class Engine:
         self._chat = ChatTimeExcluded(self.chat)
         self.outbox = Outbox(self.store, self._chat, self.clock)
         self.presence = Presence(self.outbox, self._chat)
+        self.ending = EndingChat(
+            self.store, self.outbox, self._chat, self.workflows, self.expressions
+        )
         self.queue = JobQueue(self.store, self.clock, self.owner, self.lease_seconds)
         self.committer = Committer(self.store, self.clock, self.owner)
 
@@ -95,6 +100,9 @@ class Engine:
         if run is None:
             async with self.store.read() as session:
                 run = await session.get(RunRow, job.run_id)
+        if run is not None and job.kind == ENDED_JOB:
+            await self._announce_end(job, run)
+            return None
         if run is None or run.status not in ("running", "waiting"):
             await self.queue.finish(job, "cancelled")
             return None
@@ -114,6 +122,20 @@ class Engine:
         finally:
             if limits:
                 await self.queue.give_back(limits, job)
+
+    async def _announce_end(self, job: ClaimedJob, run: RunRow) -> None:
+        """Chat's side of a run's end (``workflows/lifecycle.py``): cards, thread, App Home."""
+        try:
+            await self.ending.announce(run, job.payload, _scope(run))
+        except ChatError as exc:
+            if exc.retryable and job.attempt < MAX_CLAIMS:
+                await self.queue.release(job, after=min(2.0**job.attempt, 120.0))
+                return
+            log.warning("could not announce a run's end", extra={"run_id": run.id})
+        await self.queue.finish(job, "done")
+        if job.payload.get("ending") == "cancelled":  # the other endings are counted as they land
+            seconds = ((run.finished_at or self.clock.now()) - run.created_at).total_seconds()
+            self.observer.run_finished(run.workflow, "cancelled", seconds)
 
     async def _execute_step(
         self, job: ClaimedJob, run: RunRow, workflow: Workflow, step: StepBase
@@ -270,10 +292,9 @@ class Engine:
         if result.landed is not Landed.DONE:
             return None
         values = step_done.completion.run_values
-        if values.get("status") == "succeeded":
-            self.observer.run_finished(
-                run.workflow, "succeeded", (now - run.created_at).total_seconds()
-            )
+        ending = values.get("status")
+        if ending in ("succeeded", "rejected", "timed_out"):
+            self.observer.run_finished(run.workflow, ending, (now - run.created_at).total_seconds())
         follow = step_done.next_step
         if follow is None or not follow.inline:
             if follow is not None:

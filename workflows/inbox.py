@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
+from workflows.language.workflow import Workflow
+from workflows.lifecycle import LIVE
 from workflows.store import Store
 from workflows.tables import AuditRow, GateRow, RunRow
 
 OPEN_GATES_SCANNED = 500
-"""Approver lists are JSON; we filter the newest open gates in Python rather than per dialect."""
+"""Approver lists are JSON; we filter the newest open gates of live runs in Python rather
+than per dialect. Newest first and live runs only: a gate left open by a run that ended
+(before ``workflows/lifecycle.py`` closed them) must never push a new one out of sight."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,8 @@ async def pending_approvals(store: Store, user_id: str, limit: int = 20) -> list
             await session.execute(
                 select(GateRow, RunRow)
                 .join(RunRow, RunRow.id == GateRow.run_id)
-                .where(GateRow.status == "open")
-                .order_by(GateRow.created_at)
+                .where(GateRow.status == "open", RunRow.status.in_(LIVE))
+                .order_by(GateRow.created_at.desc(), GateRow.id.desc())
                 .limit(OPEN_GATES_SCANNED)
             )
         ).all()
@@ -67,6 +73,30 @@ async def pending_approvals(store: Store, user_id: str, limit: int = 20) -> list
         if user_id in gate.approvers and user_id != gate.requester
     ]
     return pending[:limit]
+
+
+def catalogue(workflows: Mapping[str, Workflow]) -> list[dict[str, str]]:
+    return [
+        {
+            "name": wf.name,
+            "title": wf.title,
+            "description": wf.description,
+            "command": (wf.commands or [wf.name])[0],
+        }
+        for wf in sorted(workflows.values(), key=lambda wf: wf.name)
+    ]
+
+
+async def home_data(
+    store: Store, user_id: str, workflows: Mapping[str, Workflow]
+) -> dict[str, Any]:
+    """What ``templates/app_home.json.j2`` shows ``user_id`` (published by the bot and by
+    the engine when a run ends)."""
+    return {
+        "pending": await pending_approvals(store, user_id),
+        "requests": await open_requests(store, user_id),
+        "workflows": catalogue(workflows),
+    }
 
 
 async def open_requests(store: Store, user_id: str, limit: int = 10) -> list[OpenRequest]:

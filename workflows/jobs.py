@@ -26,7 +26,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from workflows import audit
+from workflows import audit, lifecycle
 from workflows.chat_waits import ChatRateLimited
 from workflows.language.spec import RetryPolicy, StepBase
 from workflows.limits import Limit, Slots
@@ -305,6 +305,10 @@ class JobQueue:
             else:
                 values |= {"status": "failed", "error": message, "finished_at": now}
             await session.execute(update(RunRow).where(RunRow.id == run.id).values(**values))
+            if not goto:
+                await lifecycle.close_owned(
+                    session, [lifecycle.Ending(run.id, "failed", "switchboard")], now
+                )
             await audit.append(
                 session,
                 run_id=run.id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 StepResult = Literal["ok", "retry", "failed", "skipped"]
-RunStatus = Literal["succeeded", "failed", "cancelled"]
+RunStatus = Literal["succeeded", "failed", "rejected", "cancelled", "timed_out"]
 
 
 class EngineObserver(Protocol):

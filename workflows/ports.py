@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,14 @@ class Chat(Protocol):
     async def upload(self, channel: str, file: ChatFile, *, thread_ts: str | None = None) -> None:
         """Share a file (a digest's chart) in a channel or thread."""
         ...
+
+
+@runtime_checkable
+class HomePublisher(Protocol):
+    """A chat that can publish a person's App Home (``views.publish``); optional, so chats
+    without a Home (``NullChat``, test fakes) need not implement it."""
+
+    async def publish_home(self, user_id: str, view: ChatMessage) -> None: ...
 
 
 class Clock(Protocol):

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit
 from workflows.language.workflow import Workflow
+from workflows.lifecycle import ENDINGS
 from workflows.store import Store
 from workflows.tables import (
     AuditRow,
@@ -51,7 +52,7 @@ from workflows.tables import (
     RunRow,
 )
 
-FINISHED = ("succeeded", "failed", "cancelled")
+FINISHED = ENDINGS
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
 FORGOTTEN_NAME = "[forgotten]"
 

@@ -17,7 +17,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workflows import audit
+from workflows import audit, lifecycle
 from workflows.ids import new_id
 from workflows.language.steps.route import RouteStep
 from workflows.language.workflow import Workflow
@@ -128,6 +128,9 @@ async def relabel(
         row = await session.get(AssignmentRow, assignment_id, with_for_update=True)
         if row is None:
             return Acted(False, "This request is no longer routed here.")
+        ended = await _run_ended(session, row)
+        if ended is not None:
+            return ended
         allowed = ("shadow",) if source == "shadow" else ("open", "claimed")
         if row.status not in allowed:
             return Acted(False, f"This request is already {row.status}.")
@@ -251,6 +254,9 @@ async def _act(
         row = await session.get(AssignmentRow, assignment_id, with_for_update=True)
         if row is None:
             return Acted(False, "This request is no longer routed here.")
+        ended = await _run_ended(session, row)
+        if ended is not None:
+            return ended
         if row.status not in allowed:
             who = f" by <@{row.claimed_by}>" if row.claimed_by else ""
             return Acted(False, f"This request is already {row.status}{who}.")
@@ -271,6 +277,25 @@ async def _act(
             now=now,
         )
     return Acted(True, f"Request {status}.")
+
+
+async def _run_ended(session: AsyncSession, row: AssignmentRow) -> Acted | None:
+    """Refuse an action on a finished run's assignment (read under the row's lock, the lock
+    a run's end takes to close it)."""
+    run = await session.get(RunRow, row.run_id)
+    if run is None or lifecycle.is_live(run):
+        return None
+    return Acted(False, await lifecycle.ended_note(session, run))
+
+
+async def finished_note(store: Store, assignment_id: str) -> str | None:
+    """Why nothing can be done on this assignment because its run ended, or None."""
+    async with store.read() as session:
+        row = await session.get(AssignmentRow, assignment_id)
+        run = await session.get(RunRow, row.run_id) if row is not None else None
+        if run is None or lifecycle.is_live(run):
+            return None
+        return await lifecycle.ended_note(session, run)
 
 
 def _signal(

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.secrets import Scrubber
-from workflows import audit, refusals
+from workflows import audit, lifecycle, refusals
 from workflows.group_commit import GroupCommit
 from workflows.ids import new_id
 from workflows.language.workflow import Workflow
@@ -38,8 +38,8 @@ from workflows.store import Store
 from workflows.tables import AuditRow, GateRow, JobRow, RequestRow, RunRow
 from workflows.versions import digest_of
 
-ACTIVE = ("running", "waiting")
-FINISHED = ("succeeded", "failed", "cancelled")
+ACTIVE = lifecycle.LIVE
+FINISHED = lifecycle.ENDINGS
 HANDLED = ("run.cancelled", "run.retried")
 """Audit actions that record the request key they answered (``detail.request``)."""
 REPLAYED = "This command was already handled; run it again to repeat it."
@@ -275,11 +275,8 @@ async def cancel_run(
             raise RunStateError(f"run {run_id} is already {run.status}")
         run.status, run.finished_at, run.updated_at = "cancelled", now, now
         run.version += 1
-        await session.execute(
-            update(JobRow)
-            .where(JobRow.run_id == run_id, JobRow.status.in_(("queued", "leased")))
-            .values(status="cancelled", finished_at=now)
-        )
+        # Gates, assignments, timers and the chat side of the end: one decision, one place.
+        await lifecycle.close_owned(session, [lifecycle.Ending(run_id, "cancelled", actor)], now)
         await audit.append(
             session,
             run_id=run_id,

@@ -144,6 +144,11 @@ class Stats:
         return self.outcomes.get("failed", 0)
 
     @property
+    def rejections(self) -> int:
+        """Runs an approval ended ``rejected``: outcomes, not failures, and not successes."""
+        return self.outcomes.get("rejected", 0)
+
+    @property
     def people_share(self) -> float | None:
         total = self.people_seconds + self.machine_seconds
         return self.people_seconds / total if total > 0 else None
@@ -316,6 +321,7 @@ def summary(stats: Stats) -> dict[str, Any]:
         "volume": stats.volume,
         "finished": stats.finished,
         "failures": stats.failures,
+        "rejections": stats.rejections,
         "outcomes": [{"status": s, "count": n} for s, n in stats.outcomes.items()],
         "workflows": [
             {

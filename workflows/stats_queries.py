@@ -18,10 +18,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import ScalarSelect, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from workflows.lifecycle import ENDINGS, LIVE
 from workflows.store import Store
 from workflows.tables import AssignmentRow, DecisionRow, GateRow, JobRow, RunRow
 
-FINISHED = ("succeeded", "failed", "cancelled")
+FINISHED = ENDINGS
+"""Every final status: succeeded, failed, rejected, cancelled, timed_out."""
 
 
 class PeriodRun(NamedTuple):
@@ -138,11 +140,11 @@ def _jobs_query(in_period: ScalarSelect[Any]) -> Select[Any]:
 async def _open_gates(
     session: AsyncSession, workflow: str | None, exclude: Collection[str], shown: int
 ) -> tuple[list[OpenGate], int]:
-    """The ``shown`` oldest open approvals and how many are open in all."""
+    """The ``shown`` oldest open approvals of live runs and how many are open in all."""
     open_gates = _of_workflows(
         select(GateRow.run_id)
         .join(RunRow, RunRow.id == GateRow.run_id)
-        .where(GateRow.status == "open"),
+        .where(GateRow.status == "open", RunRow.status.in_(LIVE)),
         workflow,
         exclude,
     )

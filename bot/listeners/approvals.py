@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background
 from bot.deps import BotDeps
 from bot.listeners.home import HomeTab
-from workflows.approvals import REJECT, decide, load_gate
+from workflows.approvals import REJECT, decide, finished_note, load_gate
 from workflows.delegation import delegate, may_delegate
 
 REJECT_VIEW = "approval_reject"
@@ -102,6 +102,10 @@ class ApprovalListeners:
         respond: AsyncRespond,
     ) -> None:
         # Checked before the modal opens, so a requester is told at once and gets no modal.
+        ended = await finished_note(self.deps.store, gate_id)
+        if ended is not None:
+            self.background.spawn(_tell(respond, ended), "approval-ephemeral")
+            return
         refused = await may_delegate(
             self.deps.store,
             self.deps.workflows,
@@ -138,10 +142,15 @@ class ApprovalListeners:
         # Our own bot user can't click a card; other bots are never on an approver list
         # unless a workflow names them.
         bots = [context.bot_user_id] if context.bot_user_id else []
+        gate_id = str(view.get("private_metadata", ""))
+        ended = await finished_note(self.deps.store, gate_id)
+        if ended is not None:  # the run ended while the modal was open
+            await ack(response_action="errors", errors={"delegate": ended})
+            return
         result = await delegate(
             self.deps.store,
             self.deps.workflows,
-            gate_id=str(view.get("private_metadata", "")),
+            gate_id=gate_id,
             from_user=str(body["user"]["id"]),
             to_user=to_user,
             reason=why,
@@ -173,6 +182,10 @@ class ApprovalListeners:
     async def _open_reject_modal(
         self, client: AsyncWebClient, body: dict[str, Any], gate_id: str, respond: AsyncRespond
     ) -> None:
+        ended = await finished_note(self.deps.store, gate_id)
+        if ended is not None:
+            await _tell(respond, ended)
+            return
         gate = await load_gate(self.deps.store, gate_id)
         if gate is None or gate.status != "open":
             await _tell(respond, "This request has already been decided.")

@@ -1,28 +1,20 @@
-"""App Home: published when someone opens it, and again for a person after they decide."""
+"""App Home: published when someone opens it, and again for a person after they decide.
+
+The engine publishes it too when a run ends (``workflows/presence.py`` through the
+chat port), from the same data (``workflows.inbox.home_data``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.deps import BotDeps
-from workflows.inbox import open_requests, pending_approvals
-from workflows.language.workflow import Workflow
+from workflows.inbox import catalogue, home_data
 
-
-def catalogue(workflows: Mapping[str, Workflow]) -> list[dict[str, str]]:
-    return [
-        {
-            "name": wf.name,
-            "title": wf.title,
-            "description": wf.description,
-            "command": (wf.commands or [wf.name])[0],
-        }
-        for wf in sorted(workflows.values(), key=lambda wf: wf.name)
-    ]
+__all__ = ["HomeTab", "catalogue"]
 
 
 class HomeTab:
@@ -39,10 +31,6 @@ class HomeTab:
         self.background.spawn(self._publish(client, user_id), "publish-home")
 
     async def _publish(self, client: AsyncWebClient, user_id: str) -> None:
-        data = {
-            "pending": await pending_approvals(self.deps.store, user_id),
-            "requests": await open_requests(self.deps.store, user_id),
-            "workflows": catalogue(self.deps.workflows),
-        }
+        data = await home_data(self.deps.store, user_id, self.deps.workflows)
         view = self.deps.renderer.render_view("app_home", data)
         await client.views_publish(user_id=user_id, view=view)

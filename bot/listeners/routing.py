@@ -63,6 +63,10 @@ class RoutingListeners:
             return
         now = self.deps.clock.now()
         if verb == "reassign":
+            ended = await routing.finished_note(self.deps.store, assignment_id)
+            if ended is not None:  # no modal for a request whose run ended
+                self._tell(respond, ended)
+                return
             self.background.spawn(self._open_reassign(client, body, value), "open-reassign")
             return
         if verb == "pick":

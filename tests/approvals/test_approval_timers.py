@@ -105,7 +105,7 @@ async def test_timeout_rejects_across_a_restart(database: Database, tmp_path: Pa
         async def finished() -> RunRow | None:
             async with harness.runtime.store.transaction() as session:
                 run = (await session.scalars(select(RunRow))).one()
-            return run if run.status == "succeeded" else None
+            return run if run.status == "rejected" else None
 
         run = await slack.wait_for(finished, timeout=10)
         assert run.context["steps"]["review"]["outcome"] == "rejected"

@@ -124,7 +124,7 @@ async def test_reject_asks_for_a_reason_and_ends_the_run(harness: Harness) -> No
     assert done.outcome == "closed"
     settled = await settled_card(harness, card["ts"])
     assert "Over the quarterly budget" in str(settled["blocks"])
-    await slack.wait_for(lambda: _status(harness, "succeeded"))
+    await slack.wait_for(lambda: _status(harness, "rejected"))
     run = await run_of(harness)
     assert run.context["steps"]["review"]["outcome"] == "rejected"
     assert "book" not in run.context["steps"], "a rejection ends the run by default"

@@ -68,6 +68,8 @@ async def run_digest(ctx: StepContext) -> StepOutcome:
             "ts": ref.ts,
             "volume": stats.volume,
             "failures": stats.failures,
+            "rejections": stats.rejections,
+            "outcomes": stats.outcomes,
             "pending": stats.pending_total,
         },
         summary=f"digest posted: {stats.volume} requests, {stats.pending_total} approvals pending",
