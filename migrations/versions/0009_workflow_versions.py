@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0009_workflow_versions"
-down_revision = "0007_retention"
+down_revision = "0008_run_outcomes"
 branch_labels = None
 depends_on = None
 
