@@ -43,7 +43,7 @@ CONNECTIONS = """
 connections:
   ads: {type: http, base_url_env: ADS_URL, token_env: ADS_TOKEN}
   crm: {type: http, base_url_env: CRM_URL, token_env: ADS_TOKEN}
-  tickets: {type: http, base_url_env: TICKETS_URL, token_env: ADS_TOKEN}
+  tickets: {type: jira, base_url_env: TICKETS_URL, token_env: ADS_TOKEN}
 """
 PROBES = {
     "probe-segment.yaml": """
