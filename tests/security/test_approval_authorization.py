@@ -194,7 +194,8 @@ async def test_quorum_delegation_cannot_count_one_person_twice(
 async def run_status(harness: Harness) -> RunRow | None:
     async with harness.runtime.store.transaction() as session:
         run = (await session.scalars(select(RunRow))).one()
-    return run if run.status in ("succeeded", "failed") else None
+    ended = ("succeeded", "failed", "rejected", "cancelled", "timed_out")
+    return run if run.status in ended else None
 
 
 @pytest.mark.parametrize("on_timeout", ["reject", "approve"])
@@ -212,6 +213,7 @@ async def test_lone_requester_approver_is_told_at_once_and_the_gate_fails(
         assert record.detail["approvers"] == [slack.user_id("carol")]
         # Not an hour of silence: the gate fails now, and never approves itself.
         run = await slack.wait_for(lambda: run_status(harness), timeout=5)
+        assert run.status == "rejected"
         assert run.context["steps"]["review"]["outcome"] == "rejected"
         assert "book" not in run.context["steps"]
 
