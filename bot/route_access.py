@@ -12,25 +12,25 @@ act for up to a minute more.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterator, Mapping
 
+from bot.refreshing import Refreshing
 from workflows.language.steps.route import OwnerDef, RouteSpec, RouteStep
 from workflows.language.workflow import Workflow
 from workflows.ports import Chat, ChatError
 from workflows.tables import AssignmentRow
 
 log = logging.getLogger(__name__)
-REFRESH_SECONDS = 60.0
 REFUSAL = (
     "Only the team this request was routed to, the triage channel's members "
     "or an admin can do that."
 )
 
 
-class RouteAccess:
+class RouteAccess(Refreshing):
+    task_name = "route-access"
+
     def __init__(
         self, workflows: Mapping[str, Workflow], chat: Chat | None, admins: frozenset[str]
     ) -> None:
@@ -39,7 +39,6 @@ class RouteAccess:
         self._admins = admins
         self._members: dict[str, frozenset[str]] = {}
         """``#channel``, channel ID or ``@group`` as the definitions name it -> user IDs."""
-        self._task: asyncio.Task[None] | None = None
 
     def is_admin(self, user: str) -> bool:
         """Named in ``SWITCHBOARD_ADMINS`` by ID, or a member of an ``@group`` named there."""
@@ -72,16 +71,6 @@ class RouteAccess:
         step = next((s for s in steps if s.id == step_id), None)
         return step.route if isinstance(step, RouteStep) else None
 
-    async def start(self) -> None:
-        await self.refresh()
-        self._task = asyncio.create_task(self._refresh_forever(), name="route-access")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
     async def refresh(self) -> None:
         if self._chat is None:
             return
@@ -104,11 +93,6 @@ class RouteAccess:
                     yield step.route.triage
                     for owner in step.route.owners.values():
                         yield from _owner_names(owner)
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(REFRESH_SECONDS)
-            await self.refresh()
 
 
 def _owner_names(owner: str | OwnerDef | None) -> Iterator[str]:

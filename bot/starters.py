@@ -12,17 +12,15 @@ in the background (a new channel member waits up to a minute).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.refreshing import Refreshing
 from workflows.language.workflow import Workflow
 from workflows.ports import Chat, ChatError
 
 log = logging.getLogger(__name__)
-REFRESH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -34,14 +32,15 @@ class Refusal:
     message: str
 
 
-class StarterPolicy:
+class StarterPolicy(Refreshing):
+    task_name = "starter-policy"
+
     def __init__(self, workflows: Mapping[str, Workflow], chat: Chat | None) -> None:
         self._workflows = workflows
         self._chat = chat
         self._groups: dict[str, frozenset[str]] = {}
         self._members: dict[str, frozenset[str]] = {}
         self._channels: dict[str, str] = {}
-        self._task: asyncio.Task[None] | None = None
 
     def check(self, workflow: Workflow, user: str | None, channel: str | None) -> Refusal | None:
         """None if ``user`` may start ``workflow`` from ``channel``; else why not."""
@@ -82,16 +81,6 @@ class StarterPolicy:
             return self._channels.get(entry[1:]) == channel
         return entry == channel
 
-    async def start(self) -> None:
-        await self.refresh()
-        self._task = asyncio.create_task(self._refresh_forever(), name="starter-policy")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
     async def refresh(self) -> None:
         if self._chat is None:
             return
@@ -111,11 +100,6 @@ class StarterPolicy:
             self._channels[entry[1:]] = await chat.resolve_channel(entry)
             if members:
                 self._members[entry[1:]] = frozenset(await chat.channel_members(entry))
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(REFRESH_SECONDS)
-            await self.refresh()
 
 
 def _title(workflow: Workflow) -> str:
