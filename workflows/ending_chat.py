@@ -27,7 +27,8 @@ from workflows.language.workflow import Workflow
 from workflows.lifecycle import ENDED_STEP
 from workflows.null_chat import ChatDisabled
 from workflows.outbox import Outbox
-from workflows.ports import ChatError, ChatMessage, HomePublisher
+from workflows.ports import ChatError, ChatMessage, HomePublisher, MessageRef
+from workflows.presence import ROOT_STEP
 from workflows.store import Store
 from workflows.tables import AssignmentRow, GateRow, RunRow
 
@@ -77,18 +78,27 @@ class EndingChat:
         for row in assignments:
             if row.id in closed_assignments and row.channel_id and row.message_ts:
                 await _quietly(self._route_card(run, workflow, row, ended, scope))
-        if ending in TOLD_IN_THREAD and run.channel_id and run.root_ts:
+        thread = await self._thread(run) if ending in TOLD_IN_THREAD else None
+        if thread is not None:
             data = {"ended": ended, "run": {"id": run.id, "workflow": run.workflow}}
             message = ChatMessage("run_ended", data)
             await _quietly(
                 self.outbox.send(
-                    run.id, ENDED_STEP, "ended", run.channel_id, message, thread_ts=run.root_ts
+                    run.id, ENDED_STEP, "ended", thread.channel, message, thread_ts=thread.ts
                 )
             )
         people = {run.requester} | {u for gate in gates for u in gate.approvers}
         for user in sorted(p for p in people if p)[:HOMES_PUBLISHED]:
             view = ChatMessage("app_home", await home_data(self.store, user, self.workflows))
             await _quietly(self.home.publish_home(user, view))
+
+    async def _thread(self, run: RunRow) -> MessageRef | None:
+        """The run's root. The run row has it once a step's completion committed; a cancel
+        can land between the first step posting its card and that commit, and then only
+        the outbox knows where the root went."""
+        if run.channel_id and run.root_ts:
+            return MessageRef(run.channel_id, run.root_ts)
+        return await self.outbox.recorded(run.id, ROOT_STEP, "root")
 
     async def _gate_card(
         self,

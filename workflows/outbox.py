@@ -81,6 +81,12 @@ class Outbox:
         await self._record(run_id, step_id, purpose, ref)
         return ref
 
+    async def recorded(self, run_id: str, step_id: str, purpose: str) -> MessageRef | None:
+        """Where the message under this key went, if it was sent."""
+        async with self._store.read() as session:
+            row = await _recorded(session, run_id, step_id, purpose)
+        return MessageRef(row.channel_id, row.ts) if row is not None else None
+
     async def upload(
         self,
         run_id: str,
