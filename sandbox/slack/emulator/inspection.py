@@ -108,11 +108,16 @@ class Inspection(EmulatorCore):
     async def wait_for(
         self,
         predicate: Callable[[], T | Awaitable[T]],
-        timeout: float = 5.0,  # noqa: ASYNC109  (the name tests expect)
+        timeout: float = 15.0,  # noqa: ASYNC109  (the name tests expect)
         interval: float = 0.02,
         message: str | None = None,
     ) -> T:
-        """Poll ``predicate`` until it returns something truthy, and return that."""
+        """Poll ``predicate`` until it returns something truthy, and return that.
+
+        The default is generous on purpose: a condition that holds returns at once, and
+        only a failing test pays the wait. Tight defaults made tests flaky on a loaded
+        2-core CI machine (a card settled, its thread note 5 s later under load).
+        """
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
