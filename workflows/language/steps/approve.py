@@ -6,7 +6,14 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from workflows.language.spec import NAME_PATTERN, Duration, Reference, StepBase, Strict
+from workflows.language.spec import (
+    NAME_PATTERN,
+    Duration,
+    Reference,
+    StepBase,
+    Strict,
+    ValueType,
+)
 
 
 class OutcomeButton(Strict):
@@ -110,6 +117,14 @@ class ApproveStep(StepBase):
         "reason",
         "approvals",
     )
+    OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {
+        "status": "text",
+        "approvers": "list",
+        "outcome": "text",
+        "decided_by": "text",
+        "decided_at": "text",
+        "approvals": "list",
+    }
     WAITS: ClassVar[bool] = True
     approve: ApproveSpec
 
