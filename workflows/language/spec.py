@@ -112,6 +112,11 @@ class StepBase(Strict):
         reference = self.connection_reference()
         return reference[1] if reference else None
 
+    def people(self) -> list[Reference]:
+        """Who the step names as deciders or owners (``@name``, an e-mail, ``user:``/``group:``
+        or an id): resolved to user ids at start-up, checked by ``check --workspace``."""
+        return []
+
     def expressions(self) -> list[Reference]:
         """Every string of the step that the engine renders as a template (``{{ }}``, ``{% %}``).
 

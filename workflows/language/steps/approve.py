@@ -141,3 +141,20 @@ class ApproveStep(StepBase):
 
     def templates(self) -> list[Reference]:
         return [(("approve", "template"), self.approve.template)]
+
+    def people(self) -> list[Reference]:
+        spec = self.approve
+        found: list[Reference] = [
+            (("approve", "approvers", i), who) for i, who in enumerate(spec.approvers)
+        ]
+        if isinstance(spec.on_timeout, Escalation):
+            found += [
+                (("approve", "on_timeout", "escalate_to", i), who)
+                for i, who in enumerate(spec.on_timeout.escalate_to)
+            ]
+        for level, step in enumerate(spec.escalation.levels if spec.escalation else []):
+            found += [
+                (("approve", "escalation", "levels", level, "approvers", i), who)
+                for i, who in enumerate(step.approvers)
+            ]
+        return found
