@@ -78,13 +78,18 @@ def demo(
         typer.Option(help="SQLite file (default: DATABASE_URL, else ./switchboard-demo.db)"),
     ] = None,
     reset: Annotated[bool, typer.Option(help="Start from an empty SQLite database")] = False,
+    workflows: Annotated[
+        Path | None,
+        typer.Option(help="Demo this folder's workflows (default: SWITCHBOARD_WORKFLOWS)"),
+    ] = None,
 ) -> None:
     """The whole product against a local Slack stand-in, with a web page to use it."""
     # The one import of the sandbox from the product (an ignore_imports entry in pyproject).
     from sandbox.demo import DemoError, DemoOptions, run_demo
 
     try:
-        _run(run_demo(DemoOptions(host=host, port=port, database=database, reset=reset)))
+        options = DemoOptions(host, port, database, reset, workflows)
+        _run(run_demo(options))
     except DemoError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
