@@ -18,8 +18,14 @@ from workflows.language.spec import (
 
 class OutcomeButton(Strict):
     id: str = Field(pattern=NAME_PATTERN)
-    label: str
+    label: str = Field(description="The button, as an action: 'Request changes'")
     style: Literal["primary", "danger"] | None = None
+    done: str | None = Field(
+        default=None,
+        max_length=70,
+        description="The settled card's words for it: 'Changes requested' (then: by @erin); "
+        "default: the label, 'chosen by @erin'",
+    )
 
 
 class Escalation(Strict):
