@@ -39,7 +39,8 @@ class GotoOnTimeout(Strict):
 
 class EscalationLevel(Strict):
     approvers: list[str] = Field(
-        min_length=1, description="Added to the gate at this level (IDs, @group, #channel)"
+        min_length=1,
+        description="Added to the gate at this level (@group or @person, e-mail, ID, #channel)",
     )
     timeout: Duration | None = Field(
         default=None, description="How long this level has before the next (required)"
@@ -70,7 +71,9 @@ class EscalationChain(Strict):
 
 class ApproveSpec(Strict):
     approvers: list[str] = Field(
-        min_length=1, description="User IDs, @group handles, #channel (its members) or expressions"
+        min_length=1,
+        description="@group or @person (user:/group: to be explicit), e-mail, user ID, "
+        "#channel (its members) or expressions",
     )
     channel: str | None = Field(default=None, description="Where the card goes (default: thread)")
     user: str | None = Field(default=None, description="Send the card as a DM instead")
