@@ -22,6 +22,7 @@ never refused: this catches what is certain to fail, not what might.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from jinja2 import TemplateError, nodes
 
 from workflows.expression_check import _ENVIRONMENT
 from workflows.language.spec import FieldPath, StepBase, ValueType
+from workflows.language.steps.approve import ApproveStep
 from workflows.language.steps.basic import SwitchStep
 
 Problem = tuple[FieldPath, str]
@@ -101,7 +103,23 @@ def step_problems(step: StepBase, steps: Steps) -> list[Problem]:
         problems.append((("when",), _plain_when(step.when)))
     if isinstance(step, SwitchStep):
         problems.extend(_switch_problems(step, steps))
+    if isinstance(step, ApproveStep):
+        outcomes = step.output_choices()["outcome"]
+        problems += [
+            (("approve", "next", outcome), _no_outcome(outcome, outcomes))
+            for outcome in step.approve.next
+            if outcome not in outcomes
+        ]
     return problems
+
+
+def _no_outcome(outcome: str, outcomes: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(outcome, outcomes, n=1)
+    fix = f"did you mean {close[0]}? " if close else ""
+    return (
+        f"next: {outcome!r} is not an outcome of this approval, so it is never taken; "
+        f"{fix}outcomes: {', '.join(outcomes)} (custom ones come from outcomes:)"
+    )
 
 
 def _plain_when(text: str) -> str:
@@ -140,7 +158,7 @@ def _never_taken(value: Typed, case: str) -> str | None:
     if value.type == "number" and not _NUMERIC.match(case):
         return f"{value.name} is a number"
     if value.choices is not None and case not in (*value.choices, "None"):
-        return f"{value.name} is one of {', '.join(value.choices)} (or None when unsure)"
+        return f"{value.name} is one of {', '.join(value.choices)}"
     return None
 
 
@@ -179,7 +197,7 @@ def _unknown_output(node: nodes.Node, steps: Steps) -> str | None:
     outputs = step.outputs()
     if outputs is None or name in outputs or name in _ALWAYS_OUTPUT | _MAPPING_METHODS:
         return None
-    close = [output for output in outputs if output.startswith(name[:2])]
+    close = difflib.get_close_matches(name, outputs, n=1)
     fix = f"did you mean {close[0]}? " if close else ""
     return (
         f"step {step.id!r} has no output {name!r}; {fix}"

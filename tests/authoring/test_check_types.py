@@ -136,3 +136,29 @@ def test_values_of_unknown_type_are_never_refused(tmp_path: Path) -> None:
         "    end: true\n"
     )
     assert _errors(tmp_path, steps) == []
+
+
+def test_an_approval_next_for_an_outcome_it_cannot_have_is_refused(tmp_path: Path) -> None:
+    steps = (
+        "  - id: ask\n    approve:\n      approvers: [U1]\n"
+        "      outcomes: [{id: changes, label: Request changes}]\n"
+        "      next: {reject: done, changes: done}\n"
+        "  - id: done\n    end: true\n"
+    )
+    error = _one(tmp_path, steps)
+    assert (
+        ":16: steps[2].approve.next.reject: step 'ask': next: 'reject' is not an outcome" in error
+    )
+    assert "did you mean rejected? outcomes: approved, rejected, timed_out, changes" in error
+
+
+def test_a_switch_on_an_approval_outcome_knows_its_outcomes(tmp_path: Path) -> None:
+    steps = (
+        "  - id: ask\n    approve: {approvers: [U1]}\n"
+        "  - id: pick\n    switch:\n"
+        '      value: "{{ steps.ask.outcome }}"\n'
+        "      cases: {approved: done, declined: done}\n"
+        "  - id: done\n    end: true\n"
+    )
+    error = _one(tmp_path, steps)
+    assert "case 'declined' is never taken: steps.ask.outcome is one of approved, rejected" in error

@@ -151,6 +151,10 @@ class ApproveStep(StepBase):
     def templates(self) -> list[Reference]:
         return [(("approve", "template"), self.approve.template)]
 
+    def output_choices(self) -> dict[str, tuple[str, ...]]:
+        custom = tuple(outcome.id for outcome in self.approve.outcomes)
+        return {"outcome": ("approved", "rejected", "timed_out", *custom)}
+
     def people(self) -> list[Reference]:
         spec = self.approve
         found: list[Reference] = [
