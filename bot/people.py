@@ -31,6 +31,8 @@ from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.notifier import make_web_client
+from bot.settings import Settings
 from workflows.language.spec import FieldPath
 from workflows.language.workflow import Workflow
 from workflows.loader import DefinitionError, LoadResult
@@ -204,6 +206,14 @@ async def resolve_at_start(
         await resolve_workflows(workflows, SlackDirectory(client))
     except DirectoryError as exc:
         log.warning("names in definitions not resolved: %s", exc)
+
+
+async def resolve_as_served(workflows: MutableMapping[str, Workflow], settings: Settings) -> None:
+    """What ``serve`` would run: names resolved when a Slack token is configured, so a CLI
+    command comparing digests with the stored versions sees the same definitions."""
+    token = settings.slack_bot_token.get_secret_value()
+    if token:
+        await resolve_at_start(workflows, make_web_client(token, settings.slack_api_url))
 
 
 async def workspace_errors(result: LoadResult, directory: Directory) -> list[DefinitionError]:

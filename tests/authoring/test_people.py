@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from typer.testing import CliRunner, Result
 
@@ -101,6 +102,7 @@ def _switchboard(env: dict[str, str], *args: str) -> Result:
     return CliRunner().invoke(app, list(args), env=env)
 
 
+@pytest.mark.slow  # a run through the bot and a CLI command: about 5 s on a loaded machine
 async def test_an_approver_written_by_name_gets_the_card_and_decides(
     database: Database, tmp_path: Path
 ) -> None:
@@ -130,6 +132,15 @@ async def test_an_approver_written_by_name_gets_the_card_and_decides(
             ),
             message="dave's approval did not count",
         )
+        # `switchboard workflows` resolves names as serve did: the version served is current.
+        env = database.env() | {
+            "SLACK_BOT_TOKEN": harness.settings.slack_bot_token.get_secret_value(),
+            "SLACK_API_URL": slack.api_url,
+            "SWITCHBOARD_WORKFLOWS": str(tmp_path),
+        }
+        listed = await asyncio.to_thread(_switchboard, env, "workflows")
+        (row,) = [line for line in listed.stdout.splitlines() if "named" in line]
+        assert row.rstrip(" │").endswith("yes"), listed.stdout
 
 
 def test_every_bundled_workflow_survives_the_rewrite_of_its_names() -> None:
