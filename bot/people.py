@@ -213,7 +213,8 @@ async def resolve_as_served(workflows: MutableMapping[str, Workflow], settings: 
     command comparing digests with the stored versions sees the same definitions."""
     token = settings.slack_bot_token.get_secret_value()
     if token:
-        await resolve_at_start(workflows, make_web_client(token, settings.slack_api_url))
+        client = make_web_client(token, settings.slack_api_url, max_retries=1)
+        await resolve_at_start(workflows, client)
 
 
 async def workspace_errors(result: LoadResult, directory: Directory) -> list[DefinitionError]:
