@@ -78,6 +78,7 @@ async def test_the_tour_follows_your_workflows_and_their_edits(tmp_path: Path) -
         await demo.stop()
 
 
+@pytest.mark.slow  # builds the whole demo (bot, emulator, stand-ins): 2.5-5.5 s
 async def test_the_bundled_examples_keep_their_hand_written_tour(tmp_path: Path) -> None:
     demo = _demo(tmp_path, None)
     try:
@@ -86,6 +87,7 @@ async def test_the_bundled_examples_keep_their_hand_written_tour(tmp_path: Path)
         await demo.stop()
 
 
+@pytest.mark.slow  # builds the whole demo (bot, emulator, stand-ins): 2.5-5.5 s
 async def test_reset_empties_the_file_and_the_banner_names_it(tmp_path: Path) -> None:
     database = tmp_path / "demo.db"
     with sqlite3.connect(database) as db:
