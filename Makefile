@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# make demo RESET=1 starts from an empty database; WORKFLOWS=dir demos your own workflows.
 demo: $(STAMP)
-	$(BIN)/switchboard demo --port $(PORT)
+	$(BIN)/switchboard demo --port $(PORT) $(if $(RESET),--reset) $(if $(WORKFLOWS),--workflows $(WORKFLOWS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bot.cli_support import fail, settings
+from bot.cli_support import fail, settings, workspace_errors
 from bot.cli_support import run as _run
 from bot.db_ready import NOT_READY_EXIT, DatabaseNotReady, ready_store
 from bot.reports import report_app
@@ -78,13 +78,18 @@ def demo(
         typer.Option(help="SQLite file (default: DATABASE_URL, else ./switchboard-demo.db)"),
     ] = None,
     reset: Annotated[bool, typer.Option(help="Start from an empty SQLite database")] = False,
+    workflows: Annotated[
+        Path | None,
+        typer.Option(help="Demo this folder's workflows (default: SWITCHBOARD_WORKFLOWS)"),
+    ] = None,
 ) -> None:
     """The whole product against a local Slack stand-in, with a web page to use it."""
     # The one import of the sandbox from the product (an ignore_imports entry in pyproject).
     from sandbox.demo import DemoError, DemoOptions, run_demo
 
     try:
-        _run(run_demo(DemoOptions(host=host, port=port, database=database, reset=reset)))
+        options = DemoOptions(host, port, database, reset, workflows)
+        _run(run_demo(options))
     except DemoError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -128,6 +133,12 @@ def schedules(
 @app.command()
 def check(
     folder: Annotated[Path | None, typer.Argument(help="Default: SWITCHBOARD_WORKFLOWS")] = None,
+    workspace: Annotated[
+        bool,
+        typer.Option(
+            "--workspace", help="Also look people (@name, e-mails) up in the configured Slack"
+        ),
+    ] = False,
 ) -> None:
     """Validate every workflow definition; print file:line: field: problem for each error."""
     from bot.connections import read_connections
@@ -145,11 +156,12 @@ def check(
         },
     )
     result = load_folder(folder, context)
-    for error in [*result.errors, *result.warnings]:
+    errors = result.errors + (workspace_errors(result, config) if workspace else [])
+    for error in [*errors, *result.warnings]:
         typer.echo(str(error))
     warned = f", {len(result.warnings)} warnings" if result.warnings else ""
-    typer.echo(f"{len(result.workflows)} workflows ok, {len(result.errors)} errors{warned}")
-    if result.errors:
+    typer.echo(f"{len(result.workflows)} workflows ok, {len(errors)} errors{warned}")
+    if errors:
         raise typer.Exit(1)
 
 

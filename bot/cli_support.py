@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import typer
 
 from bot.settings import ConfigurationError, Settings, load_settings
+from workflows.loader import DefinitionError, LoadResult
 
 T = TypeVar("T")
 
@@ -35,3 +36,20 @@ def settings() -> Settings:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def workspace_errors(result: LoadResult, config: Settings) -> list[DefinitionError]:
+    """``check --workspace``: names in definitions looked up in the configured Slack."""
+    from bot.notifier import make_web_client
+    from bot.people import DirectoryError, SlackDirectory
+    from bot.people import workspace_errors as unresolved
+
+    token = config.slack_bot_token.get_secret_value()
+    if not token:
+        fail("check --workspace needs SLACK_BOT_TOKEN (and SLACK_API_URL for a stand-in Slack)")
+    client = make_web_client(token, config.slack_api_url, max_retries=1)
+    try:
+        return run(unresolved(result, SlackDirectory(client)))
+    except DirectoryError as exc:
+        fail(f"check --workspace: {exc}")
+        raise  # unreachable; for type checkers

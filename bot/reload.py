@@ -43,6 +43,8 @@ class DefinitionWatcher:
     """File -> the workflow it defined when last loaded."""
     on_change: Callable[[], Awaitable[None]] | None = None
     """What derives from the definitions and must follow them (webhook keys, channels)."""
+    prepare: Callable[[dict[str, Workflow]], Awaitable[None]] | None = None
+    """Run on what a reload loaded before it goes live (names -> user ids, bot/people.py)."""
     poll_seconds: float = 2.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stamps: Stamps = field(default_factory=dict)
@@ -87,6 +89,8 @@ class DefinitionWatcher:
     async def reload(self) -> list[str]:
         """Load the folder again; returns ``name@digest`` of each new or changed workflow."""
         loaded = await asyncio.to_thread(load_folder, self.folder, self.check)
+        if self.prepare is not None:
+            await self.prepare(loaded.workflows)
         kept = self._keep_previous(loaded)
         merged = loaded.workflows | {name: self.live[name] for name in kept.values()}
         # Stored before any run can start on them: the engine finds every pinned version.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -28,6 +29,7 @@ from bot.identity import IdentityCache
 from bot.logs import Scrubber
 from bot.metrics import MeteredAI, Metrics
 from bot.notifier import ChannelPacer, SlackChat, make_web_client
+from bot.people import resolve_at_start
 from bot.reload import DefinitionWatcher
 from bot.render import Renderer
 from bot.route_access import RouteAccess
@@ -86,7 +88,8 @@ class Runtime:
         # One connection pool for every Web API call: without it slack_sdk opens a session
         # (a TCP connection, a TLS handshake against Slack) per call.
         self.client.session = aiohttp.ClientSession()
-        await self.identity.load()
+        if await self.identity.load() is not None:  # @name, e-mails -> user ids (bot/people.py)
+            await resolve_at_start(self.workflows, self.client)
         await self._warm_database()
         await self._resolve_watched_channels()
         if self.deps.starters is not None:
@@ -276,6 +279,7 @@ def build_runtime(
     )
     if runtime.watcher is not None:
         runtime.watcher.on_change = runtime._definitions_changed
+        runtime.watcher.prepare = functools.partial(resolve_at_start, client=client)
     return runtime
 
 

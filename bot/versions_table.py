@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.db_ready import ready_store
+from bot.people import resolve_as_served
 from bot.settings import load_settings
 from workflows.loader import CheckContext, load_folder
 from workflows.versions import SHORT, VersionSummary, digest_of, version_summaries
@@ -36,13 +37,15 @@ def workflows_command() -> None:
     """List each workflow's versions: digest, first seen, runs still on it, which is current."""
     config = load_settings()  # a bad setting or database: one line from ``cli.main``
     folder = load_folder(config.workflows_dir, CheckContext(templates_dir=config.templates_dir))
-    live = {name: digest_of(workflow) for name, workflow in folder.workflows.items()}
 
     async def go() -> list[VersionSummary]:
         store = await ready_store(config)
         try:
+            await resolve_as_served(folder.workflows, config)  # as serve recorded them
             return await version_summaries(store)
         finally:
             await store.dispose()
 
-    Console(width=120).print(versions_table(asyncio.run(go()), live))
+    summaries = asyncio.run(go())
+    live = {name: digest_of(workflow) for name, workflow in folder.workflows.items()}
+    Console(width=120).print(versions_table(summaries, live))

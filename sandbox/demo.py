@@ -7,8 +7,10 @@ Web API client points at the emulator and the emulator delivers signed
 requests back to the bot's ``/slack/events``, so every click on the page is a
 real signed HTTP request in Slack's shape.
 
-The walkthrough printed at start-up (and shown on the page) is the
-``WALKTHROUGH`` tuple: workflows that want a demo step add one entry there.
+The walkthrough printed at start-up (and shown on the page) follows the workflows
+loaded (``sandbox/demo_tips.py``): the bundled examples' tour, or one tip per workflow of
+``--workflows DIR``, refreshed when a definition is edited. The banner names the workflows
+folder and the database file; ``--reset`` empties that file first.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from starlette.routing import Mount
 from bot.logs import configure_logging
 from bot.runtime import Runtime, build_runtime
 from bot.server import create_asgi
-from bot.settings import Settings, load_settings
+from bot.settings import BUNDLED_WORKFLOWS, Settings, load_settings
+from sandbox.demo_tips import WALKTHROUGH, demo_tips
 from sandbox.slack import ChannelSeed, SlackEmulator, UserGroupSeed, UserSeed, WorkspaceSeed
 from sandbox.slack.page import SameOriginGuard, SandboxPage, Tip, allowed_hosts
 from sandbox.standins import Standins, with_examples
@@ -54,66 +57,6 @@ PERSONAS: dict[str, str] = {
     "erin": "campaign strategist",  # bundled examples (sandbox/standins/seed.py)
     "frank": "compliance officer",
 }
-
-# The demo's guided tour, in order. Each workflow that is worth showing adds a Tip;
-# the console prints them and the page offers each as a one-click "try it".
-WALKTHROUGH: tuple[Tip, ...] = (
-    Tip(
-        title="Say hello",
-        user="alice",
-        channel="general",
-        text="/flow hello world",
-        expect="Switchboard posts a root message in #general and threads every step under it.",
-    ),
-    Tip(
-        title="See what you can start",
-        user="alice",
-        channel="general",
-        text="/flow list",
-        expect="An ephemeral catalogue of the workflows, visible only to Alice.",
-    ),
-    # --- the bundled example workflows (workflows/examples, stand-ins in sandbox/standins) ---
-    Tip(
-        title="Vendor invoice approval",
-        user="alice",
-        channel="ap-inbox",
-        text="/flow invoice ACME INV-1042 for 12,400 EUR, PO-7781",
-        expect="3.3 % over its PO: a card in #finance-approvals; approve it as Dana and the"
-        " thread shows the ledger entry and ACME's new balance.",
-    ),
-    Tip(
-        title="Campaign performance report",
-        user="alice",
-        channel="campaigns",
-        text="/flow campaign-report acme",
-        expect="Ads and CRM numbers checked (2 flagged), summarised; as Erin approve or"
-        " 'Request changes'; approved, it is posted in #client-acme with Jira follow-ups.",
-    ),
-    Tip(
-        title="Customer inquiry routing",
-        user="alice",
-        channel="support-inbox",
-        text="/flow inquiry I was charged twice for our subscription this month",
-        expect="Classified billing, P1 for an enterprise customer (escalated in the CRM),"
-        " routed to #billing with an SLA; or just post a question in #support-inbox.",
-    ),
-    Tip(
-        title="Access request",
-        user="alice",
-        channel="it-help",
-        text="/flow access tableau quarterly churn analysis",
-        expect="Policy checked for Alice's role; her manager Carol approves in a DM; access is"
-        " provisioned, confirmed in the thread and by DM (e-mail: /standins/mail).",
-    ),
-    Tip(
-        title="Compliance monitoring",
-        user="frank",
-        channel="compliance",
-        text="/flow compliance-scan",
-        expect="3 payment exceptions for Frank to review; then an audit report in #compliance,"
-        " archived and e-mailed to the auditors (see /standins/mail).",
-    ),
-)
 
 
 def demo_workspace() -> WorkspaceSeed:
@@ -161,6 +104,8 @@ class DemoOptions:
     port: int = 3000
     database: Path | None = None
     reset: bool = False
+    workflows: Path | None = None
+    """The folder of workflows to demo (default: SWITCHBOARD_WORKFLOWS, else the bundled)."""
 
 
 def local_host(host: str) -> str:
@@ -168,7 +113,9 @@ def local_host(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
-def demo_settings(api_base: str, database: Path | None = None, **extra: Any) -> Settings:
+def demo_settings(
+    api_base: str, database: Path | None = None, workflows: Path | None = None, **extra: Any
+) -> Settings:
     """The environment's settings, with the demo's defaults for whatever it leaves unset.
 
     The Web API always points at the in-process emulator: the demo never talks to Slack.
@@ -184,6 +131,10 @@ def demo_settings(api_base: str, database: Path | None = None, **extra: Any) -> 
         overrides["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
     elif "database_url" not in given:
         overrides["DATABASE_URL"] = f"sqlite+aiosqlite:///./{DEMO_DATABASE}"
+    if workflows is not None:
+        if not workflows.is_dir():
+            raise DemoError(f"--workflows {workflows}: no such folder")
+        overrides["SWITCHBOARD_WORKFLOWS"] = workflows
     if "log_format" not in given:
         overrides["SWITCHBOARD_LOG_FORMAT"] = "console"
     return load_settings(**(overrides | extra))
@@ -202,13 +153,43 @@ class Demo:
             request_url=f"{base_url}/slack/events",
             base_url=base_url,
         )
-        self.page = SandboxPage(self.emulator, personas=PERSONAS, walkthrough=WALKTHROUGH)
+        self.page = SandboxPage(self.emulator, personas=PERSONAS)
         # --- stand-ins hook: the bundled examples' ERP/CRM/ads/IAM/tickets/GRC + SMTP sink,
         # served under /standins; their URLs and tokens are the bot's connection variables.
         self.standins = Standins.beside(settings.database_url, f"{base_url}/standins")
         env = {**os.environ, **self.standins.env}
         self.runtime: Runtime = build_runtime(settings, run_workers=run_workers, env=env)
         self._bot_started = False
+        self.follow_definitions()
+
+    @property
+    def tips(self) -> tuple[Tip, ...]:
+        """The tour of the workflows loaded now (``sandbox/demo_tips.py``)."""
+        bundled = self.settings.workflows_dir.resolve() == BUNDLED_WORKFLOWS.resolve()
+        channels = [c.name for c in self.emulator.workspace.channels.values()]
+        return demo_tips(self.runtime.workflows, channels, bundled=bundled)
+
+    def follow_definitions(self) -> None:
+        """The page's tips now, and again after every reload of the definitions."""
+        self.page.walkthrough = self.tips
+        watcher = self.runtime.watcher
+        if watcher is None:
+            return
+        changed = watcher.on_change
+
+        async def refresh() -> None:
+            if changed is not None:
+                await changed()
+            self.page.walkthrough = self.tips
+
+        watcher.on_change = refresh
+
+    @property
+    def database_file(self) -> Path | None:
+        """The SQLite file the demo keeps its runs in; None for another database."""
+        url = self.settings.database_url
+        prefix = "sqlite+aiosqlite:///"
+        return Path(url.removeprefix(prefix)).resolve() if url.startswith(prefix) else None
 
     @functools.cached_property
     def asgi(self) -> Starlette:
@@ -234,12 +215,24 @@ class Demo:
 
     async def prepare_database(self, reset: bool = False) -> None:
         """Migrate the store (and with ``reset``, start from an empty SQLite file)."""
-        url = self.settings.database_url
-        if reset and url.startswith("sqlite+aiosqlite:///"):
-            path = Path(url.removeprefix("sqlite+aiosqlite:///"))
+        path = self.database_file
+        if reset and path is None:
+            raise DemoError("--reset empties only a SQLite file; DATABASE_URL names another")
+        if reset and path is not None:
             for suffix in ("", "-wal", "-shm"):
                 path.with_name(path.name + suffix).unlink(missing_ok=True)
         await migrate.upgrade(self.runtime.store)
+
+    def about(self) -> tuple[str, ...]:
+        """What the banner says of the workflows and the database it runs on."""
+        loaded, skipped = len(self.runtime.workflows), len(self.runtime.definition_errors)
+        problems = f", {skipped} with errors (see the log above)" if skipped else ""
+        file = self.database_file
+        where = f"{file} (--reset starts empty)" if file else "DATABASE_URL (not a file)"
+        return (
+            f"Workflows: {self.settings.workflows_dir} ({loaded} loaded{problems})",
+            f"Database: {where}",
+        )
 
     async def start_bot(self) -> None:
         """Start workers and learn the bot's identity; call once the server is listening.
@@ -260,12 +253,15 @@ class Demo:
         await self.emulator.aclose()
 
 
-def walkthrough_text(url: str, tips: tuple[Tip, ...] = WALKTHROUGH) -> str:
+def walkthrough_text(
+    url: str, tips: tuple[Tip, ...] = WALKTHROUGH, about: tuple[str, ...] = ()
+) -> str:
     lines = [
         "",
         f"  Switchboard sandbox is running: open {url}",
         "  A local Slack stand-in: act as Alice, Dana, Bob, Carol, Erin or Frank and use"
         " every workflow.",
+        *(f"  {line}" for line in about),
         "",
     ]
     for number, tip in enumerate(tips, start=1):
@@ -312,7 +308,11 @@ async def run_demo(options: DemoOptions) -> None:
     sock = bind(options.host, options.port)
     port = int(sock.getsockname()[1])
     base = f"http://{local_host(options.host)}:{port}"
-    settings = demo_settings(base, options.database)
+    try:
+        settings = demo_settings(base, options.database, options.workflows)
+    except DemoError:
+        sock.close()
+        raise
     setup_logging(settings)
     demo = Demo(settings, base)
     await demo.prepare_database(reset=options.reset)
@@ -334,7 +334,8 @@ async def run_demo(options: DemoOptions) -> None:
     await demo.start_bot()
     # Edit a workflow file and the next run uses it (polled every 2 s; SIGHUP: at once).
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, demo.runtime.request_reload)
-    print(walkthrough_text(f"http://{local_host(options.host)}:{port}/"), flush=True)
+    url = f"http://{local_host(options.host)}:{port}/"
+    print(walkthrough_text(url, demo.tips, demo.about()), flush=True)
     await task
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from workflows.expression_check import unsafe_reason
+from workflows.expression_types import expression_problems, step_problems
 from workflows.expressions import ExpressionError, Expressions
 from workflows.extract_warnings import offline_extract_warnings
 from workflows.language.spec import RESERVED_STEP_IDS, FieldPath, StepBase
@@ -157,14 +158,19 @@ def _check_references(workflow: Workflow, check: CheckContext) -> list[Problem]:
     problems: list[Problem] = []
     expressions = Expressions()
     ids = [step.id for step in workflow.steps]
+    by_id = {step.id: step for step in workflow.steps}
     for index, step in enumerate(workflow.steps):
         here: FieldPath = ("steps", index)
         problems.extend((here + k, m) for k, m in _check_jumps(step, frozenset(ids)))
         for key, source in step.expressions():
             earlier = frozenset(ids[:index])
-            problems.extend(
-                (here + key, m) for m in _check_expression(expressions, source, earlier)
-            )
+            found = _check_expression(expressions, source, earlier)
+            # Types only of an expression that compiles and names earlier steps (workflows/
+            # expression_types.py): each message names the step, since the path gives its index.
+            found = found or [f"step {step.id!r}: {m}" for m in expression_problems(source, by_id)]
+            problems.extend((here + key, m) for m in found)
+        found_here = step_problems(step, by_id)
+        problems.extend((here + k, f"step {step.id!r}: {m}") for k, m in found_here)
         problems.extend((here + k, m) for k, m in _check_externals(step, check))
     if workflow.on_error.goto and workflow.on_error.goto not in ids:
         problems.append((("on_error", "goto"), f"unknown step {workflow.on_error.goto!r}"))

@@ -124,6 +124,17 @@ def clamp(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
+def _money_text(amount: Any, currency: Any) -> str | None:
+    """``{amount, currency}`` as money's canonical text ("12,400.50 EUR"); the extract step
+    parses it back into ``Money``. A currency that is not a code is left out."""
+    if not isinstance(amount, int | float) or not math.isfinite(amount):
+        return None
+    try:
+        return str(Money(amount, currency if isinstance(currency, str) else ""))
+    except ValueError:
+        return str(Money(amount))
+
+
 def _strip_code_fence(content: str) -> str:
     # Some local models wrap JSON in a markdown fence despite being told not to.
     stripped = content.strip()
@@ -144,6 +155,8 @@ def _restore_strings(data: Any, redacted: Redacted) -> Any:
 def clean_value(spec: FieldSpec, value: Any) -> str | int | float | bool | None:
     if value is None:
         return None
+    if spec.type == "money" and isinstance(value, dict):
+        return _money_text(value.get("amount"), value.get("currency"))
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from openai.types.chat.completion_create_params import ResponseFormat
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from . import prompts
 from .base import FieldType
+from .money import Money
 
 
 class _CandidateAnswer(BaseModel):
@@ -51,6 +52,25 @@ def classify_answer_model(labels: tuple[str, ...]) -> type[ClassifyAnswer]:
     )
 
 
+class MoneyAnswer(BaseModel):
+    """A money field as the model is asked it: the currency is part of the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount: float = Field(description="The amount as a number: 12400.5 for '12,400.50'.")
+    currency: str | None = Field(
+        description="Its ISO 4217 code (EUR, USD, GBP, ...), or null when the text names none."
+    )
+
+
+def _lenient_money(value: Any) -> Any:
+    """A server that ignores the schema may answer 640 or "640 EUR": still money."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"amount": value, "currency": None}
+    if isinstance(value, str) and (parsed := Money.parse(value)) is not None:
+        return {"amount": parsed.amount, "currency": parsed.currency or None}
+    return value
+
+
 _FIELD_TYPES: dict[FieldType, tuple[Any, str]] = {
     "str": (str, ""),
     "int": (int, "A whole number."),
@@ -59,7 +79,10 @@ _FIELD_TYPES: dict[FieldType, tuple[Any, str]] = {
     "date": (dt.date, "A date, YYYY-MM-DD."),
     # Checked after placeholders are restored, so a redacted address still counts.
     "email": (str, "An e-mail address."),
-    "money": (float, "The amount as a plain number, without currency."),
+    "money": (
+        Annotated[MoneyAnswer, BeforeValidator(_lenient_money)],
+        "The amount and its currency.",
+    ),
 }
 
 

@@ -76,7 +76,7 @@ CLASSIFY_RETRIEVED = Prompt(
 
 EXTRACT = Prompt(
     name="extract",
-    version="extract@1",
+    version="extract@2",
     template=(
         "You extract structured fields from an incoming request.\n\n"
         "{data_rule}\n\n"
@@ -84,8 +84,9 @@ EXTRACT = Prompt(
         "Answer in the JSON format you were given, with one key per field. Use null "
         "for a field the text does not state: never guess, infer from general "
         "knowledge or invent a value. Copy values as they appear; write dates as "
-        "YYYY-MM-DD and amounts as plain numbers without currency symbols or "
-        "thousands separators. Placeholders such as [EMAIL] stand for data removed "
+        "YYYY-MM-DD and money as an amount (a number, without symbols or thousands "
+        "separators) with its currency's ISO 4217 code, or null for the currency when "
+        "the text names none. Placeholders such as [EMAIL] stand for data removed "
         "for privacy: copy them unchanged when they are a field's value."
     ),
 )

@@ -53,6 +53,7 @@ DEFAULT_RATE_LIMITS: dict[str, int] = {
     "conversations.join": TIER_3,
     "users.info": TIER_4,
     "users.list": TIER_2,
+    "users.lookupByEmail": TIER_3,
     "usergroups.list": TIER_2,
     "usergroups.users.list": TIER_2,
     "reactions.add": TIER_3,

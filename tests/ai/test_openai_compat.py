@@ -147,7 +147,7 @@ async def test_extract_returns_declared_fields_and_reports_missing(
 
     assert result.values == {
         "vendor": "Acme Tools Ltd",
-        "amount": 1250.5,
+        "amount": "1,250.50",  # money's canonical text: the extract step makes it Money
         "due": "2024-07-31",
         # Sent as [EMAIL], restored locally: personal data the workflow asked for.
         "contact": "ap@acme.example",
@@ -157,7 +157,7 @@ async def test_extract_returns_declared_fields_and_reports_missing(
     }
     assert result.missing == ["po_number"]
     assert result.method == "model"
-    assert result.provenance.prompt_version == "extract@1"
+    assert result.provenance.prompt_version == "extract@2"
     assert result.provenance.redactions == ["email"]
 
     [sent] = fake_openai.requests

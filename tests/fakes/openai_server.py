@@ -359,6 +359,10 @@ def _extract_by_rule(text: str, name: str, sub: dict[str, Any]) -> Any:
     raw = match.group(1).strip()
     types = _types_of(sub)
     try:
+        if "object" in types:  # money: {amount, currency} (connectors/ai/openai_schema.py)
+            code = re.search(r"\b[A-Z]{3}\b", raw)
+            amount = float(re.sub(r"[^\d.-]", "", raw))
+            return {"amount": amount, "currency": code.group(0) if code else None}
         if "integer" in types:
             return int(re.sub(r"[^\d-]", "", raw))
         if "number" in types:

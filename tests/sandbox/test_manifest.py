@@ -71,6 +71,7 @@ def test_manifest_declares_what_the_bot_uses(manifest: dict[str, Any]) -> None:
         "reactions:write",
         "usergroups:read",
         "users:read",
+        "users:read.email",
     }
 
 

@@ -50,6 +50,9 @@ FieldPath = tuple[str | int, ...]
 """Keys from a step's mapping down to one value, e.g. ``("approve", "next", "rejected")``."""
 Reference = tuple[FieldPath, str]
 """A value that names something (a step, a template, a connection) or is an expression."""
+ValueType = Literal["number", "money", "text", "bool", "list", "mapping"]
+"""What an output value is in expressions, as far as ``check`` types them
+(``workflows/expression_types.py``); an output not typed may be anything."""
 
 
 class StepBase(Strict):
@@ -59,6 +62,8 @@ class StepBase(Strict):
     """Every key the executor may put in the step's output (``steps.<id>.<key>``)."""
     WAITS: ClassVar[bool] = False
     """Waits for time or people on every pass, so jumping back to itself cannot spin."""
+    OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {}
+    """The type of the outputs whose type is always the same (when not ``None``)."""
 
     id: str = Field(pattern=NAME_PATTERN)
     when: str | bool | None = Field(default=None, description="Skip the step unless true")
@@ -107,6 +112,11 @@ class StepBase(Strict):
         reference = self.connection_reference()
         return reference[1] if reference else None
 
+    def people(self) -> list[Reference]:
+        """Who the step names as deciders or owners (``@name``, an e-mail, ``user:``/``group:``
+        or an id): resolved to user ids at start-up, checked by ``check --workspace``."""
+        return []
+
     def expressions(self) -> list[Reference]:
         """Every string of the step that the engine renders as a template (``{{ }}``, ``{% %}``).
 
@@ -118,6 +128,14 @@ class StepBase(Strict):
     def outputs(self) -> tuple[str, ...] | None:
         """The keys of this step's output; None when the definition cannot know them."""
         return self.OUTPUT
+
+    def output_types(self) -> dict[str, ValueType]:
+        """The type of each output this definition fixes; the others may be anything."""
+        return self.OUTPUT_TYPES
+
+    def output_choices(self) -> dict[str, tuple[str, ...]]:
+        """Outputs that are always one of a few texts (or ``None``), e.g. a label."""
+        return {}
 
 
 def _is_template(text: str) -> bool:

@@ -47,6 +47,7 @@ class Methods(ChatMethods, ConversationMethods, UserMethods, ViewMethods, FileMe
             "conversations.join": self.conversations_join,
             "users.info": self.users_info,
             "users.list": self.users_list,
+            "users.lookupByEmail": self.users_lookup_by_email,
             "usergroups.list": self.usergroups_list,
             "usergroups.users.list": self.usergroups_users_list,
             "reactions.add": self.reactions_add,

@@ -25,6 +25,13 @@ class UserMethods(MethodsBase):
             "response_metadata": {"next_cursor": cursor},
         }
 
+    def users_lookup_by_email(self, args: Args) -> JSON:
+        email = (args.opt("email") or "").lower()
+        for user in self.ws.users.values():
+            if user.email and user.email.lower() == email and not user.is_bot:
+                return {"user": self.ws.user_dict(user)}
+        raise ApiError("users_not_found")
+
     def usergroups_list(self, args: Args) -> JSON:
         include_users = args.flag("include_users")
         include_count = args.flag("include_count")

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from connectors.ai.base import FieldType
-from workflows.language.spec import Reference, StepBase, Strict
+from workflows.language.spec import Reference, StepBase, Strict, ValueType
 
 DEFAULT_TEXT = "{{ input.text }}"
 PROVENANCE_OUTPUT = ("method", "provenance")
@@ -47,7 +47,19 @@ class ClassifyStep(StepBase):
         "provenance",
         "error",
     )
+    OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {
+        "label": "text",
+        "guess": "text",
+        "confidence": "number",
+        "triage": "bool",
+        "candidates": "list",
+        "rationale": "text",
+    }
     classify: ClassifySpec
+
+    def output_choices(self) -> dict[str, tuple[str, ...]]:
+        labels = tuple(self.classify.labels)
+        return {"label": labels, "guess": labels}
 
     def jump_targets(self) -> list[Reference]:
         unsure = self.classify.on_low_confidence
@@ -67,6 +79,16 @@ EXTRACT_TYPES: dict[str, str] = {
     'JSON {"amount": 12400.5, "currency": "EUR"} (connectors/ai/money.py)',
 }
 """What each extract field type gives later steps: the one table (docs quote it)."""
+VALUE_TYPES: dict[str, ValueType] = {
+    "str": "text",
+    "int": "number",
+    "float": "number",
+    "bool": "bool",
+    "date": "text",
+    "email": "text",
+    "money": "money",
+}
+"""Each extract field type as ``check`` types it in expressions."""
 
 
 class FieldDef(Strict):
@@ -110,6 +132,11 @@ class ExtractStep(StepBase):
     def outputs(self) -> tuple[str, ...]:
         return (*self.extract.fields, *self.OUTPUT)
 
+    def output_types(self) -> dict[str, ValueType]:
+        fields = self.extract.fields.items()
+        types = {n: VALUE_TYPES[d if isinstance(d, str) else d.type] for n, d in fields}
+        return {**types, "missing": "list"}
+
 
 class SummarizeSpec(Strict):
     text: str = DEFAULT_TEXT
@@ -120,4 +147,5 @@ class SummarizeSpec(Strict):
 class SummarizeStep(StepBase):
     KIND: ClassVar[str] = "summarize"
     OUTPUT: ClassVar[tuple[str, ...]] = ("text", *PROVENANCE_OUTPUT)
+    OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {"text": "text"}
     summarize: SummarizeSpec

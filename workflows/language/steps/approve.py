@@ -6,13 +6,26 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from workflows.language.spec import NAME_PATTERN, Duration, Reference, StepBase, Strict
+from workflows.language.spec import (
+    NAME_PATTERN,
+    Duration,
+    Reference,
+    StepBase,
+    Strict,
+    ValueType,
+)
 
 
 class OutcomeButton(Strict):
     id: str = Field(pattern=NAME_PATTERN)
-    label: str
+    label: str = Field(description="The button, as an action: 'Request changes'")
     style: Literal["primary", "danger"] | None = None
+    done: str | None = Field(
+        default=None,
+        max_length=70,
+        description="The settled card's words for it: 'Changes requested' (then: by @erin); "
+        "default: the label, 'chosen by @erin'",
+    )
 
 
 class Escalation(Strict):
@@ -26,7 +39,8 @@ class GotoOnTimeout(Strict):
 
 class EscalationLevel(Strict):
     approvers: list[str] = Field(
-        min_length=1, description="Added to the gate at this level (IDs, @group, #channel)"
+        min_length=1,
+        description="Added to the gate at this level (@group or @person, e-mail, ID, #channel)",
     )
     timeout: Duration | None = Field(
         default=None, description="How long this level has before the next (required)"
@@ -57,7 +71,9 @@ class EscalationChain(Strict):
 
 class ApproveSpec(Strict):
     approvers: list[str] = Field(
-        min_length=1, description="User IDs, @group handles, #channel (its members) or expressions"
+        min_length=1,
+        description="@group or @person (user:/group: to be explicit), e-mail, user ID, "
+        "#channel (its members) or expressions",
     )
     channel: str | None = Field(default=None, description="Where the card goes (default: thread)")
     user: str | None = Field(default=None, description="Send the card as a DM instead")
@@ -110,6 +126,14 @@ class ApproveStep(StepBase):
         "reason",
         "approvals",
     )
+    OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {
+        "status": "text",
+        "approvers": "list",
+        "outcome": "text",
+        "decided_by": "text",
+        "decided_at": "text",
+        "approvals": "list",
+    }
     WAITS: ClassVar[bool] = True
     approve: ApproveSpec
 
@@ -126,3 +150,24 @@ class ApproveStep(StepBase):
 
     def templates(self) -> list[Reference]:
         return [(("approve", "template"), self.approve.template)]
+
+    def output_choices(self) -> dict[str, tuple[str, ...]]:
+        custom = tuple(outcome.id for outcome in self.approve.outcomes)
+        return {"outcome": ("approved", "rejected", "timed_out", *custom)}
+
+    def people(self) -> list[Reference]:
+        spec = self.approve
+        found: list[Reference] = [
+            (("approve", "approvers", i), who) for i, who in enumerate(spec.approvers)
+        ]
+        if isinstance(spec.on_timeout, Escalation):
+            found += [
+                (("approve", "on_timeout", "escalate_to", i), who)
+                for i, who in enumerate(spec.on_timeout.escalate_to)
+            ]
+        for level, step in enumerate(spec.escalation.levels if spec.escalation else []):
+            found += [
+                (("approve", "escalation", "levels", level, "approvers", i), who)
+                for i, who in enumerate(step.approvers)
+            ]
+        return found

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from workflows.language.spec import Duration, Reference, StepBase, Strict
+from workflows.language.spec import Duration, Reference, StepBase, Strict, ValueType
 
 
 class SetStep(StepBase):
@@ -74,6 +74,7 @@ class SwitchSpec(Strict):
 class SwitchStep(StepBase):
     KIND: ClassVar[str] = "switch"
     OUTPUT: ClassVar[tuple[str, ...]] = ("value", "next")
+    OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {"value": "text", "next": "text"}
     switch: SwitchSpec
 
     def jump_targets(self) -> list[Reference]:
@@ -100,4 +101,5 @@ class CallStep(StepBase):
 class EndStep(StepBase):
     KIND: ClassVar[str] = "end"
     OUTPUT: ClassVar[tuple[str, ...]] = ("note",)
+    OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {"note": "text"}
     end: Literal[True] | str = Field(description="true, or a closing message")

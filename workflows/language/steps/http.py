@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 
-from workflows.language.spec import Reference, StepBase, Strict
+from workflows.language.spec import Reference, StepBase, Strict, ValueType
 
 
 class HttpSpec(Strict):
@@ -42,6 +42,7 @@ class HttpSpec(Strict):
 class HttpStep(StepBase):
     KIND: ClassVar[str] = "http"
     OUTPUT: ClassVar[tuple[str, ...]] = ("status", "data")
+    OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {"status": "number"}
     http: HttpSpec
 
     def connection_reference(self) -> Reference:

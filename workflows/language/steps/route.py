@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from workflows.language.spec import Duration, StepBase, Strict
+from workflows.language.spec import Duration, Reference, StepBase, Strict
 
 
 class SlaSpec(Strict):
@@ -52,3 +52,13 @@ class RouteStep(StepBase):
     )
     WAITS: ClassVar[bool] = True
     route: RouteSpec
+
+    def people(self) -> list[Reference]:
+        found: list[Reference] = []
+        for label, owner in self.route.owners.items():
+            if isinstance(owner, OwnerDef) and owner.user:
+                found.append((("route", "owners", label, "user"), owner.user))
+            if isinstance(owner, OwnerDef):
+                where = ("route", "owners", label, "oncall")
+                found += [((*where, i), who) for i, who in enumerate(owner.oncall)]
+        return found

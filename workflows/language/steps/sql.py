@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from workflows.language.spec import Reference, StepBase, Strict
+from workflows.language.spec import Reference, StepBase, Strict, ValueType
 
 
 class SqlSpec(Strict):
@@ -18,6 +18,11 @@ class SqlSpec(Strict):
 class SqlStep(StepBase):
     KIND: ClassVar[str] = "sql"
     OUTPUT: ClassVar[tuple[str, ...]] = ("rows", "count", "truncated")
+    OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {
+        "rows": "list",
+        "count": "number",
+        "truncated": "bool",
+    }
     sql: SqlSpec
 
     def connection_reference(self) -> Reference:
