@@ -162,10 +162,13 @@ def _check_references(workflow: Workflow, check: CheckContext) -> list[Problem]:
         problems.extend((here + k, m) for k, m in _check_jumps(step, frozenset(ids)))
         for key, source in step.expressions():
             earlier = frozenset(ids[:index])
+            local = step.local_names(key)
             problems.extend(
-                (here + key, m) for m in _check_expression(expressions, source, earlier)
+                (here + key, m) for m in _check_expression(expressions, source, earlier, local)
             )
         problems.extend((here + k, m) for k, m in _check_externals(step, check))
+        for key, child in step.children():  # foreach/parallel: their inner steps' references
+            problems.extend((here + key + k, m) for k, m in _check_externals(child, check))
     if workflow.on_error.goto and workflow.on_error.goto not in ids:
         problems.append((("on_error", "goto"), f"unknown step {workflow.on_error.goto!r}"))
     return problems
@@ -182,9 +185,11 @@ def _check_jumps(step: StepBase, ids: frozenset[str]) -> list[Problem]:
     return problems
 
 
-def _check_expression(expressions: Expressions, source: str, earlier: frozenset[str]) -> list[str]:
+def _check_expression(
+    expressions: Expressions, source: str, earlier: frozenset[str], local: frozenset[str]
+) -> list[str]:
     try:
-        unsafe = unsafe_reason(source)  # first: it bounds the nesting compile will see
+        unsafe = unsafe_reason(source, local)  # first: it bounds the nesting compile will see
         if unsafe is not None:
             return [unsafe]
         expressions.check(source)

@@ -119,6 +119,14 @@ class StepBase(Strict):
         """The keys of this step's output; None when the definition cannot know them."""
         return self.OUTPUT
 
+    def children(self) -> list[tuple[FieldPath, StepBase]]:
+        """Steps nested in this one (``foreach``, ``parallel``), with the field holding each."""
+        return []
+
+    def local_names(self, key: FieldPath) -> frozenset[str]:
+        """Names besides input/steps/run that the expression at ``key`` sees (``item``)."""
+        return frozenset()
+
 
 def _is_template(text: str) -> bool:
     return "{{" in text or "{%" in text

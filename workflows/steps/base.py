@@ -56,6 +56,8 @@ class StepOutcome:
     """Jobs for this step to run later (reminders, timeouts), queued with the result."""
     action: str = "step.completed"
     """The audit action recorded for this outcome."""
+    fan_out: list[dict[str, Any]] = field(default_factory=list)
+    """Item jobs (``foreach``/``parallel``, ``workflows/fanout.py``) queued with the result."""
 
     @property
     def overrides_next(self) -> bool:
