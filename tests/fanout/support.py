@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,6 +30,9 @@ class Sources:
         self.keys: Counter[str] = Counter()
         self.in_flight = 0
         self.most_in_flight = 0
+        self.log: list[str] = []
+        """Every delivery's Idempotency-Key, in the order the requests arrived."""
+        self.on_delivery: Callable[[str], None] | None = None
 
     @property
     def asgi_app(self) -> Starlette:
@@ -42,7 +46,9 @@ class Sources:
     async def _answer(self, request: Request) -> Response:
         name = request.path_params["name"]
         self.deliveries[name] += 1
-        self.keys[request.headers.get("idempotency-key", "")] += 1
+        key = request.headers.get("idempotency-key", "")
+        self.keys[key] += 1
+        self.log.append(key)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -50,6 +56,8 @@ class Sources:
                 await asyncio.sleep(self.delay)
         finally:
             self.in_flight -= 1
+        if self.on_delivery is not None:
+            self.on_delivery(key)  # e.g. kill the caller before it gets the answer
         if name in self.always_fail:
             return JSONResponse({"error": f"{name} is not valid"}, status_code=422)
         if self.fail_first.get(name, 0) > 0:
