@@ -1,9 +1,9 @@
-"""Kill -9 real `switchboard worker` processes in the middle of a `foreach`: nothing lost or repeated.
+"""Kill -9 `switchboard worker` processes in the middle of a `foreach`: nothing lost or repeated.
 
-One run goes through 50 items, 5 at a time, each a POST to a stand-in API. Both
-workers are SIGKILLed twice while items are in flight (right as a request arrives,
-before the worker has its answer), then restarted and left to finish. What must hold,
-on SQLite and on PostgreSQL:
+One run goes through 50 items, 5 at a time, each a POST to a stand-in API, worked
+by four real worker processes. Two are SIGKILLed at the 12th request and one more
+at the 30th (as a request arrives, before its worker has the answer); the last one
+finishes. What must hold, on SQLite and on PostgreSQL:
 
 - the run succeeds with all 50 results, in item order, each the answer to its own item;
 - each item has exactly one job, done, and one ``item.completed`` record;
