@@ -109,6 +109,10 @@ steps:
     route: {{label: "billing", owners: {{billing: "#billing"}}, triage: "#triage"}}
   - id: week
     digest: {{channel: "#ops", chart: false}}
+  - id: many
+    foreach: {{items: "{{{{ [1, 2] }}}}", do: {{set: {{v: "{{{{ item }}}}"}}}}}}
+  - id: both
+    parallel: {{steps: [{{id: one, set: {{x: 1}}}}, {{id: two, set: {{x: 2}}}}]}}
   - id: done
     end: "closed"
 """

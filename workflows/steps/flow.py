@@ -75,7 +75,7 @@ async def run_parallel(ctx: StepContext) -> StepOutcome:
 
 async def _join_parallel(ctx: StepContext, step: ParallelStep, pass_id: str) -> StepOutcome:
     rows = await recorded(ctx.store, ctx.run_id, step.id, pass_id)
-    outputs: dict[str, Any] = {}
+    outputs: dict[str, Any] = {branch.id: None for branch in step.parallel.steps}
     errors: dict[str, str | None] = {}
     done: list[tuple[Any, int, str]] = []
     for index, branch in enumerate(step.parallel.steps):

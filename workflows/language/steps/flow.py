@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from workflows.language.spec import FieldPath, Reference, StepBase, Strict
+from workflows.language.spec import FieldPath, StepBase, Strict
 
 if TYPE_CHECKING:
     from workflows.language.steps import AnyStep
@@ -27,14 +27,10 @@ MAX_ITEMS = 1000
 
 def _inner_ok(step: StepBase) -> StepBase:
     if step.KIND in NOT_INSIDE or step.KIND == "parallel":
-        raise ValueError(f"a {step.KIND} step cannot run inside foreach or parallel")
+        raise ValueError(f"{step.KIND} steps cannot run inside foreach or parallel")
     if step.goto is not None:
         raise ValueError("an inner step cannot goto: the group continues as one step")
     return step
-
-
-def _prefixed(prefix: FieldPath, references: list[Reference]) -> list[Reference]:
-    return [(prefix + key, value) for key, value in references]
 
 
 class ForeachSpec(Strict):
@@ -74,9 +70,6 @@ class ForeachStep(StepBase):
     def local_names(self, key: FieldPath) -> frozenset[str]:
         return ITEM_NAMES if key[:2] == ("foreach", "do") else frozenset()
 
-    def templates(self) -> list[Reference]:
-        return _prefixed(("foreach", "do"), self.foreach.do.templates())
-
     def branch(self, index: int) -> StepBase:
         """The inner step as the job of item ``index`` runs it (its own outbox keys)."""
         return self.foreach.do.model_copy(update={"id": f"{self.id}.{index}"})
@@ -105,12 +98,6 @@ class ParallelStep(StepBase):
 
     def children(self) -> list[tuple[FieldPath, StepBase]]:
         return [(("parallel", "steps", i), step) for i, step in enumerate(self.parallel.steps)]
-
-    def templates(self) -> list[Reference]:
-        found: list[Reference] = []
-        for key, step in self.children():
-            found += _prefixed(key, step.templates())
-        return found
 
     def outputs(self) -> tuple[str, ...]:
         return (*(step.id for step in self.parallel.steps), "winner", "errors")
