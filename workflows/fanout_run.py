@@ -8,22 +8,49 @@ the inner step's own retry policy.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from connectors.secrets import scrub
 from workflows.fanout import FanStep, ItemRecorder, ItemResult
-from workflows.jobs import MAX_CLAIMS, ClaimedJob, retry_for
+from workflows.jobs import MAX_CLAIMS, ClaimedJob, JobQueue, retry_for
 from workflows.language.spec import StepBase
 from workflows.language.steps.flow import ForeachStep, ParallelStep
 from workflows.language.workflow import Workflow
-from workflows.ports import ChatError, MessageRef
-from workflows.steps.base import StepError
-from workflows.store import is_database_outage
+from workflows.limits import Limit
+from workflows.observe import StepResult
+from workflows.ports import ChatError, Clock, MessageRef
+from workflows.steps.base import StepContext, StepError, StepOutcome
+from workflows.store import Store, is_database_outage
 from workflows.tables import RunRow
 
-if TYPE_CHECKING:
-    from workflows.engine import Engine
+
+class Engine(Protocol):
+    """What running an item needs of ``workflows.engine.Engine`` (which imports this)."""
+
+    store: Store
+    clock: Clock
+    owner: str
+    queue: JobQueue
+    wakeup: asyncio.Event
+
+    def _limits(self, workflow: Workflow, step: StepBase) -> list[Limit]: ...
+
+    def _context(
+        self,
+        run: RunRow,
+        workflow: Workflow,
+        step: StepBase,
+        job: ClaimedJob,
+        thread: MessageRef | None,
+    ) -> StepContext: ...
+
+    async def _run_step(self, ctx: StepContext) -> StepOutcome: ...
+
+    def _observe(
+        self, run: RunRow, step: StepBase, result: StepResult, started: float, queue_delay: float
+    ) -> None: ...
 
 
 async def execute_item(engine: Engine, job: ClaimedJob, run: RunRow, workflow: Workflow) -> None:

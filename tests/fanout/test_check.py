@@ -64,8 +64,7 @@ def test_inner_steps_references_are_checked_at_their_line(tmp_path: Path) -> Non
 def test_item_is_seen_only_inside_foreach_do(tmp_path: Path) -> None:
     outside = GOOD.replace('{n: "{{ steps.each.failed }}"', '{n: "{{ item }}"')
     assert _check(tmp_path, outside) == [
-        "19: steps[2].set.n: unknown name 'item' "
-        "(expressions see input, run, steps)"
+        "19: steps[2].set.n: unknown name 'item' (expressions see input, run, steps)"
     ]
     in_items = GOOD.replace("input.text.split(',')", "item")
     (error,) = _check(tmp_path, in_items)

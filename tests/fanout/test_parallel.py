@@ -34,7 +34,9 @@ steps:
           http: {connection: data, path: /sources/crm}
   - id: report
     set:
-      rows: "{{ (steps.gather.ads.data.rows if steps.gather.ads else 0) + (steps.gather.crm.data.rows if steps.gather.crm else 0) }}"
+      rows: >-
+        {{ (steps.gather.ads.data.rows if steps.gather.ads else 0)
+        + (steps.gather.crm.data.rows if steps.gather.crm else 0) }}
       winner: "{{ steps.gather.winner }}"
 """
 
