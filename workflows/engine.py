@@ -256,6 +256,8 @@ class Engine:
             job_kind=job.kind,
             payload=job.payload,
             requester=run.requester,
+            job_id=job.id,
+            workflows=self.workflows,
         )
 
     async def _run_step(self, ctx: StepContext) -> StepOutcome:

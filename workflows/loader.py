@@ -21,6 +21,7 @@ from workflows.extract_warnings import offline_extract_warnings
 from workflows.language.spec import RESERVED_STEP_IDS, FieldPath, StepBase
 from workflows.language.workflow import Workflow
 from workflows.starter_rules import channel_starter_warnings
+from workflows.subflow_check import subworkflow_problems
 from workflows.yaml_safe import Lines, YamlProblem, one_line, read_yaml
 
 # A file name in templates/, never a path (and short enough for the file system to stat).
@@ -87,7 +88,20 @@ def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
         found = channel_starter_warnings(path, workflow)  # workflows/starter_rules.py
         found += offline_extract_warnings(path, workflow)  # workflows/extract_warnings.py
         result.warnings += [DefinitionError(str(path), *warning) for warning in found]
+    _check_children(result)
     return result
+
+
+def _check_children(result: LoadResult) -> None:
+    """``workflow`` steps: the child is loaded, no loops (``workflows/subflow_check.py``)."""
+    problems = subworkflow_problems(result.workflows)
+    files = {name: file for file, name in result.files.items()}
+    for name, key, message in problems:
+        lines = read_yaml(Path(files[name])).lines
+        result.errors.append(DefinitionError(files[name], lines.get(key, 1), _dotted(key), message))
+    for name in {name for name, _, _ in problems}:
+        del result.workflows[name]
+        del result.files[files[name]]
 
 
 def load_file(path: Path, check: CheckContext) -> tuple[Workflow | None, list[DefinitionError]]:

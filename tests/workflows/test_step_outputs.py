@@ -142,13 +142,15 @@ async def test_every_kind_outputs_only_what_its_model_declares(
     store: Store, provider: OpenAICompatProvider, tmp_path: Path
 ) -> None:
     wf = workflow(EVERY_KIND)
-    # The connector kinds (email, ticket, webhook) are checked in tests/steps/ against real servers.
+    # The connector kinds (email, ticket, webhook) are checked in tests/steps/ against real servers;
+    # workflow (a child run) in tests/fanout/test_subworkflow.py.
     assert {step.KIND for step in wf.steps} >= set(STEP_MODELS) - {
         "http",
         "fail",
         "email",
         "ticket",
         "webhook",
+        "workflow",
     }
     sqlite3.connect(tmp_path / "db.sqlite").close()  # the connection opens it read-only
     connectors = ConnectorRegistry.build(

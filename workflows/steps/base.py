@@ -107,6 +107,10 @@ class StepContext:
     """``step`` the first time; ``signal`` when people acted; ``timer`` when a timer fired."""
     payload: Mapping[str, Any] = field(default_factory=dict)
     requester: str | None = None
+    job_id: int = 0
+    """The job being run: stable across re-executions of it (a child run's dedupe key)."""
+    workflows: Mapping[str, Workflow] = field(default_factory=dict)
+    """The loaded workflows by name (``workflow`` steps start children from them)."""
 
     @property
     def idempotency_key(self) -> str:

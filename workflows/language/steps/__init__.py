@@ -25,7 +25,13 @@ from workflows.language.steps.basic import (
 )
 from workflows.language.steps.connectors import EmailStep, TicketStep, WebhookStep
 from workflows.language.steps.digest import DigestStep
-from workflows.language.steps.flow import ForeachSpec, ForeachStep, ParallelSpec, ParallelStep
+from workflows.language.steps.flow import (
+    ForeachSpec,
+    ForeachStep,
+    ParallelSpec,
+    ParallelStep,
+    SubWorkflowStep,
+)
 from workflows.language.steps.http import HttpStep
 from workflows.language.steps.route import RouteStep
 from workflows.language.steps.sql import SqlStep
@@ -63,6 +69,7 @@ _TAGGED: TypeAlias = (
     | Annotated[WebhookStep, Tag(WebhookStep.KIND)]
     | Annotated[ForeachStep, Tag(ForeachStep.KIND)]
     | Annotated[ParallelStep, Tag(ParallelStep.KIND)]
+    | Annotated[SubWorkflowStep, Tag(SubWorkflowStep.KIND)]
 )
 STEP_MODELS: dict[str, type[StepBase]] = {
     model.KIND: model for model in (get_args(member)[0] for member in get_args(_TAGGED))

@@ -1,5 +1,5 @@
-"""Models of the kinds that fan out and join: ``foreach`` (a step per item of a list) and
-``parallel`` (a group of steps at once).
+"""Models of the kinds that fan out and join: ``foreach`` (a step per item of a list),
+``parallel`` (a group of steps at once), and ``workflow`` (a child run, waited for).
 
 Their inner steps are ordinary step models (``AnyStep``, resolved by
 ``language/steps/__init__.py`` once every kind is known). An inner step runs as its own
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from workflows.language.spec import FieldPath, StepBase, Strict
+from workflows.language.spec import NAME_PATTERN, FieldPath, Reference, StepBase, Strict
 
 if TYPE_CHECKING:
     from workflows.language.steps import AnyStep
 
-NOT_INSIDE = frozenset({"approve", "route", "wait", "switch", "end", "digest"} | {"foreach"})
+NOT_INSIDE = frozenset({"approve", "route", "wait", "switch", "end", "digest", "workflow"})
 """Kinds an inner step may not be: they wait, jump, or fan out again."""
 ITEM_NAMES = frozenset({"item", "index"})
 """What a ``foreach`` inner step's expressions see besides ``input``, ``steps`` and ``run``."""
@@ -26,7 +26,7 @@ MAX_ITEMS = 1000
 
 
 def _inner_ok(step: StepBase) -> StepBase:
-    if step.KIND in NOT_INSIDE or step.KIND == "parallel":
+    if step.KIND in NOT_INSIDE or step.KIND in ("foreach", "parallel"):
         raise ValueError(f"{step.KIND} steps cannot run inside foreach or parallel")
     if step.goto is not None:
         raise ValueError("an inner step cannot goto: the group continues as one step")
@@ -105,3 +105,25 @@ class ParallelStep(StepBase):
     def branch(self, index: int) -> StepBase:
         inner = self.parallel.steps[index]
         return inner.model_copy(update={"id": f"{self.id}.{inner.id}"})
+
+
+class SubWorkflowSpec(Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="The workflow to run as a child")
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="The child's input (expressions); `text` is its text"
+    )
+    next: dict[Literal["rejected", "timed_out", "failed", "cancelled"], str] = Field(
+        default_factory=dict,
+        description="Step to go to when the child ends so; unmapped, the step fails",
+    )
+
+
+class SubWorkflowStep(StepBase):
+    KIND: ClassVar[str] = "workflow"
+    OUTPUT: ClassVar[tuple[str, ...]] = ("run", "status", "steps")
+    WAITS: ClassVar[bool] = True
+    workflow: SubWorkflowSpec
+
+    def jump_targets(self) -> list[Reference]:
+        mapped = [(("workflow", "next", key), step) for key, step in self.workflow.next.items()]
+        return super().jump_targets() + mapped
