@@ -59,6 +59,9 @@ async def execute_item(engine: Engine, job: ClaimedJob, run: RunRow, workflow: W
     if not isinstance(step, ForeachStep | ParallelStep):
         await engine.queue.finish(job, "failed")
         return
+    if run.current_step != step.id:  # joined already (first_success, fail_fast): not needed
+        await engine.queue.finish(job, "cancelled")
+        return
     index = int(job.payload["index"])
     inner = step.branch(index)
     limits = engine._limits(workflow, inner)
