@@ -94,13 +94,13 @@ def test_the_json_schema_covers_foreach_and_parallel() -> None:
     schema = Workflow.model_json_schema(by_alias=True)
     text = json.dumps(schema)
     assert '"foreach"' in text and '"parallel"' in text and '"on_failure"' in text
-    # The schema asks an inner step for an id (the loader fills in the foreach's own).
-    document = yaml.safe_load(GOOD)
-    document["steps"][0]["foreach"]["do"]["id"] = "each"
-    jsonschema.validate(document, schema)
+    jsonschema.validate(yaml.safe_load(GOOD), schema)  # do needs no id, as in the loader
     broken = yaml.safe_load(GOOD.replace("on_failure: collect", "on_failure: sometimes"))
-    try:
-        jsonschema.validate(broken, schema)
-    except jsonschema.ValidationError:
-        return
-    raise AssertionError("the schema accepted on_failure: sometimes")
+    waits = yaml.safe_load(GOOD)
+    waits["steps"][0]["foreach"]["do"] = {"approve": {"approvers": ["U1"]}}
+    for document in (broken, waits):
+        try:
+            jsonschema.validate(document, schema)
+        except jsonschema.ValidationError:
+            continue
+        raise AssertionError(f"the schema accepted {document['steps'][0]}")

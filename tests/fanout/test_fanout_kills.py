@@ -179,6 +179,7 @@ async def _verify(
     items = [job for job in jobs if job.kind == ITEM_JOB]
     assert Counter(job.payload["index"] for job in items) == dict.fromkeys(range(ITEMS), 1)
     assert {job.status for job in jobs} == {"done"}
+    assert [job.kind for job in jobs if job.kind not in (ITEM_JOB, "step")] == ["signal"]  # 1 join
     assert actions["item.completed"] == ITEMS and actions["item.failed"] == 0
     assert set(sources.keys) == {f"{run.id}:each.{i}" for i in range(ITEMS)}
     for position, done in done_before_kill:

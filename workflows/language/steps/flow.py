@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from workflows.language.spec import NAME_PATTERN, FieldPath, Reference, StepBase, Strict
 
@@ -47,6 +49,28 @@ class ForeachSpec(Strict):
     @classmethod
     def _inner(cls, value: StepBase) -> StepBase:
         return _inner_ok(value)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """In the schema too, ``do`` is a step without an ``id`` of a kind allowed inside."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        do = schema["properties"]["do"]
+        kinds = []
+        for choice in do.pop("oneOf", []):
+            try:
+                step = dict(handler.resolve_ref_schema(choice))
+            except LookupError:  # foreach/parallel themselves, still being built: not allowed
+                continue
+            kind = next((k for k in step.get("required", []) if k != "id"), None)
+            if kind is None or kind in NOT_INSIDE or kind in ("foreach", "parallel"):
+                continue
+            step["required"] = [k for k in step["required"] if k != "id"]
+            kinds.append(step)
+        do.pop("discriminator", None)
+        do["oneOf"] = kinds
+        return schema
 
 
 class ForeachStep(StepBase):
