@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit
@@ -158,9 +158,17 @@ async def _decided(
         early = result.ok if step.parallel.join == "first_success" else not result.ok
     if early:
         return True
-    rows = await _items(session, run.id, step.id, ("done", "failed"))
-    finished = {row.payload["index"] for row in rows if row.payload.get("pass") == pass_id}
-    return len(finished) >= _total(step, run)
+    # Counted in SQL (no payloads loaded): each item has one job, so rows are items.
+    finished = await session.scalar(
+        select(func.count()).where(
+            JobRow.run_id == run.id,
+            JobRow.step_id == step.id,
+            JobRow.kind == ITEM_JOB,
+            JobRow.status.in_(("done", "failed")),
+            JobRow.payload["pass"].as_string() == pass_id,
+        )
+    )
+    return (finished or 0) >= _total(step, run)
 
 
 async def _items(
