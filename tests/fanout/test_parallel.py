@@ -114,3 +114,34 @@ async def test_first_success_fails_only_when_every_branch_fails(store: Store) ->
     run = await run_row(store, await _gather(store, sources, "first_success"))
     assert run.status == "failed"
     assert run.error is not None and run.error.startswith("every branch failed:")
+
+
+async def test_a_branch_whose_worker_died_runs_again_and_is_recorded_once(store: Store) -> None:
+    sources = Sources()
+    async with serve_asgi(sources.asgi_app) as url:
+        connectors = registry(url)
+        clock = ManualClock()
+        wf = workflow(GATHER.replace("JOIN", "all"))
+        services = Services(connectors=connectors)
+        dead = make_engine(store, clock, wf, services=services, owner="dead-worker")
+        alive = make_engine(store, clock, wf, services=services, owner="live-worker")
+        run_id = await start(dead, "gather")
+        (job,) = await dead.claim(10)
+        await dead.execute(job)
+        stale = await dead.claim(10)  # both branches leased, then the worker "dies"
+        assert len(stale) == 2
+        clock.advance(dead.lease_seconds + 1)
+        await drain(alive)  # the leases ran out: the live worker takes both over
+        run = await run_row(store, run_id)
+        assert run.status == "succeeded", run.error
+        # The dead worker wakes up and finishes its old lease: its result is not recorded.
+        await dead.execute(stale[0])
+        await connectors.aclose()
+    after = await run_row(store, run_id)
+    assert (after.version, after.context) == (run.version, run.context)
+    async with store.read() as session:
+        actions = Counter(
+            (await session.scalars(select(AuditRow.action).where(AuditRow.run_id == run_id))).all()
+        )
+    assert actions["item.completed"] == 2  # not 3: the stale execution recorded nothing
+    assert actions["step.completed"] == 3  # the fan-out pass, its join, report

@@ -204,3 +204,43 @@ def _fresh(tmp_path: Path) -> Path:
     folder = tmp_path / "fresh"
     folder.mkdir()
     return folder
+
+
+QUICK = """
+name: quick
+steps:
+  - id: only
+    set: {seen: "{{ input.text }}"}
+"""
+
+CALLER = """
+name: caller
+steps:
+  - id: sub
+    workflow: {name: quick, inputs: {text: "hello"}}
+  - id: after
+    set: {child_said: "{{ steps.sub.steps.only.seen }}"}
+"""
+
+
+async def test_a_child_that_ended_before_it_was_linked_is_not_missed(store: Store) -> None:
+    """The window between starting the child and linking it: the child ends inside it (its
+    end finds no link, so queues no signal), and the link must see that end."""
+    clock = ManualClock()
+    engine = make_engine(store, clock, workflow(CALLER), workflow(QUICK))
+    parent_id = await start(engine, "caller")
+    (job,) = await engine.claim(10)
+    # As if the step had started the child and crashed before linking it: the same start
+    # (same dedupe key), worked to its end by another worker.
+    key = f"workflow:{parent_id}:sub:{job.id}"
+    child_id = await start(engine, "quick", "hello", dedupe_key=key)
+    await drain(engine)  # only the child is claimable: the parent's job is leased to us
+    assert (await run_row(store, child_id)).status == "succeeded"
+    # The re-executed step gets the same child back, already ended, and goes on at once.
+    follow_up = await engine.execute(job)
+    assert follow_up is not None and follow_up.step_id == "after"
+    await engine.execute(follow_up)
+    parent = await run_row(store, parent_id)
+    assert parent.status == "succeeded", parent.error
+    assert parent.context["steps"]["sub"]["run"] == child_id
+    assert parent.context["steps"]["after"] == {"child_said": "hello"}
