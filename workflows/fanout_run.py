@@ -9,6 +9,7 @@ the inner step's own retry policy.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Protocol
 
@@ -18,12 +19,14 @@ from workflows.jobs import MAX_CLAIMS, ClaimedJob, JobQueue, retry_for
 from workflows.language.spec import StepBase
 from workflows.language.steps.flow import ForeachStep, ParallelStep
 from workflows.language.workflow import Workflow
-from workflows.limits import Limit
+from workflows.limits import Limit, defer_seconds
 from workflows.observe import StepResult
 from workflows.ports import ChatError, Clock, MessageRef
 from workflows.steps.base import StepContext, StepError, StepOutcome
 from workflows.store import Store, is_database_outage
 from workflows.tables import RunRow
+
+log = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
@@ -66,7 +69,7 @@ async def execute_item(engine: Engine, job: ClaimedJob, run: RunRow, workflow: W
     inner = step.branch(index)
     limits = engine._limits(workflow, inner)
     if limits and not await engine.queue.slots.take(limits, job.id, engine.clock.now()):
-        await engine.queue.release(job, after=0.5)
+        await engine.queue.release(job, after=defer_seconds())  # no slot: as any step waits
         return
     try:
         result = await _run_inner(engine, job, run, workflow, step, inner)
@@ -106,6 +109,7 @@ async def _run_inner(
     except Exception as exc:  # a bug in a step fails its item, not the worker
         if is_database_outage(exc):
             raise
+        log.exception("item crashed", extra={"run_id": run.id, "step_id": inner.id})
         return ItemResult(False, error=f"internal error ({type(exc).__name__})")
     engine._observe(run, inner, "ok", started, 0.0)
     return ItemResult(True, output=outcome.output)
