@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from workflows import audit, lifecycle
 from workflows.group_commit import GroupCommit
+from workflows.jobs import ITEM_JOB
 from workflows.language.spec import StepBase
 from workflows.language.steps.approve import ApproveStep
 from workflows.language.workflow import Workflow
@@ -278,7 +279,7 @@ def completion_for(
     new_jobs = [
         job_values(run.id, step.id, "timer", t.due_at, now, {"timer": t.name} | t.payload)
         for t in outcome.timers
-    ]
+    ] + [job_values(run.id, step.id, ITEM_JOB, now, now, item) for item in outcome.fan_out]
     follow = None
     if next_id is not None:
         due = max(outcome.due_at or now, now)

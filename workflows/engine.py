@@ -28,12 +28,12 @@ from typing import Any
 import structlog
 
 from connectors.secrets import scrub, scrub_data
-from workflows import audit
+from workflows import audit, fanout_run
 from workflows.chat_waits import ChatTimeExcluded, step_deadline
 from workflows.completion import Committer, Landed, Lease, completion_for
 from workflows.ending_chat import EndingChat
 from workflows.expressions import ExpressionError, Expressions
-from workflows.jobs import MAX_CLAIMS, ClaimedJob, JobQueue, retry_for
+from workflows.jobs import ITEM_JOB, MAX_CLAIMS, ClaimedJob, JobQueue, retry_for
 from workflows.language.spec import StepBase
 from workflows.language.steps import step_kind
 from workflows.language.workflow import Workflow
@@ -111,6 +111,9 @@ class Engine:
             await self._fail_definition(job, run, found)
             return None
         workflow, step = found
+        if job.kind == ITEM_JOB:  # one item of a fan-out: workflows/fanout.py
+            await fanout_run.execute_item(self, job, run, workflow)
+            return None
         limits = self._limits(workflow, step)
         if limits and not await self.queue.slots.take(limits, job.id, self.clock.now()):
             # Every slot taken: back to the queue for a moment, not counted as an attempt.
@@ -253,6 +256,8 @@ class Engine:
             job_kind=job.kind,
             payload=job.payload,
             requester=run.requester,
+            job_id=job.id,
+            workflows=self.workflows,
         )
 
     async def _run_step(self, ctx: StepContext) -> StepOutcome:

@@ -62,7 +62,7 @@ _INTROSPECTION = frozenset(
 _ENVIRONMENT = Expressions()._env
 
 
-def unsafe_reason(source: str) -> str | None:
+def unsafe_reason(source: str, local: frozenset[str] = frozenset()) -> str | None:
     """Why ``source`` is refused, or None; run before compiling (syntax errors are left to it)."""
     try:
         ast = _ENVIRONMENT.parse(source)
@@ -84,9 +84,10 @@ def unsafe_reason(source: str) -> str | None:
         for name in ast.find_all(nodes.Name)
         if name.ctx == "load" and name.name in _ENVIRONMENT.globals
     }
-    unknown = sorted(names - NAMESPACE - _GLOBALS)
+    unknown = sorted(names - NAMESPACE - _GLOBALS - local)
     if unknown:
-        return f"unknown name {unknown[0]!r} (expressions see {', '.join(sorted(NAMESPACE))})"
+        seen = ", ".join(sorted(NAMESPACE | local))
+        return f"unknown name {unknown[0]!r} (expressions see {seen})"
     return None
 
 

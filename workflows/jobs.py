@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 TAKEN_OVER = "lease expired; taken over"
 """``jobs.error`` of a job claimed after its worker stopped renewing the lease."""
+
+ITEM_JOB = "item"
+"""One item of a ``foreach`` or branch of a ``parallel`` (``workflows/fanout.py``): a run's
+items run at once, so they neither wait for nor hold the run's one-job-at-a-time turn."""
 
 MAX_CLAIMS = 20
 """A job claimed this often without finishing (a step that kills its worker) fails."""
@@ -126,11 +130,18 @@ class JobQueue:
         # raced the step still finishing would only be executed twice.
         busy = aliased(JobRow)
         run_idle = ~exists().where(
-            busy.run_id == JobRow.run_id, busy.status == "leased", busy.lease_expires_at >= now
+            busy.run_id == JobRow.run_id,
+            busy.status == "leased",
+            busy.lease_expires_at >= now,
+            busy.kind != ITEM_JOB,
         )
         candidates = (
             select(JobRow.id)
-            .where(JobRow.status == "queued", JobRow.due_at <= now, run_idle)
+            .where(
+                JobRow.status == "queued",
+                JobRow.due_at <= now,
+                or_(JobRow.kind == ITEM_JOB, run_idle),
+            )
             .order_by(JobRow.due_at)
             .limit(limit)
         )
@@ -167,7 +178,10 @@ class JobQueue:
         """Give back all but the first of several jobs of one run claimed in the same batch."""
         keep: dict[str, ClaimedJob] = {}
         extra: list[ClaimedJob] = []
+        items = [job for job in claimed if job.kind == ITEM_JOB]
         for job in sorted(claimed, key=lambda j: (j.due_at, j.id)):
+            if job.kind == ITEM_JOB:
+                continue
             if job.run_id in keep:
                 extra.append(job)
             else:
@@ -179,7 +193,7 @@ class JobQueue:
                     .where(JobRow.id.in_([j.id for j in extra]), JobRow.lease_owner == self.owner)
                     .values(status="queued", lease_owner=None, attempt=JobRow.attempt - 1)
                 )
-        return list(keep.values())
+        return list(keep.values()) + items
 
     async def renew(self, job_ids: Collection[int]) -> None:
         """Extend the leases (and concurrency slots) of ``job_ids``, the jobs a live task of

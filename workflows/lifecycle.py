@@ -10,6 +10,11 @@ in the transaction that sets the run's final status:
 - ``workflows.completion`` when the last step finishes (succeeded, rejected, timed_out),
 - ``workflows.jobs.JobQueue.fail`` when a step fails for good (failed).
 
+A child run (started by a ``workflow`` step, ``workflows/subruns.py``) that ends queues
+a signal for the live parent step waiting for it; a parent that ends other than by
+succeeding cancels its live children here too (audited ``run.cancelled`` with the
+parent's id), and they close what they own in turn.
+
 In that same transaction its open approval gates and route assignments are
 closed (``cancelled`` on a cancel, ``closed`` otherwise: nobody can decide any
 more), its pending step, timer and signal jobs are dropped (``cancelled``, never
@@ -35,7 +40,8 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from workflows.tables import AssignmentRow, AuditRow, GateRow, JobRow, RunRow
+from workflows.audit import record as audit_record
+from workflows.tables import AssignmentRow, AuditRow, GateRow, JobRow, RunRow, SubRunRow
 
 LIVE = ("running", "waiting")
 ENDINGS = ("succeeded", "failed", "rejected", "cancelled", "timed_out")
@@ -51,6 +57,9 @@ PENDING_JOBS = ("queued", "leased")
 _GATES = cast(Table, GateRow.__table__)
 _ASSIGNMENTS = cast(Table, AssignmentRow.__table__)
 _JOBS = cast(Table, JobRow.__table__)
+_RUNS = cast(Table, RunRow.__table__)
+_SUB_RUNS = cast(Table, SubRunRow.__table__)
+_AUDIT = cast(Table, AuditRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,59 @@ async def close_owned(
             ended_jobs.append(_ended_job(ending, closed, now))
     if ended_jobs:
         await conn.execute(insert(_JOBS), ended_jobs)
+    await _signal_parents(conn, endings, now)
+    await _cancel_children(conn, [e for e in endings if e.status != "succeeded"], now)
+
+
+async def _signal_parents(conn: AsyncConnection, endings: Sequence[Ending], now: datetime) -> None:
+    """A child run that ended wakes the live parent step waiting for it (``workflow`` step)."""
+    parent = _RUNS.alias("parent")
+    links = await conn.execute(
+        select(_SUB_RUNS.c.child_run_id, _SUB_RUNS.c.parent_run_id, _SUB_RUNS.c.parent_step)
+        .join(parent, parent.c.id == _SUB_RUNS.c.parent_run_id)
+        .where(_SUB_RUNS.c.child_run_id.in_([e.run_id for e in endings]), parent.c.status.in_(LIVE))
+    )
+    signals = [
+        _job(row.parent_run_id, row.parent_step, "signal", {"child": row.child_run_id}, now)
+        for row in links
+    ]
+    if signals:
+        await conn.execute(insert(_JOBS), signals)
+
+
+async def _cancel_children(conn: AsyncConnection, endings: Sequence[Ending], now: datetime) -> None:
+    """A parent that ended other than by succeeding cancels its live children (and theirs)."""
+    if not endings:
+        return
+    by = {e.run_id: e.by for e in endings}
+    child = _RUNS.alias("child")
+    rows = await conn.execute(
+        select(_SUB_RUNS.c.child_run_id, _SUB_RUNS.c.parent_run_id)
+        .join(child, child.c.id == _SUB_RUNS.c.child_run_id)
+        .where(_SUB_RUNS.c.parent_run_id.in_(list(by)), child.c.status.in_(LIVE))
+    )
+    children = {row.child_run_id: row.parent_run_id for row in rows}
+    if not children:
+        return
+    await conn.execute(
+        update(_RUNS)
+        .where(_RUNS.c.id.in_(list(children)), _RUNS.c.status.in_(LIVE))
+        .values(status="cancelled", finished_at=now, updated_at=now, version=_RUNS.c.version + 1)
+    )
+    records = [
+        audit_record(
+            run_id=child_id,
+            step_id=None,
+            actor=by[parent_id],
+            action="run.cancelled",
+            detail={"parent": parent_id},
+            now=now,
+        )
+        for child_id, parent_id in children.items()
+    ]
+    await conn.execute(insert(_AUDIT), records)
+    endings = [Ending(child_id, "cancelled", by[parent]) for child_id, parent in children.items()]
+    await close_owned(conn, endings, now)
 
 
 async def _close_gates_and_assignments(
@@ -116,10 +178,16 @@ async def _close_gates_and_assignments(
 
 def _ended_job(ending: Ending, closed: dict[str, list[str]], now: datetime) -> dict[str, Any]:
     payload = {"ending": ending.status, "by": ending.by, "at": now.isoformat()} | closed
+    return _job(ending.run_id, ENDED_STEP, ENDED_JOB, payload, now)
+
+
+def _job(
+    run_id: str, step_id: str, kind: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     return {
-        "run_id": ending.run_id,
-        "step_id": ENDED_STEP,
-        "kind": ENDED_JOB,
+        "run_id": run_id,
+        "step_id": step_id,
+        "kind": kind,
         "payload": payload,
         "status": "queued",
         "due_at": now,

@@ -22,6 +22,7 @@ from workflows.extract_warnings import offline_extract_warnings
 from workflows.language.spec import RESERVED_STEP_IDS, FieldPath, StepBase
 from workflows.language.workflow import Workflow
 from workflows.starter_rules import channel_starter_warnings
+from workflows.subflow_check import subworkflow_problems
 from workflows.yaml_safe import Lines, YamlProblem, one_line, read_yaml
 
 # A file name in templates/, never a path (and short enough for the file system to stat).
@@ -88,7 +89,20 @@ def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
         found = channel_starter_warnings(path, workflow)  # workflows/starter_rules.py
         found += offline_extract_warnings(path, workflow)  # workflows/extract_warnings.py
         result.warnings += [DefinitionError(str(path), *warning) for warning in found]
+    _check_children(result)
     return result
+
+
+def _check_children(result: LoadResult) -> None:
+    """``workflow`` steps: the child is loaded, no loops (``workflows/subflow_check.py``)."""
+    problems = subworkflow_problems(result.workflows)
+    files = {name: file for file, name in result.files.items()}
+    for name, key, message in problems:
+        lines = read_yaml(Path(files[name])).lines
+        result.errors.append(DefinitionError(files[name], lines.get(key, 1), _dotted(key), message))
+    for name in {name for name, _, _ in problems}:
+        del result.workflows[name]
+        del result.files[files[name]]
 
 
 def load_file(path: Path, check: CheckContext) -> tuple[Workflow | None, list[DefinitionError]]:
@@ -164,7 +178,8 @@ def _check_references(workflow: Workflow, check: CheckContext) -> list[Problem]:
         problems.extend((here + k, m) for k, m in _check_jumps(step, frozenset(ids)))
         for key, source in step.expressions():
             earlier = frozenset(ids[:index])
-            found = _check_expression(expressions, source, earlier)
+            local = step.local_names(key)
+            found = _check_expression(expressions, source, earlier, local)
             # Types only of an expression that compiles and names earlier steps (workflows/
             # expression_types.py): each message names the step, since the path gives its index.
             found = found or [f"step {step.id!r}: {m}" for m in expression_problems(source, by_id)]
@@ -172,6 +187,8 @@ def _check_references(workflow: Workflow, check: CheckContext) -> list[Problem]:
         found_here = step_problems(step, by_id)
         problems.extend((here + k, f"step {step.id!r}: {m}") for k, m in found_here)
         problems.extend((here + k, m) for k, m in _check_externals(step, check))
+        for key, child in step.children():  # foreach/parallel: their inner steps' references
+            problems.extend((here + key + k, m) for k, m in _check_externals(child, check))
     if workflow.on_error.goto and workflow.on_error.goto not in ids:
         problems.append((("on_error", "goto"), f"unknown step {workflow.on_error.goto!r}"))
     return problems
@@ -188,9 +205,11 @@ def _check_jumps(step: StepBase, ids: frozenset[str]) -> list[Problem]:
     return problems
 
 
-def _check_expression(expressions: Expressions, source: str, earlier: frozenset[str]) -> list[str]:
+def _check_expression(
+    expressions: Expressions, source: str, earlier: frozenset[str], local: frozenset[str]
+) -> list[str]:
     try:
-        unsafe = unsafe_reason(source)  # first: it bounds the nesting compile will see
+        unsafe = unsafe_reason(source, local)  # first: it bounds the nesting compile will see
         if unsafe is not None:
             return [unsafe]
         expressions.check(source)

@@ -345,3 +345,14 @@ class WorkflowVersionRow(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     definition: Mapped[dict[str, Any]] = mapped_column(JsonType)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SubRunRow(Base):
+    """A child run started by a ``workflow`` step, and the parent step waiting for it."""
+
+    __tablename__ = "sub_runs"
+
+    child_run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    parent_run_id: Mapped[str] = mapped_column(String(32), index=True)
+    parent_step: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

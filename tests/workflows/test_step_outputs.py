@@ -109,6 +109,10 @@ steps:
     route: {{label: "billing", owners: {{billing: "#billing"}}, triage: "#triage"}}
   - id: week
     digest: {{channel: "#ops", chart: false}}
+  - id: many
+    foreach: {{items: "{{{{ [1, 2] }}}}", do: {{set: {{v: "{{{{ item }}}}"}}}}}}
+  - id: both
+    parallel: {{steps: [{{id: one, set: {{x: 1}}}}, {{id: two, set: {{x: 2}}}}]}}
   - id: done
     end: "closed"
 """
@@ -138,13 +142,15 @@ async def test_every_kind_outputs_only_what_its_model_declares(
     store: Store, provider: OpenAICompatProvider, tmp_path: Path
 ) -> None:
     wf = workflow(EVERY_KIND)
-    # The connector kinds (email, ticket, webhook) are checked in tests/steps/ against real servers.
+    # The connector kinds (email, ticket, webhook) are checked in tests/steps/ against real servers;
+    # workflow (a child run) in tests/fanout/test_subworkflow.py.
     assert {step.KIND for step in wf.steps} >= set(STEP_MODELS) - {
         "http",
         "fail",
         "email",
         "ticket",
         "webhook",
+        "workflow",
     }
     sqlite3.connect(tmp_path / "db.sqlite").close()  # the connection opens it read-only
     connectors = ConnectorRegistry.build(

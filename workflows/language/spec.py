@@ -137,6 +137,14 @@ class StepBase(Strict):
         """Outputs that are always one of a few texts (or ``None``), e.g. a label."""
         return {}
 
+    def children(self) -> list[tuple[FieldPath, StepBase]]:
+        """Steps nested in this one (``foreach``, ``parallel``), with the field holding each."""
+        return []
+
+    def local_names(self, key: FieldPath) -> frozenset[str]:
+        """Names besides input/steps/run that the expression at ``key`` sees (``item``)."""
+        return frozenset()
+
 
 def _is_template(text: str) -> bool:
     return "{{" in text or "{%" in text

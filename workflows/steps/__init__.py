@@ -21,6 +21,7 @@ from workflows.language.steps.basic import (
 )
 from workflows.language.steps.connectors import EmailStep, TicketStep, WebhookStep
 from workflows.language.steps.digest import DigestStep
+from workflows.language.steps.flow import ForeachStep, ParallelStep, SubWorkflowStep
 from workflows.language.steps.http import HttpStep
 from workflows.language.steps.route import RouteStep
 from workflows.language.steps.sql import SqlStep
@@ -39,9 +40,11 @@ from workflows.steps.basic import (
 from workflows.steps.connectors import run_ticket, run_webhook
 from workflows.steps.digest import run_digest
 from workflows.steps.email import run_email
+from workflows.steps.flow import run_foreach, run_parallel
 from workflows.steps.http import run_http
 from workflows.steps.route import run_route
 from workflows.steps.sql import run_sql
+from workflows.steps.subflow import run_subworkflow
 
 STEP_KINDS: dict[str, StepKind] = {
     kind.name: kind
@@ -66,5 +69,7 @@ STEP_KINDS: dict[str, StepKind] = {
             StepKind(TicketStep, run_ticket),
             StepKind(WebhookStep, run_webhook),
         ),
+        *(StepKind(ForeachStep, run_foreach), StepKind(ParallelStep, run_parallel)),
+        StepKind(SubWorkflowStep, run_subworkflow),
     )
 }

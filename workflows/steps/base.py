@@ -56,6 +56,8 @@ class StepOutcome:
     """Jobs for this step to run later (reminders, timeouts), queued with the result."""
     action: str = "step.completed"
     """The audit action recorded for this outcome."""
+    fan_out: list[dict[str, Any]] = field(default_factory=list)
+    """Item jobs (``foreach``/``parallel``, ``workflows/fanout.py``) queued with the result."""
 
     @property
     def overrides_next(self) -> bool:
@@ -105,6 +107,10 @@ class StepContext:
     """``step`` the first time; ``signal`` when people acted; ``timer`` when a timer fired."""
     payload: Mapping[str, Any] = field(default_factory=dict)
     requester: str | None = None
+    job_id: int = 0
+    """The job being run: stable across re-executions of it (a child run's dedupe key)."""
+    workflows: Mapping[str, Workflow] = field(default_factory=dict)
+    """The loaded workflows by name (``workflow`` steps start children from them)."""
 
     @property
     def idempotency_key(self) -> str:

@@ -25,6 +25,13 @@ from workflows.language.steps.basic import (
 )
 from workflows.language.steps.connectors import EmailStep, TicketStep, WebhookStep
 from workflows.language.steps.digest import DigestStep
+from workflows.language.steps.flow import (
+    ForeachSpec,
+    ForeachStep,
+    ParallelSpec,
+    ParallelStep,
+    SubWorkflowStep,
+)
 from workflows.language.steps.http import HttpStep
 from workflows.language.steps.route import RouteStep
 from workflows.language.steps.sql import SqlStep
@@ -60,6 +67,9 @@ _TAGGED: TypeAlias = (
     | Annotated[EmailStep, Tag(EmailStep.KIND)]
     | Annotated[TicketStep, Tag(TicketStep.KIND)]
     | Annotated[WebhookStep, Tag(WebhookStep.KIND)]
+    | Annotated[ForeachStep, Tag(ForeachStep.KIND)]
+    | Annotated[ParallelStep, Tag(ParallelStep.KIND)]
+    | Annotated[SubWorkflowStep, Tag(SubWorkflowStep.KIND)]
 )
 STEP_MODELS: dict[str, type[StepBase]] = {
     model.KIND: model for model in (get_args(member)[0] for member in get_args(_TAGGED))
@@ -73,3 +83,7 @@ AnyStep = Annotated[
         custom_error_message=f"a step needs exactly one kind key: {', '.join(STEP_MODELS)}",
     ),
 ]
+
+# Inner steps of foreach/parallel are any step: resolved now that every kind is known.
+for _model in (ForeachSpec, ParallelSpec, ForeachStep, ParallelStep):
+    _model.model_rebuild(_types_namespace={"AnyStep": AnyStep})
