@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from workflows import audit, lifecycle, refusals
 from workflows.ids import new_id
 from workflows.language.steps.approve import ApproveStep
+from workflows.language.steps.ask import AskStep
 from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import DecisionRow, GateRow, JobRow, RunRow
@@ -260,6 +261,8 @@ def eligible_deciders(gate: GateRow, four_eyes: bool) -> list[str]:
 def policy(gate: GateRow, workflow: Workflow | None) -> tuple[set[str], bool]:
     """The outcomes a click may choose and whether four-eyes holds (default: it does)."""
     step = next((s for s in workflow.steps if s.id == gate.step_id), None) if workflow else None
+    if isinstance(step, AskStep):  # a question is answered (workflows/asks.py), not decided
+        return set(), False
     if not isinstance(step, ApproveStep):
         return {APPROVE, REJECT}, True
     return {APPROVE, REJECT} | {o.id for o in step.approve.outcomes}, step.approve.not_requester

@@ -14,6 +14,7 @@ from pydantic import Discriminator, Tag
 from workflows.language.spec import StepBase
 from workflows.language.steps.ai import ClassifyStep, ExtractStep, SummarizeStep
 from workflows.language.steps.approve import ApproveStep
+from workflows.language.steps.ask import AskStep
 from workflows.language.steps.basic import (
     CallStep,
     EndStep,
@@ -60,6 +61,7 @@ _TAGGED: TypeAlias = (
     | Annotated[EmailStep, Tag(EmailStep.KIND)]
     | Annotated[TicketStep, Tag(TicketStep.KIND)]
     | Annotated[WebhookStep, Tag(WebhookStep.KIND)]
+    | Annotated[AskStep, Tag(AskStep.KIND)]
 )
 STEP_MODELS: dict[str, type[StepBase]] = {
     model.KIND: model for model in (get_args(member)[0] for member in get_args(_TAGGED))

@@ -1,0 +1,102 @@
+"""What people entered in a form, checked and typed against its fields.
+
+The bot reads a submitted modal into one raw string per field (``None`` when left
+empty) and calls ``parse``; the values come back typed (numbers, ``Money``, ISO
+dates, IDs, text) and every problem as ``{field id: one short sentence}``, which
+the bot shows under the field (``response_action: errors``). Nothing here knows Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from connectors.ai.money import Money
+from workflows.language.inputs import InputField
+
+MAX_TEXT = 3000
+"""Slack's plain_text_input max_length."""
+
+
+@dataclass
+class Parsed:
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def parse(fields: list[InputField], raw: Mapping[str, str | None]) -> Parsed:
+    parsed = Parsed()
+    for spec in fields:
+        text = (raw.get(spec.id) or "").strip()
+        if not text:
+            if spec.required:
+                parsed.errors[spec.id] = "Please fill this in."
+            else:
+                parsed.values[spec.id] = None
+            continue
+        try:
+            parsed.values[spec.id] = _value(spec, text)
+        except ValueError as exc:
+            parsed.errors[spec.id] = str(exc)
+    return parsed
+
+
+def _value(spec: InputField, text: str) -> Any:
+    if spec.type in ("text", "long_text"):
+        limit = spec.max_length or MAX_TEXT
+        if len(text) > limit:
+            raise ValueError(f"At most {limit} characters, please ({len(text)} given).")
+        return text
+    if spec.type == "number":
+        return _bounded(spec, _number(text))
+    if spec.type == "money":
+        return _money(spec, text)
+    if spec.type == "date":
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError("Not a date (YYYY-MM-DD).") from None
+    if spec.type == "select" and text not in spec.option_values():
+        raise ValueError("Please choose one of the options.")
+    return text  # select, user, channel: the chosen value or ID
+
+
+def _number(text: str) -> int | float:
+    try:
+        value = float(text.replace(",", "").replace(" ", ""))
+    except ValueError:
+        raise ValueError("Not a number.") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("Not a number.")
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+def _money(spec: InputField, text: str) -> Money:
+    money = Money.parse(text)
+    if money is None:
+        raise ValueError("Not an amount (e.g. 1,250.00 EUR).")
+    if not money.currency and spec.currency:
+        money = Money(money.amount, spec.currency)
+    if spec.currency and money.currency != spec.currency:
+        raise ValueError(f"Please give the amount in {spec.currency}.")
+    _bounded(spec, money.amount)
+    return money
+
+
+def _bounded(spec: InputField, value: float) -> Any:
+    if spec.min is not None and value < spec.min:
+        raise ValueError(f"At least {_plain(spec.min)}, please.")
+    if spec.max is not None and value > spec.max:
+        raise ValueError(f"At most {_plain(spec.max)}, please.")
+    return value
+
+
+def _plain(number: float) -> str:
+    return f"{number:,.0f}" if float(number).is_integer() else f"{number:,}"
+
+
+def defaults(fields: list[InputField]) -> dict[str, str]:
+    """Each field's default as the text the form shows pre-filled."""
+    return {f.id: str(f.default) for f in fields if f.default is not None}
