@@ -77,7 +77,7 @@ async def _on_timer(ctx: StepContext) -> StepOutcome:
         return await _remind(ctx, spec, gate)
     if not await asks.time_out(ctx.store, gate.id, ctx.clock.now()):
         return StepOutcome(waiting=True, action="ask.timer_ignored")
-    return await _settled(ctx, gate)
+    return await _settled(ctx, await _gate(ctx, gate.id))
 
 
 async def _remind(ctx: StepContext, spec: AskSpec, gate: GateRow) -> StepOutcome:
