@@ -40,7 +40,9 @@ class Answered:
     message: str
 
 
-def ask_step(gate: GateRow, workflows: Mapping[str, Workflow], run: RunRow | None) -> AskStep | None:
+def ask_step(
+    gate: GateRow, workflows: Mapping[str, Workflow], run: RunRow | None
+) -> AskStep | None:
     workflow = workflows.get(run.workflow) if run is not None else None
     step = next((s for s in workflow.steps if s.id == gate.step_id), None) if workflow else None
     return step if isinstance(step, AskStep) else None

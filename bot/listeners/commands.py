@@ -205,9 +205,7 @@ class FlowCommands:
             if refused is None:  # no text: the form asks for the inputs
                 await ack()
                 trigger = str(command["trigger_id"])
-                self.forms.open_start_form(
-                    client, trigger, workflow, request.channel_id, respond
-                )
+                self.forms.open_start_form(client, trigger, workflow, request.channel_id, respond)
                 return
         _, message = await begin_run(self.deps, request)
         await self._answer(ack, "flow_ack", {"text": message})

@@ -192,7 +192,9 @@ class FormListeners:
             return
         self.open_start_form(client, str(body["trigger_id"]), workflow, None)
 
-    async def on_start_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def on_start_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
         meta = metadata_of(view)
         workflow = self.deps.workflows.get(str(meta.get("w", "")))
         first = next(iter((view.get("state") or {}).get("values") or {}), None)

@@ -165,7 +165,11 @@ async def test_an_unanswered_question_times_out_and_ends_the_run(
         assert gate.status == "timed_out" and gate.decided_by == "timeout"
         (card,) = slack.messages("finance-approvals")
         await slack.wait_for(
-            lambda: not ask_buttons(slack.message(slack.channel_id("finance-approvals"), card["ts"]) or {}),
+            lambda: (
+                not ask_buttons(
+                    slack.message(slack.channel_id("finance-approvals"), card["ts"]) or {}
+                )
+            ),
             message="card kept its button",
         )
 

@@ -115,7 +115,10 @@ async def test_invalid_input_is_shown_under_its_field_and_starts_nothing(
     result = await slack.submit_view("alice", form["id"], bad)
     assert result.outcome == "errors"
     errors = slack.view_errors(form["id"])
-    assert errors == {"amount": "Not an amount (e.g. 1,250.00 EUR).", "quantity": "At least 1, please."}
+    assert errors == {
+        "amount": "Not an amount (e.g. 1,250.00 EUR).",
+        "quantity": "At least 1, please.",
+    }
     over = await slack.submit_view("alice", form["id"], {"amount": "90,000", "quantity": "1"})
     assert over.outcome == "errors"
     assert slack.view_errors(form["id"]) == {"amount": "At most 50,000, please."}

@@ -61,9 +61,12 @@ class InputField(Strict):
             raise ValueError(f"input {self.id!r}: min/max are for number and money")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"input {self.id!r}: min is above max")
-        if self.type == "select" and self.default is not None:
-            if str(self.default) not in self.option_values():
-                raise ValueError(f"input {self.id!r}: the default is not one of the options")
+        if (
+            self.type == "select"
+            and self.default is not None
+            and (str(self.default) not in self.option_values())
+        ):
+            raise ValueError(f"input {self.id!r}: the default is not one of the options")
         if self.type == "date" and self.default is not None:
             try:
                 date.fromisoformat(str(self.default))

@@ -55,8 +55,10 @@ async def _open(ctx: StepContext) -> StepOutcome:
     timers = [Timer(timeout_at, "timeout")] if timeout_at else []
     if spec.remind_every:
         timers.append(Timer(now + timedelta(seconds=spec.remind_every), "remind", {"n": 1}))
-    where = "here" if ctx.thread is not None and ref.channel == ctx.thread.channel else (
-        f"<#{ref.channel}>"
+    where = (
+        "here"
+        if ctx.thread is not None and ref.channel == ctx.thread.channel
+        else (f"<#{ref.channel}>")
     )
     who = ", ".join(f"<@{u}>" for u in people[:10])
     return StepOutcome(
@@ -93,7 +95,9 @@ async def _remind(ctx: StepContext, spec: AskSpec, gate: GateRow) -> StepOutcome
         await ctx.send(ctx.thread.channel, message, ctx.thread.ts, f"remind-{n}")
     for user in gate.approvers[:REMINDERS_TO]:
         try:
-            await ctx.send(f"@{user}", ChatMessage("ask_reminder", data), None, f"remind-{n}-{user}")
+            await ctx.send(
+                f"@{user}", ChatMessage("ask_reminder", data), None, f"remind-{n}-{user}"
+            )
         except ChatError as exc:
             if exc.retryable:
                 raise
@@ -123,9 +127,7 @@ async def _settled(ctx: StepContext, gate: GateRow) -> StepOutcome:
         return StepOutcome(
             output=output, summary=f"answered by <@{gate.decided_by}>", action="ask.completed"
         )
-    outcome = StepOutcome(
-        output=output, summary="nobody answered in time", action="ask.timed_out"
-    )
+    outcome = StepOutcome(output=output, summary="nobody answered in time", action="ask.timed_out")
     if isinstance(spec.on_timeout, GotoOnTimeout):
         outcome.next_step = spec.on_timeout.goto
     elif spec.on_timeout == "end":

@@ -25,7 +25,9 @@ class AskSpec(Strict):
     people: list[str] = Field(
         min_length=1, description="Who may answer: user IDs, @group, #channel (its members)"
     )
-    channel: str | None = Field(default=None, description="Where the question goes (default: thread)")
+    channel: str | None = Field(
+        default=None, description="Where the question goes (default: thread)"
+    )
     user: str | None = Field(default=None, description="Send the question as a DM instead")
     title: str = Field(default="A question for you", max_length=150)
     text: str = Field(default="", description="The question (mrkdwn, expressions allowed)")
