@@ -189,3 +189,25 @@ async def test_cancel_closes_the_question(database: Database, tmp_path: Path) ->
         told = await slack.wait_for(lambda: slack.ephemerals("carol"), message="carol not told")
         assert "cancelled" in told[-1]["text"]
         assert slack.open_views("carol") == []
+
+
+async def test_app_home_offers_an_answer_button_for_a_question(
+    database: Database, tmp_path: Path
+) -> None:
+    (tmp_path / "coding.yaml").write_text(textwrap.dedent(CODING))
+    async with running_bot(database, workflows_dir=tmp_path) as harness:
+        slack = harness.slack
+        await slack.slash_command("bob", "general", "coding offsite")
+        await question_in(harness)
+        await slack.open_home("carol")
+        home = await slack.wait_for(lambda: slack.home_view("carol"), message="no home")
+        buttons = [
+            el["action_id"]
+            for b in home["blocks"]
+            if b["type"] == "actions"
+            for el in b["elements"]
+        ]
+        assert buttons == ["ask:open"]
+        await slack.click("carol", home["id"], "ask:open")
+        (form,) = await slack.wait_for(lambda: slack.open_views("carol"), message="no form")
+        assert form["callback_id"] == "ask_form"

@@ -137,3 +137,25 @@ async def test_text_still_starts_without_a_form(harness: Harness) -> None:
     assert answer.ok
     assert "Started *Purchase request*" in str(answer.json())
     assert slack.open_views("alice") == []
+
+
+async def test_app_home_start_button_opens_the_form(harness: Harness) -> None:
+    slack = harness.slack
+    await slack.open_home("bob")
+    home = await slack.wait_for(lambda: slack.home_view("bob"), message="no home for bob")
+    starts = [
+        b["accessory"]
+        for b in home["blocks"]
+        if b.get("accessory", {}).get("action_id") == "form:start"
+    ]
+    assert [s["value"] for s in starts] == ["purchase"]
+    await slack.click("bob", home["id"], "form:start")
+    (form,) = await slack.wait_for(lambda: slack.open_views("bob"), message="no form")
+    assert form["callback_id"] == "flow_form"
+    result = await slack.submit_view("bob", form["id"], {"vendor": "Initech", "amount": "99"})
+    assert result.outcome == "closed"
+    await slack.wait_for(lambda: _done(harness), message="run did not finish")
+    (run,) = await _runs(harness)
+    assert run.requester == slack.user_id("bob")
+    assert run.context["input"]["vendor"] == "Initech"
+    assert run.context["input"]["quantity"] == 1  # the default, submitted as Slack submits it
