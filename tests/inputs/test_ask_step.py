@@ -180,15 +180,26 @@ async def test_cancel_closes_the_question(database: Database, tmp_path: Path) ->
         slack = harness.slack
         await slack.slash_command("alice", "general", "coding offsite")
         card = await question_in(harness)
+        await slack.click("carol", card["ts"], "ask:open", channel="general")
+        (form,) = await slack.wait_for(lambda: slack.open_views("carol"), message="no form")
         run = await _run(harness)
         await slack.slash_command("alice", "general", f"cancel {run.id}")
         async with harness.runtime.store.read() as session:
             gate = (await session.scalars(select(GateRow))).one()
         assert gate.status == "cancelled"
-        await slack.click("carol", card["ts"], "ask:open", channel="general")
-        told = await slack.wait_for(lambda: slack.ephemerals("carol"), message="carol not told")
-        assert "cancelled" in told[-1]["text"]
-        assert slack.open_views("carol") == []
+        general = slack.channel_id("general")
+
+        def closed() -> dict[str, Any] | None:
+            message = slack.message(general, card["ts"])
+            return message if message and not ask_buttons(message) else None
+
+        updated = await slack.wait_for(closed, timeout=10, message="the question kept its button")
+        assert "Closed (cancelled)" in str(updated["blocks"])
+        # The form carol opened before the cancel can no longer answer.
+        late = await slack.submit_view("carol", form["id"], {"cost_centre": "CC-100"})
+        assert late.outcome == "errors"
+        assert "cancelled" in slack.view_errors(form["id"])["cost_centre"]
+        assert "answer" not in (await _run(harness)).context["steps"]["cost"]
 
 
 async def test_app_home_offers_an_answer_button_for_a_question(
