@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectors.secrets import Scrubber
 from workflows import audit, lifecycle
 from workflows.language.steps.ask import AskStep
 from workflows.language.workflow import Workflow
@@ -32,6 +33,8 @@ from workflows.tables import DecisionRow, GateRow, JobRow, RunRow
 ANSWER = "answer"
 ANSWERED = "answered"
 TIMED_OUT = "timed_out"
+_scrubber = Scrubber()
+"""Credential shapes and every configured secret: an answer is stored scrubbed."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ async def answer(
     now: datetime,
 ) -> Answered:
     """Record ``user_id``'s answer and settle the question, or say why not."""
+    values = _scrubber.value(dict(values))
     async with store.transaction(urgent=True) as session:
         gate = await session.get(GateRow, gate_id, with_for_update=True)
         if gate is None:
