@@ -8,6 +8,7 @@ the bot shows under the field (``response_action: errors``). Nothing here knows 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +19,14 @@ from workflows.language.inputs import InputField
 
 MAX_TEXT = 3000
 """Slack's plain_text_input max_length."""
+_MONEY = re.compile(
+    r"(?:[A-Z]{3}|[$€£¥])\s?\d[\d.,]*(?:\s?[kKmM]\b)?|\d[\d.,]*(?:\s?[kKmM])?\s?(?:[A-Z]{3}\b|[$€£¥])"
+)
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_MENTION = {
+    "user": re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>"),
+    "channel": re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>"),
+}
 
 
 @dataclass
@@ -100,3 +109,46 @@ def _plain(number: float) -> str:
 def defaults(fields: list[InputField]) -> dict[str, str]:
     """Each field's default as the text the form shows pre-filled."""
     return {f.id: str(f.default) for f in fields if f.default is not None}
+
+
+def extract(fields: list[InputField], text: str) -> dict[str, str]:
+    """What a request typed as one line says about the fields, without any model.
+
+    ``<id>: <value>`` (or ``<id>=<value>``, up to a comma, semicolon or line end) for
+    any field; otherwise, for a field that is the only one of its type: an amount
+    with a currency (money), an ISO date, a user or channel mention, or a select's
+    option named as a word. Only values that ``parse`` accepts are kept.
+    """
+    found: dict[str, str] = {}
+    for spec in fields:
+        pair = re.search(rf"(?i)\b{re.escape(spec.id)}\s*[:=]\s*([^,;\n]+)", text)
+        if pair:
+            found[spec.id] = pair.group(1).strip()
+        elif sum(1 for f in fields if f.type == spec.type) == 1:
+            guess = _guess(spec, text)
+            if guess is not None:
+                found[spec.id] = guess
+    checked = parse([f for f in fields if f.id in found], found)
+    return {key: value for key, value in found.items() if key not in checked.errors}
+
+
+def _guess(spec: InputField, text: str) -> str | None:
+    if spec.type == "money":
+        match = _MONEY.search(text)
+        return match.group(0) if match else None
+    if spec.type == "date":
+        match = _DATE.search(text)
+        return match.group(0) if match else None
+    if spec.type in _MENTION:
+        match = _MENTION[spec.type].search(text)
+        return match.group(1) if match else None
+    if spec.type == "select":
+        words = set(re.findall(r"[\w-]+", text.lower()))
+        named = [o.value for o in spec.choices() if {o.value.lower(), o.label.lower()} & words]
+        return named[0] if len(named) == 1 else None
+    return None
+
+
+def missing(fields: list[InputField], values: Mapping[str, Any]) -> list[str]:
+    """Required fields without a value."""
+    return [f.id for f in fields if f.required and values.get(f.id) in (None, "")]

@@ -200,12 +200,13 @@ class FlowCommands:
             dedupe_key=_start_key(command),
             trigger_id=command.get("trigger_id"),
         )
-        if workflow.inputs and not parsed.text and command.get("trigger_id"):
-            refused = self._refused(request)
-            if refused is None:  # no text: the form asks for the inputs
+        if workflow.inputs and command.get("trigger_id") and self._refused(request) is None:
+            # The form asks for what the text did not say (all of it, without text).
+            request, found = self.forms.fill(request)
+            if found is not None:
                 await ack()
                 trigger = str(command["trigger_id"])
-                self.forms.open_start_form(client, trigger, workflow, request.channel_id, respond)
+                self.forms.open_start_form(client, trigger, request, respond, found)
                 return
         _, message = await begin_run(self.deps, request)
         await self._answer(ack, "flow_ack", {"text": message})

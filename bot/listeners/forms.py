@@ -9,6 +9,7 @@ is the view's id, so a replayed submission finds the run the first one started.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -25,11 +26,13 @@ from bot.deps import BotDeps
 from bot.render import Renderer
 from workflows import form_values
 from workflows.language.inputs import InputField
-from workflows.language.workflow import Workflow
 from workflows.runs import StartRequest, record_refusal, start_run
 
 START_VIEW = "flow_form"
 START_ACTION = "form:start"
+TEXT_KEPT = 1200
+"""Request text carried in a form's private_metadata (3,000 characters) to its run."""
+PARTLY_FILLED = "I filled in what I could from your message; please complete the rest."
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{1,20}$")
 log = logging.getLogger(__name__)
 
@@ -144,23 +147,41 @@ class FormListeners:
         self.deps = deps
         self.background = background
 
+    def fill(self, request: StartRequest) -> tuple[StartRequest, dict[str, str] | None]:
+        """The request with its typed inputs, or (when a required one is missing from the
+        text) the raw values found, to pre-fill the form."""
+        fields = request.workflow.inputs
+        found = form_values.extract(fields, request.text) if request.text else {}
+        raw = form_values.defaults(fields) | found  # a default stands unless the text says
+        parsed = form_values.parse(fields, raw)
+        if parsed.errors or not request.text:
+            return request, found
+        return dataclasses.replace(request, input=parsed.values), None
+
     def open_start_form(
         self,
         client: AsyncWebClient,
         trigger_id: str,
-        workflow: Workflow,
-        channel: str | None,
+        request: StartRequest,
         respond: AsyncRespond | None = None,
+        initial: Mapping[str, str] | None = None,
     ) -> None:
-        """Open ``workflow``'s form after the ack (views.open wants the trigger within 3 s)."""
+        """Open the request's workflow's form after the ack (views.open wants the trigger
+        within 3 s); what the text already said is pre-filled and the text is kept."""
+        workflow = request.workflow
         view = form_view(
             self.deps.renderer,
             workflow.inputs,
             callback_id=START_VIEW,
-            metadata={"w": workflow.name, "c": channel or ""},
+            metadata={
+                "w": workflow.name,
+                "c": request.channel_id or "",
+                "t": request.text[:TEXT_KEPT],
+            },
             title=workflow.title or workflow.name,
             submit="Start",
-            intro=workflow.description,
+            intro=PARTLY_FILLED if initial else workflow.description,
+            initial=initial,
         )
         self.background.spawn(self._open(client, trigger_id, view, respond), "open-start-form")
 
@@ -190,7 +211,9 @@ class FormListeners:
         workflow = self.deps.workflows.get(str(action.get("value", "")))
         if workflow is None or not workflow.inputs or not body.get("trigger_id"):
             return
-        self.open_start_form(client, str(body["trigger_id"]), workflow, None)
+        user = (body.get("user") or {}).get("id")
+        request = StartRequest(workflow=workflow, source="form", user_id=user)
+        self.open_start_form(client, str(body["trigger_id"]), request)
 
     async def on_start_submit(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
@@ -211,7 +234,7 @@ class FormListeners:
         request = StartRequest(
             workflow=workflow,
             source="form",
-            text="",
+            text=str(meta.get("t") or "")[:TEXT_KEPT],
             user_id=user.get("id"),
             channel_id=channel if _CHANNEL.match(channel) else None,
             team_id=(user.get("team_id") or (body.get("team") or {}).get("id")),

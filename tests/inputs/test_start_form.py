@@ -131,12 +131,35 @@ async def test_invalid_input_is_shown_under_its_field_and_starts_nothing(
     await slack.wait_for(lambda: _done(harness), message="run did not finish")
 
 
-async def test_text_still_starts_without_a_form(harness: Harness) -> None:
+async def test_text_that_says_everything_required_starts_at_once(harness: Harness) -> None:
     slack = harness.slack
-    answer = await slack.slash_command("alice", "general", "purchase a laptop")
-    assert answer.ok
+    answer = await slack.slash_command("alice", "general", "purchase vendor: ACME, 1,200 EUR saas")
     assert "Started *Purchase request*" in str(answer.json())
     assert slack.open_views("alice") == []
+    await slack.wait_for(lambda: _done(harness), message="run did not finish")
+    (run,) = await _runs(harness)
+    inputs = run.context["input"]
+    assert inputs["vendor"] == "ACME" and inputs["category"] == "saas"
+    assert inputs["amount"] == {"amount": 1200.0, "currency": "EUR"}
+    assert inputs["text"] == "vendor: ACME, 1,200 EUR saas" and inputs["owner"] is None
+
+
+async def test_text_fills_what_it_can_and_the_form_asks_for_the_rest(harness: Harness) -> None:
+    slack = harness.slack
+    answer = await slack.slash_command("alice", "general", "purchase a laptop for 300 EUR")
+    assert answer.ok and "Started" not in str(answer.json())
+    (form,) = await slack.wait_for(lambda: slack.open_views("alice"), message="no form")
+    blocks = {b.get("block_id"): b for b in form["blocks"]}
+    assert blocks["amount"]["element"]["initial_value"] == "300 EUR"
+    assert "initial_value" not in blocks["vendor"]["element"]
+    assert "filled in what I could" in str(form["blocks"][0])
+    result = await slack.submit_view("alice", form["id"], {"vendor": "Dell"})
+    assert result.outcome == "closed"
+    await slack.wait_for(lambda: _done(harness), message="run did not finish")
+    (run,) = await _runs(harness)
+    inputs = run.context["input"]
+    assert inputs["vendor"] == "Dell" and inputs["text"] == "a laptop for 300 EUR"
+    assert inputs["amount"] == {"amount": 300.0, "currency": "EUR"}
 
 
 async def test_app_home_start_button_opens_the_form(harness: Harness) -> None:
