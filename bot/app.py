@@ -19,7 +19,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background
 from bot.deps import BotDeps
 from bot.identity import IdentityCache
-from bot.listeners.approvals import DELEGATE_VIEW, REJECT_VIEW, ApprovalListeners
+from bot.listeners.approvals import (
+    APPROVE_VIEW,
+    DELEGATE_VIEW,
+    REJECT_VIEW,
+    ApprovalListeners,
+)
 from bot.listeners.asks import ASK_ACTION, ASK_VIEW, AskListeners
 from bot.listeners.commands import FlowCommands
 from bot.listeners.forms import START_ACTION, START_VIEW, FormListeners
@@ -88,6 +93,7 @@ def build_app(
     app.action(re.compile(r"^approval:"))(approvals.on_click)
     app.view(REJECT_VIEW)(approvals.on_reject_submit)
     app.view(DELEGATE_VIEW)(approvals.on_delegate_submit)
+    app.view(APPROVE_VIEW)(approvals.on_approve_submit)
     questions = AskListeners(deps, background)
     app.action(ASK_ACTION)(questions.on_click)
     app.view(ASK_VIEW)(questions.on_submit)
