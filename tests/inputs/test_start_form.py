@@ -182,3 +182,17 @@ async def test_app_home_start_button_opens_the_form(harness: Harness) -> None:
     assert run.requester == slack.user_id("bob")
     assert run.context["input"]["vendor"] == "Initech"
     assert run.context["input"]["quantity"] == 1  # the default, submitted as Slack submits it
+
+
+async def test_a_form_opened_before_a_restart_starts_once_after_it(harness: Harness) -> None:
+    slack = harness.slack
+    await slack.slash_command("alice", "general", "purchase")
+    (form,) = await slack.wait_for(lambda: slack.open_views("alice"), message="no form")
+    await harness.restart()  # the form's state is the view itself: nothing kept in memory
+    first = await slack.submit_view("alice", form["id"], {"vendor": "ACME", "amount": "5"})
+    assert first.outcome == "closed"
+    # Slack delivering the same submission again (a retry) starts nothing new.
+    replay = await slack._deliverer.send_interaction(first.payload)
+    assert replay.status == 200
+    await slack.wait_for(lambda: _done(harness), message="run did not finish")
+    assert len(await _runs(harness)) == 1
