@@ -19,9 +19,12 @@ from workflows.language.inputs import InputField
 
 MAX_TEXT = 3000
 """Slack's plain_text_input max_length."""
-_MONEY = re.compile(
-    r"(?:[A-Z]{3}|[$€£¥])\s?\d[\d.,]*(?:\s?[kKmM]\b)?|\d[\d.,]*(?:\s?[kKmM])?\s?(?:[A-Z]{3}\b|[$€£¥])"
-)
+_CODE = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
+_SYMBOLS = frozenset("$€£¥")
+MAX_AMOUNT = 32
+"""Characters of a written amount with its currency (``EUR 1,234,567,890.00`` is 21)."""
+SCANNED = 2000
+"""Characters of a request's text ``extract`` reads (the fields are said early, if at all)."""
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _MENTION = {
     "user": re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>"),
@@ -120,6 +123,7 @@ def extract(fields: list[InputField], text: str) -> dict[str, str]:
     option named as a word. Only values that ``parse`` accepts are kept.
     """
     found: dict[str, str] = {}
+    text = text[:SCANNED]  # on the ack path: a bounded amount of text, whatever was typed
     for spec in fields:
         pair = re.search(rf"(?i)\b{re.escape(spec.id)}\s*[:=]\s*([^,;\n]+)", text)
         if pair:
@@ -134,8 +138,7 @@ def extract(fields: list[InputField], text: str) -> dict[str, str]:
 
 def _guess(spec: InputField, text: str) -> str | None:
     if spec.type == "money":
-        match = _MONEY.search(text)
-        return match.group(0) if match else None
+        return _amount_with_currency(text)
     if spec.type == "date":
         match = _DATE.search(text)
         return match.group(0) if match else None
@@ -147,6 +150,31 @@ def _guess(spec: InputField, text: str) -> str | None:
         named = [o.value for o in spec.choices() if {o.value.lower(), o.label.lower()} & words]
         return named[0] if len(named) == 1 else None
     return None
+
+
+def _amount_with_currency(text: str) -> str | None:
+    """The first ``12,400 EUR`` / ``EUR 12,400`` / ``€640`` in ``text``: token by token,
+    each candidate short and with its currency written (a code in capitals or a symbol),
+    so the time is linear in the text whatever it holds."""
+    tokens = [token.strip(",;()") for token in text.split()]
+    for index, token in enumerate(tokens):
+        pair = f"{token} {tokens[index + 1]}" if index + 1 < len(tokens) else token
+        for candidate in (token, pair):
+            marked = _CODE.search(candidate) or any(c in _SYMBOLS for c in candidate)
+            if len(candidate) > MAX_AMOUNT or not marked or not any(c.isdigit() for c in candidate):
+                continue
+            money = Money.parse(candidate)
+            if money is not None and money.amount > 0 and _written(money.currency, candidate):
+                return candidate
+    return None
+
+
+def _written(currency: str, candidate: str) -> bool:
+    """The currency is in the text as written (``for 12,400`` is not 12,400 FOR)."""
+    return bool(currency) and (
+        bool(re.search(rf"(?<![A-Za-z]){currency}(?![A-Za-z])", candidate))
+        or any(c in _SYMBOLS for c in candidate)
+    )
 
 
 def missing(fields: list[InputField], values: Mapping[str, Any]) -> list[str]:

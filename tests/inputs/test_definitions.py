@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,35 @@ def test_values_are_typed_and_problems_are_one_sentence() -> None:
     }
     long = form_values.parse([_field(max_length=5)], {"f": "abcdef"})
     assert long.errors == {"f": "At most 5 characters, please (6 given)."}
+
+
+def test_free_text_fills_only_what_it_says() -> None:
+    fields = [
+        _field(id="vendor", required=True),
+        _field(id="amount", type="money", currency="EUR"),
+        _field(id="due", type="date"),
+        _field(id="pick", type="select", options=["hardware", {"value": "saas", "label": "SaaS"}]),
+        _field(id="owner", type="user"),
+    ]
+    text = "ACME INV-1042 for 12,400 EUR, PO-7781 due 2026-12-24, saas for <@U123ABC>"
+    assert form_values.extract(fields, text) == {
+        "amount": "12,400 EUR",
+        "due": "2026-12-24",
+        "pick": "saas",
+        "owner": "U123ABC",
+    }
+    assert form_values.extract(fields, "vendor: ACME; amount = 99") == {
+        "vendor": "ACME",
+        "amount": "99",
+    }
+    # Not money: an invoice number, a lowercase word before a number, another currency.
+    assert form_values.extract(fields, "INV-1042 for 12,400") == {}
+    assert form_values.extract(fields, "$12") == {}
+
+
+def test_free_text_filling_takes_linear_time() -> None:
+    fields = [_field(id="amount", type="money"), _field(id="due", type="date")]
+    for text in ("1" * 8000, "1," * 4000, "1 " * 4000, "EUR1 " * 1600, "<@U" + "A" * 8000):
+        started = time.perf_counter()
+        form_values.extract(fields, text)
+        assert time.perf_counter() - started < 0.25, text[:20]
