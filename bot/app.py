@@ -94,7 +94,7 @@ def build_app(
     app.view(REJECT_VIEW)(approvals.on_reject_submit)
     app.view(DELEGATE_VIEW)(approvals.on_delegate_submit)
     app.view(APPROVE_VIEW)(approvals.on_approve_submit)
-    questions = AskListeners(deps, background)
+    questions = AskListeners(deps, background, home)
     app.action(ASK_ACTION)(questions.on_click)
     app.view(ASK_VIEW)(questions.on_submit)
     return app

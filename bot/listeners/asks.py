@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background
 from bot.deps import BotDeps
 from bot.listeners.forms import form_view, metadata_of, read_state
+from bot.listeners.home import HomeTab
 from workflows import asks, form_values
 from workflows.language.steps.ask import AskStep
 
@@ -26,9 +27,10 @@ ASK_VIEW = "ask_form"
 
 
 class AskListeners:
-    def __init__(self, deps: BotDeps, background: Background) -> None:
+    def __init__(self, deps: BotDeps, background: Background, home: HomeTab) -> None:
         self.deps = deps
         self.background = background
+        self.home = home
 
     async def on_click(
         self,
@@ -42,6 +44,9 @@ class AskListeners:
         gate_id, user = str(action.get("value", "")), str(body["user"]["id"])
         step, refused = await asks.may_answer(self.deps.store, self.deps.workflows, gate_id, user)
         if refused is not None or step is None or not body.get("trigger_id"):
+            if body.get("container", {}).get("type") == "view":  # App Home has no thread
+                self.home.refresh(client, user)  # to answer in: show it as it is now
+                return
             text = refused or "This question can't be answered here."
             self.background.spawn(_tell(respond, text), "ask-ephemeral")
             return
@@ -63,7 +68,9 @@ class AskListeners:
             intro="" if "{" in spec.title else f"*{spec.title}*",
         )
 
-    async def on_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def on_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         gate_id, user = str(metadata_of(view).get("g", "")), str(body["user"]["id"])
         raw = read_state(view)
         first = next(iter(raw), "answer")
@@ -88,6 +95,7 @@ class AskListeners:
             return
         await ack()
         self.deps.wakeup.set()
+        self.home.refresh(client, user)
 
 
 async def _tell(respond: AsyncRespond, text: str) -> None:

@@ -222,3 +222,10 @@ async def test_app_home_offers_an_answer_button_for_a_question(
         await slack.click("carol", home["id"], "ask:open")
         (form,) = await slack.wait_for(lambda: slack.open_views("carol"), message="no form")
         assert form["callback_id"] == "ask_form"
+        await slack.submit_view("carol", form["id"], {"cost_centre": "CC-100"})
+
+        def emptied() -> bool:
+            view = slack.home_view("carol")
+            return bool(view) and "Nothing is waiting for you" in str(view["blocks"])
+
+        await slack.wait_for(emptied, timeout=8, message="carol's Home still lists the question")
