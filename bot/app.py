@@ -19,8 +19,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background
 from bot.deps import BotDeps
 from bot.identity import IdentityCache
-from bot.listeners.approvals import DELEGATE_VIEW, REJECT_VIEW, ApprovalListeners
+from bot.listeners.approvals import (
+    APPROVE_VIEW,
+    DELEGATE_VIEW,
+    REJECT_VIEW,
+    ApprovalListeners,
+)
+from bot.listeners.asks import ASK_ACTION, ASK_VIEW, AskListeners
 from bot.listeners.commands import FlowCommands
+from bot.listeners.forms import START_ACTION, START_VIEW, FormListeners
 from bot.listeners.home import HomeTab
 from bot.listeners.intake import Intake
 from bot.listeners.routing import REASSIGN_VIEW, RoutingListeners
@@ -68,7 +75,10 @@ def build_app(
         request_verification_enabled=True,
         ignoring_self_events_enabled=True,
     )
-    app.command("/flow")(FlowCommands(deps).on_flow)
+    forms = FormListeners(deps, background)
+    app.command("/flow")(FlowCommands(deps, forms=forms).on_flow)
+    app.action(START_ACTION)(forms.on_start_button)
+    app.view(START_VIEW)(forms.on_start_submit)
     intake = Intake(deps)
     app.event("message")(intake.on_message)
     app.event("app_mention")(intake.on_mention)
@@ -83,4 +93,8 @@ def build_app(
     app.action(re.compile(r"^approval:"))(approvals.on_click)
     app.view(REJECT_VIEW)(approvals.on_reject_submit)
     app.view(DELEGATE_VIEW)(approvals.on_delegate_submit)
+    app.view(APPROVE_VIEW)(approvals.on_approve_submit)
+    questions = AskListeners(deps, background, home)
+    app.action(ASK_ACTION)(questions.on_click)
+    app.view(ASK_VIEW)(questions.on_submit)
     return app

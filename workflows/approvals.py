@@ -11,6 +11,7 @@ approver, a timeout) finds the gate closed and is told who decided and when.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit, lifecycle, refusals
 from workflows.ids import new_id
+from workflows.language.inputs import InputField
 from workflows.language.steps.approve import ApproveStep
+from workflows.language.steps.ask import AskStep
 from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import DecisionRow, GateRow, JobRow, RunRow
@@ -108,8 +111,12 @@ async def decide(
     decision: str,
     reason: str | None,
     now: datetime,
+    answer: Mapping[str, object] | None = None,
 ) -> Decided:
-    """Record one person's click; settle the gate if it is now decided."""
+    """Record one person's click; settle the gate if it is now decided.
+
+    ``answer``: the values of the step's ``approve_fields`` (an approval that asks for
+    them is refused without them); kept as the decision's JSON ``reason``."""
     async with store.transaction(urgent=True) as session:
         # Most clicks in a burst are refused (a settled gate, someone who may not decide):
         # answer those without queueing on the gate's row lock; only a click that may
@@ -122,6 +129,13 @@ async def decide(
         run = await session.get(RunRow, gate.run_id)
         workflow = workflows.get(run.workflow) if run is not None else None
         refusal = await _run_ended(session, run) or _refusal(gate, workflow, user_id, decision)
+        if (
+            refusal is None
+            and decision == APPROVE
+            and answer is None
+            and needs_fields(gate, workflow)
+        ):
+            refusal = "denied", "Approving this request needs its form: click Approve on the card."
         if refusal is None:
             # Under the gate's lock, the lock a run's end takes to close it: a cancel that
             # committed first is seen here (by the gate or the run), one after it finds
@@ -143,7 +157,7 @@ async def decide(
                         gate_id=gate.id,
                         user_id=user_id,
                         decision=decision,
-                        reason=reason,
+                        reason=reason if answer is None else json.dumps(dict(answer), default=str),
                         created_at=now,
                     )
                 )
@@ -252,6 +266,41 @@ def _refusal(
     return None
 
 
+def needs_fields(gate: GateRow, workflow: Workflow | None) -> list[InputField]:
+    """The fields Approve asks for on this gate's step (none: a plain click approves)."""
+    step = next((s for s in workflow.steps if s.id == gate.step_id), None) if workflow else None
+    return list(step.approve.approve_fields) if isinstance(step, ApproveStep) else []
+
+
+async def approve_fields_of(
+    store: Store, workflows: Mapping[str, Workflow], gate_id: str
+) -> list[InputField]:
+    """The fields Approve asks for on this gate (read on a snapshot, before a form opens)."""
+    async with store.read() as session:
+        gate = await session.get(GateRow, gate_id)
+        run = await session.get(RunRow, gate.run_id) if gate is not None else None
+    if gate is None or run is None:
+        return []
+    return needs_fields(gate, workflows.get(run.workflow))
+
+
+async def given_answer(store: Store, gate_id: str, user_id: str | None) -> dict[str, object]:
+    """The fields ``user_id`` gave with their approval (``{}`` if none)."""
+    async with store.read() as session:
+        text = await session.scalar(
+            select(DecisionRow.reason).where(
+                DecisionRow.gate_id == gate_id,
+                DecisionRow.user_id == (user_id or ""),
+                DecisionRow.decision == APPROVE,
+            )
+        )
+    try:
+        values = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
 def eligible_deciders(gate: GateRow, four_eyes: bool) -> list[str]:
     """Who may decide on this gate now: its approvers, less the requester under four-eyes."""
     return [user for user in gate.approvers if not (four_eyes and user == gate.requester)]
@@ -260,6 +309,8 @@ def eligible_deciders(gate: GateRow, four_eyes: bool) -> list[str]:
 def policy(gate: GateRow, workflow: Workflow | None) -> tuple[set[str], bool]:
     """The outcomes a click may choose and whether four-eyes holds (default: it does)."""
     step = next((s for s in workflow.steps if s.id == gate.step_id), None) if workflow else None
+    if isinstance(step, AskStep):  # a question is answered (workflows/asks.py), not decided
+        return set(), False
     if not isinstance(step, ApproveStep):
         return {APPROVE, REJECT}, True
     return {APPROVE, REJECT} | {o.id for o in step.approve.outcomes}, step.approve.not_requester

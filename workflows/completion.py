@@ -29,6 +29,7 @@ from workflows.group_commit import GroupCommit
 from workflows.jobs import ITEM_JOB
 from workflows.language.spec import StepBase
 from workflows.language.steps.approve import ApproveStep
+from workflows.language.steps.ask import AskStep
 from workflows.language.workflow import Workflow
 from workflows.ports import Clock
 from workflows.steps.base import StepOutcome
@@ -205,6 +206,8 @@ def _ending(completion: Completion) -> lifecycle.Ending | None:
 def ending_status(step: StepBase, outcome: StepOutcome) -> str:
     """How a run ends when this step is its last: an approval that did not approve ends
     it ``rejected`` (or ``timed_out`` when nobody decided), anything else ``succeeded``."""
+    if isinstance(step, AskStep):  # an unanswered question that ends the run
+        return "timed_out" if outcome.output.get("status") == "timed_out" else "succeeded"
     if not isinstance(step, ApproveStep):
         return "succeeded"
     decided = outcome.output.get("outcome")

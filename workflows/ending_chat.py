@@ -22,6 +22,7 @@ from workflows import routing
 from workflows.expressions import ExpressionError, Expressions
 from workflows.inbox import home_data
 from workflows.language.steps.approve import ApproveStep
+from workflows.language.steps.ask import AskStep
 from workflows.language.steps.route import RouteStep
 from workflows.language.workflow import Workflow
 from workflows.lifecycle import ENDED_STEP
@@ -109,6 +110,9 @@ class EndingChat:
         scope: dict[str, Any],
     ) -> None:
         step = workflow.step(gate.step_id) if workflow else None
+        if isinstance(step, AskStep):
+            await self._question_card(run, step, gate, ended, scope)
+            return
         if not isinstance(step, ApproveStep):
             return  # the definition changed: nothing to render the card with
         spec = step.approve
@@ -132,6 +136,27 @@ class EndingChat:
             "run": {"id": run.id, "workflow": run.workflow, "requester": run.requester},
         }
         message = ChatMessage(spec.template, data)
+        await self.outbox.send(run.id, gate.step_id, "card", str(gate.channel_id), message)
+
+    async def _question_card(
+        self,
+        run: RunRow,
+        step: AskStep,
+        gate: GateRow,
+        ended: dict[str, Any],
+        scope: dict[str, Any],
+    ) -> None:
+        """An ask step's question, closed by the run's end: no button, the ending."""
+        gate_data = {"id": gate.id, "status": gate.status, "decided_by": None}
+        data = {
+            "gate": gate_data | {"decided_at": ended["at"]},
+            "title": self._evaluate(step.ask.title, scope, default=step.ask.title),
+            "text": self._evaluate(step.ask.text, scope, default=""),
+            "button": step.ask.button,
+            "people": gate.approvers,
+            "answer": [],
+        }
+        message = ChatMessage("ask_card", data)
         await self.outbox.send(run.id, gate.step_id, "card", str(gate.channel_id), message)
 
     async def _route_card(

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from workflows.language.steps.ask import AskStep
 from workflows.language.workflow import Workflow
 from workflows.lifecycle import LIVE
 from workflows.store import Store
@@ -82,6 +83,7 @@ def catalogue(workflows: Mapping[str, Workflow]) -> list[dict[str, str]]:
             "title": wf.title,
             "description": wf.description,
             "command": (wf.commands or [wf.name])[0],
+            "form": "yes" if wf.inputs else "",
         }
         for wf in sorted(workflows.values(), key=lambda wf: wf.name)
     ]
@@ -92,11 +94,20 @@ async def home_data(
 ) -> dict[str, Any]:
     """What ``templates/app_home.json.j2`` shows ``user_id`` (published by the bot and by
     the engine when a run ends)."""
+    pending = await pending_approvals(store, user_id)
     return {
-        "pending": await pending_approvals(store, user_id),
+        "pending": pending,
+        # An ask step's question gets an Answer button, not Approve / Reject.
+        "questions": [item.gate_id for item in pending if _is_ask(workflows, item)],
         "requests": await open_requests(store, user_id),
         "workflows": catalogue(workflows),
     }
+
+
+def _is_ask(workflows: Mapping[str, Workflow], item: PendingApproval) -> bool:
+    workflow = workflows.get(item.workflow)
+    steps = workflow.steps if workflow else []
+    return any(isinstance(s, AskStep) and s.id == item.step_id for s in steps)
 
 
 async def open_requests(store: Store, user_id: str, limit: int = 10) -> list[OpenRequest]:

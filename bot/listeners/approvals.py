@@ -17,12 +17,22 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.deps import BotDeps
+from bot.listeners.forms import form_view, metadata_of, read_state
 from bot.listeners.home import HomeTab
-from workflows.approvals import REJECT, decide, finished_note, load_gate
+from workflows import form_values
+from workflows.approvals import (
+    APPROVE,
+    REJECT,
+    approve_fields_of,
+    decide,
+    finished_note,
+    load_gate,
+)
 from workflows.delegation import delegate, may_delegate
 
 REJECT_VIEW = "approval_reject"
 DELEGATE_VIEW = "approval_delegate"
+APPROVE_VIEW = "approval_approve"
 MIN_REASON = 3
 
 
@@ -50,6 +60,11 @@ class ApprovalListeners:
         if decision == REJECT:
             self.background.spawn(
                 self._open_reject_modal(client, body, gate_id, respond), "open-reject-modal"
+            )
+            return
+        if decision == APPROVE and await self._fields_of(gate_id):
+            self.background.spawn(
+                self._open_approve_form(client, body, gate_id, respond), "open-approve-form"
             )
             return
         result = await decide(
@@ -194,6 +209,55 @@ class ApprovalListeners:
             "approval_reject_modal", {"gate_id": gate_id, "title": "Rejecting this request."}
         )
         await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def _fields_of(self, gate_id: str) -> list[Any]:
+        return await approve_fields_of(self.deps.store, self.deps.workflows, gate_id)
+
+    async def _open_approve_form(
+        self, client: AsyncWebClient, body: dict[str, Any], gate_id: str, respond: AsyncRespond
+    ) -> None:
+        """Approve asks for the step's approve_fields first (e.g. a cost centre)."""
+        ended = await finished_note(self.deps.store, gate_id)
+        gate = await load_gate(self.deps.store, gate_id)
+        if ended is not None or gate is None or gate.status != "open":
+            await _tell(respond, ended or "This request has already been decided.")
+            return
+        view = form_view(
+            self.deps.renderer,
+            await self._fields_of(gate_id),
+            callback_id=APPROVE_VIEW,
+            metadata={"g": gate_id},
+            title="Approve",
+            submit="Approve",
+        )
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def on_approve_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        gate_id, user = str(metadata_of(view).get("g", "")), str(body["user"]["id"])
+        raw = read_state(view)
+        first = next(iter(raw), "approve")
+        parsed = form_values.parse(await self._fields_of(gate_id), raw)
+        if parsed.errors:
+            await ack(response_action="errors", errors=parsed.errors)
+            return
+        result = await decide(
+            self.deps.store,
+            self.deps.workflows,
+            gate_id=gate_id,
+            user_id=user,
+            decision=APPROVE,
+            reason=None,
+            now=self.deps.clock.now(),
+            answer=parsed.values,
+        )
+        if result.status not in ("resolved", "recorded"):
+            await ack(response_action="errors", errors={first: result.message})
+            return
+        await ack()
+        self.deps.wakeup.set()
+        self.home.refresh(client, user)
 
 
 async def _tell(respond: AsyncRespond, text: str) -> None:

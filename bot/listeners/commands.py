@@ -16,9 +16,11 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.deps import BotDeps
+from bot.listeners.forms import FormListeners, begin_run
 from bot.listeners.home import catalogue
 from bot.listeners.routing import refusal_for
 from bot.logs import scrub_tokens
@@ -34,9 +36,7 @@ from workflows.runs import (
     StartRequest,
     cancel_run,
     get_run,
-    record_refusal,
     retry_run,
-    start_run,
 )
 from workflows.stats import collect, is_period, parse_period, summary
 
@@ -127,9 +127,15 @@ def _safe(word: str) -> str:
 
 
 class FlowCommands:
-    def __init__(self, deps: BotDeps, background: Background | None = None) -> None:
+    def __init__(
+        self,
+        deps: BotDeps,
+        background: Background | None = None,
+        forms: FormListeners | None = None,
+    ) -> None:
         self.deps = deps
         self.background = background or Background()
+        self.forms = forms or FormListeners(deps, self.background)
         # A fast path for replays to this process; retry_run/cancel_run check durably.
         self.seen = SeenRequests()
 
@@ -141,7 +147,13 @@ class FlowCommands:
                 names.setdefault(command, workflow.name)
         return names
 
-    async def on_flow(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_flow(
+        self,
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
         text = str(command.get("text", ""))
         if too_long(text):
             await self._answer(ack, "flow_ack", {"text": refusal(text)})
@@ -159,7 +171,7 @@ class FlowCommands:
             pending = await pending_approvals(self.deps.store, user)
             await self._answer(ack, "flow_approvals", {"pending": pending})
         elif parsed.action == "start":
-            await self._start(ack, parsed, command)
+            await self._start(ack, parsed, command, respond, client)
         elif parsed.action == "route":
             await self._route(ack, parsed, user)
         elif parsed.action == "stats":
@@ -167,7 +179,14 @@ class FlowCommands:
         else:
             await self._run_action(ack, parsed, user, command_key(*_ids(command)))
 
-    async def _start(self, ack: AsyncAck, parsed: FlowCommand, command: dict[str, Any]) -> None:
+    async def _start(
+        self,
+        ack: AsyncAck,
+        parsed: FlowCommand,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
         workflow = self.deps.workflows[parsed.workflow]
         request = StartRequest(
             workflow=workflow,
@@ -181,29 +200,26 @@ class FlowCommands:
             dedupe_key=_start_key(command),
             trigger_id=command.get("trigger_id"),
         )
+        if workflow.inputs and command.get("trigger_id") and self._refused(request) is None:
+            # The form asks for what the text did not say (all of it, without text).
+            request, found = self.forms.fill(request)
+            if found is not None:
+                await ack()
+                trigger = str(command["trigger_id"])
+                self.forms.open_start_form(client, trigger, request, respond, found)
+                return
+        _, message = await begin_run(self.deps, request)
+        await self._answer(ack, "flow_ack", {"text": message})
+
+    def _refused(self, request: StartRequest) -> str | None:
+        """Told at once instead of a form that could only be refused on submit."""
         starters = self.deps.starters
         refused = (
-            starters.check(workflow, request.user_id, request.channel_id) if starters else None
+            starters.check(request.workflow, request.user_id, request.channel_id)
+            if starters
+            else None
         )
-        if refused is not None:
-            now = self.deps.clock.now()
-            await record_refusal(self.deps.store, request, refused.rule, refused.allowed, now)
-            await self._answer(ack, "flow_ack", {"text": refused.message})
-            return
-        started = await start_run(self.deps.store, request, self.deps.clock.now())
-        self.deps.wakeup.set()
-        log.info(
-            "run started",
-            extra={"run_id": started.run_id, "workflow": workflow.name, "source": "command"},
-        )
-        await self._answer(
-            ack,
-            "flow_ack",
-            {
-                "text": f"Started *{workflow.title or workflow.name}* (run `{started.run_id}`). "
-                "Follow the thread in this channel."
-            },
-        )
+        return refused.message if refused is not None else None
 
     def _first_time(self, command: dict[str, Any]) -> bool:
         key = command_key(*_ids(command))

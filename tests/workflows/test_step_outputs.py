@@ -22,7 +22,7 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.support.clock import ManualClock
 from tests.support.engines import drain, make_engine, run_row, start, workflow
 from tests.support.stores import Database
-from workflows import approvals, routing
+from workflows import approvals, asks, routing
 from workflows.language.steps import STEP_MODELS
 from workflows.language.workflow import Workflow
 from workflows.ports import ChatMessage, MessageRef
@@ -105,6 +105,8 @@ steps:
     summarize: {{}}
   - id: ask
     approve: {{approvers: [U1, U2]}}
+  - id: question
+    ask: {{people: [U1], fields: [{{id: cc}}]}}
   - id: owner
     route: {{label: "billing", owners: {{billing: "#billing"}}, triage: "#triage"}}
   - id: week
@@ -175,6 +177,12 @@ async def test_every_kind_outputs_only_what_its_model_declares(
         now=clock.now(),
     )
     assert decided.status == "resolved", decided
+    await _drain_past_waits(engine, clock)
+    question = (await run_row(store, run_id)).context["steps"]["question"]["gate"]
+    answered = await asks.answer(
+        store, engine.workflows, gate_id=question, user_id="U1", values={"cc": "X"}, now=clock.now()
+    )
+    assert answered.status == "answered", answered
     await _drain_past_waits(engine, clock)
     assignment = (await run_row(store, run_id)).context["steps"]["owner"]["assignment"]
     await routing.claim(store, assignment, "U2", clock.now())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from workflows.language.inputs import MAX_FIELDS, RESERVED_INPUTS, InputField, check_fields
 from workflows.language.spec import NAME_PATTERN, StepBase, Strict
 from workflows.language.steps import AnyStep
 from workflows.language.triggers import CommandTrigger, Trigger
@@ -40,6 +41,11 @@ class Workflow(Strict):
     in_channels: list[str] = Field(
         default_factory=list, alias="in", description="Where it may be started; empty: anywhere"
     )
+    inputs: list[InputField] = Field(
+        default_factory=list,
+        max_length=MAX_FIELDS,
+        description="The start form: `/flow <workflow>` without text opens it; input.<id>",
+    )
     steps: list[AnyStep] = Field(min_length=1)
     on_error: OnError = Field(default_factory=OnError)
     concurrency: int | None = Field(
@@ -63,6 +69,7 @@ class Workflow(Strict):
             if step.id in seen:
                 raise ValueError(f"step id {step.id!r} is used twice")
             seen.add(step.id)
+        check_fields(self.inputs, RESERVED_INPUTS)
         return self
 
     def step(self, step_id: str) -> StepBase:

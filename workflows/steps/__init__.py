@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from workflows.language.steps.ai import ClassifyStep, ExtractStep, SummarizeStep
 from workflows.language.steps.approve import ApproveStep
+from workflows.language.steps.ask import AskStep
 from workflows.language.steps.basic import (
     CallStep,
     EndStep,
@@ -27,6 +28,7 @@ from workflows.language.steps.route import RouteStep
 from workflows.language.steps.sql import SqlStep
 from workflows.steps.ai import run_classify, run_extract, run_summarize
 from workflows.steps.approve import run_approve
+from workflows.steps.ask import run_ask
 from workflows.steps.base import StepKind
 from workflows.steps.basic import (
     run_call,
@@ -68,6 +70,7 @@ STEP_KINDS: dict[str, StepKind] = {
             StepKind(EmailStep, run_email),
             StepKind(TicketStep, run_ticket),
             StepKind(WebhookStep, run_webhook),
+            StepKind(AskStep, run_ask),
         ),
         *(StepKind(ForeachStep, run_foreach), StepKind(ParallelStep, run_parallel)),
         StepKind(SubWorkflowStep, run_subworkflow),

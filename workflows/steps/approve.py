@@ -221,11 +221,19 @@ async def _settled(ctx: StepContext, gate_id: str) -> StepOutcome:
             "decided_at": gate.decided_at.isoformat() if gate.decided_at else None,
             "reason": gate.reason,
             "approvals": [d.user_id for d in decisions if d.decision == approvals.APPROVE],
+            "answer": await _answer(ctx, spec, gate),
         },
         summary=f"{outcome} by {by}" + (f": {gate.reason}" if gate.reason else ""),
         next_step=spec.next.get(outcome, default_next),
         action="approval.completed",
     )
+
+
+async def _answer(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> dict[str, Any] | None:
+    """The approve_fields given by whoever settled the gate approved (None: not asked)."""
+    if not spec.approve_fields or gate.status != "approved":
+        return None
+    return await approvals.given_answer(ctx.store, gate.id, gate.decided_by)
 
 
 async def _post_card(ctx: StepContext, gate: GateRow, note: str | None) -> MessageRef:

@@ -59,6 +59,8 @@ class ViewActions(Interactions):
             if raw is None and aid in previous.get(bid, {}):
                 out[bid] = {aid: previous[bid][aid]}
                 continue
+            if raw is None:  # an untouched element submits its initial value, as in Slack
+                raw = _initial(el)
             if (raw is None or raw == "" or raw == []) and not block.get("optional", False):
                 raise ValueError(f"required input {bid}.{aid} is empty (Slack would not submit)")
             entry: JSON = {"type": el.get("type")}
@@ -113,3 +115,27 @@ class ViewActions(Interactions):
         return await self._deliverer.send_interaction(
             payloads.view_closed(self.workspace, u, view, cleared)
         )
+
+
+_INITIAL_FIELDS = (
+    "initial_value",
+    "initial_user",
+    "initial_conversation",
+    "initial_channel",
+    "initial_date",
+    "initial_time",
+    "initial_users",
+    "initial_conversations",
+    "initial_channels",
+)
+
+
+def _initial(el: JSON) -> Any:
+    """What an element the person did not touch submits: its ``initial_*`` value."""
+    option = el.get("initial_option")
+    if isinstance(option, dict):
+        return option.get("value")
+    options = el.get("initial_options")
+    if isinstance(options, list):
+        return [o.get("value") for o in options if isinstance(o, dict)]
+    return next((el[key] for key in _INITIAL_FIELDS if key in el), None)

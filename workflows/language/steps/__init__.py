@@ -14,6 +14,7 @@ from pydantic import Discriminator, Tag
 from workflows.language.spec import StepBase
 from workflows.language.steps.ai import ClassifyStep, ExtractStep, SummarizeStep
 from workflows.language.steps.approve import ApproveStep
+from workflows.language.steps.ask import AskStep
 from workflows.language.steps.basic import (
     CallStep,
     EndStep,
@@ -70,6 +71,7 @@ _TAGGED: TypeAlias = (
     | Annotated[ForeachStep, Tag(ForeachStep.KIND)]
     | Annotated[ParallelStep, Tag(ParallelStep.KIND)]
     | Annotated[SubWorkflowStep, Tag(SubWorkflowStep.KIND)]
+    | Annotated[AskStep, Tag(AskStep.KIND)]
 )
 STEP_MODELS: dict[str, type[StepBase]] = {
     model.KIND: model for model in (get_args(member)[0] for member in get_args(_TAGGED))

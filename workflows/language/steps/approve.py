@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from workflows.language.inputs import MAX_FIELDS, InputField, check_fields
 from workflows.language.spec import (
     NAME_PATTERN,
     Duration,
@@ -81,6 +82,11 @@ class ApproveSpec(Strict):
     summary: str = ""
     fields: dict[str, str] = Field(default_factory=dict)
     outcomes: list[OutcomeButton] = Field(default_factory=list)
+    approve_fields: list[InputField] = Field(
+        default_factory=list,
+        max_length=MAX_FIELDS,
+        description="Asked for on Approve (e.g. a cost centre): a form, steps.<id>.answer",
+    )
     min_approvals: int = Field(default=1, ge=1, le=50)
     not_requester: bool = Field(default=False, description="Four-eyes: requesters can't approve")
     template: str = "approval_card"
@@ -99,6 +105,7 @@ class ApproveSpec(Strict):
     def _one_target(self) -> ApproveSpec:
         if self.channel and self.user:
             raise ValueError("give channel or user, not both")
+        check_fields(self.approve_fields)
         if self.escalation is not None:
             self._check_chain(self.escalation)
         return self
@@ -125,6 +132,7 @@ class ApproveStep(StepBase):
         "decided_at",
         "reason",
         "approvals",
+        "answer",
     )
     OUTPUT_TYPES: ClassVar[dict[str, ValueType]] = {
         "status": "text",
