@@ -49,6 +49,10 @@ class _Slot:
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class _Superseded(Exception):
+    """A newer state of the key arrived while this one waited for its lane."""
+
+
 class Lanes:
     def __init__(self) -> None:
         self._slots: dict[str, _Slot] = {}
@@ -106,17 +110,20 @@ class Lanes:
             while slot.landed < slot.wanted:
                 version, deliver = slot.wanted, slot.deliver
                 assert deliver is not None
-                slot.ref = await deliver(lambda lane: self._enter(lane, slot))
+                try:
+                    slot.ref = await deliver(lambda lane, v=version: self._enter(lane, slot, v))
+                except _Superseded:
+                    continue  # send the newest state instead
+                finally:
+                    await self._leave(slot)
                 slot.landed = version
-                await self._leave(slot)
         finally:
-            await self._leave(slot)
             slot.busy = False
             slot.idle.set()
             if slot.landed >= slot.wanted and self._slots.get(key) is slot:
                 del self._slots[key]
 
-    async def _enter(self, lane: tuple[str, str], slot: _Slot) -> None:
+    async def _enter(self, lane: tuple[str, str], slot: _Slot, version: int) -> None:
         """Called by the delivery right before its chat call, with the lane it uses."""
         async with self._changed:
             if slot.priority == HUMAN:
@@ -127,6 +134,8 @@ class Lanes:
                 lambda: slot.priority == HUMAN
                 or (not self._human[lane] and lane not in self._card_busy)
             )
+            if slot.wanted != version:
+                raise _Superseded
             if slot.priority == HUMAN:
                 self._human[lane] += 1
                 slot.entered = (lane, HUMAN)
