@@ -3,18 +3,22 @@
 Slack paces ``chat.postMessage`` per channel (about one a second) and ``chat.update``
 per workspace (Tier 3). Two rules keep what people wait for in front:
 
-- **Human first.** A delivery is ``HUMAN`` (roots, cards people click, decisions,
-  outcomes, a workflow's own posts) or ``CARD`` (run-card updates). A ``CARD``
-  delivery enters its lane (posts: the channel; updates: the workspace) only while no
-  ``HUMAN`` delivery of that lane is waiting or in flight, and one ``CARD`` at a time
-  per lane, so a run card never sits in the pacer in front of another run's root.
+- **People first.** A delivery is ``ROOT`` (a run's root, or the first reply under
+  someone's own message), ``HUMAN`` (cards people click, decisions, outcomes, a
+  workflow's own posts) or ``CARD`` (run-card updates). A delivery enters its lane
+  (posts: the channel; updates: the workspace) only while no delivery of a higher rank
+  is in that lane (in the pacer or on the wire), and ``CARD`` one at a time per lane:
+  a run card never sits in the pacer in front of another run's root, and the roots of
+  a busy channel go out before the runs' own posts.
 - **Last state wins.** Deliveries are per outbox key. A state sent while an earlier one
   of the same key is still waiting replaces it: the message is sent once, in its latest
   state. A caller that waits (``Lanes.deliver``) returns only once its state, or a later
   one, has landed, so the final state always lands; a caller that does not wait
   (``Lanes.later``) has its state delivered in the background, errors logged.
 
-A ``CARD`` slot a ``HUMAN`` caller joins is promoted: it waits no longer than the human.
+A slot a caller of a higher rank joins is promoted: it waits no longer than that caller.
+The price of ranks: in one channel where new runs arrive faster than Slack posts, the
+runs' own posts wait until the roots stop coming.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from workflows.ports import ChatError, MessageRef
 
 log = logging.getLogger(__name__)
 
-Priority = Literal["human", "card"]
+Priority = Literal["root", "human", "card"]
+ROOT: Priority = "root"
 HUMAN: Priority = "human"
 CARD: Priority = "card"
+_RANK: dict[Priority, int] = {CARD: 0, HUMAN: 1, ROOT: 2}
 Deliver = Callable[[Callable[[tuple[str, str]], Awaitable[None]]], Awaitable[MessageRef]]
 """One delivery: given ``enter(lane)`` (awaited just before the chat call), the message."""
 
@@ -45,7 +51,7 @@ class _Slot:
     landed: int = 0
     busy: bool = False
     ref: MessageRef | None = None
-    entered: tuple[tuple[str, str], Priority] | None = None
+    entered: tuple[tuple[str, str], int] | None = None
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -56,8 +62,7 @@ class _Superseded(Exception):
 class Lanes:
     def __init__(self) -> None:
         self._slots: dict[str, _Slot] = {}
-        self._human: Counter[tuple[str, str]] = Counter()
-        self._card_busy: set[tuple[str, str]] = set()
+        self._in_lane: Counter[tuple[tuple[str, str], int]] = Counter()
         self._changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -89,8 +94,8 @@ class Lanes:
         slot = self._slots.setdefault(key, _Slot())
         slot.deliver = deliver
         slot.wanted += 1
-        if priority == HUMAN and slot.priority != HUMAN:
-            slot.priority = HUMAN
+        if _RANK[priority] > _RANK[slot.priority]:
+            slot.priority = priority
             async with self._changed:
                 self._changed.notify_all()  # a waiting CARD slot of this key may go now
         return slot, slot.wanted
@@ -126,32 +131,23 @@ class Lanes:
     async def _enter(self, lane: tuple[str, str], slot: _Slot, version: int) -> None:
         """Called by the delivery right before its chat call, with the lane it uses."""
         async with self._changed:
-            if slot.priority == HUMAN:
-                self._human[lane] += 1
-                slot.entered = (lane, HUMAN)
-                return
-            await self._changed.wait_for(
-                lambda: slot.priority == HUMAN
-                or (not self._human[lane] and lane not in self._card_busy)
-            )
+            await self._changed.wait_for(lambda: self._may_enter(lane, _RANK[slot.priority]))
             if slot.wanted != version:
                 raise _Superseded
-            if slot.priority == HUMAN:
-                self._human[lane] += 1
-                slot.entered = (lane, HUMAN)
-            else:
-                self._card_busy.add(lane)
-                slot.entered = (lane, CARD)
+            rank = _RANK[slot.priority]
+            self._in_lane[(lane, rank)] += 1
+            slot.entered = (lane, rank)
+
+    def _may_enter(self, lane: tuple[str, str], rank: int) -> bool:
+        higher = any(self._in_lane[(lane, r)] for r in range(rank + 1, len(_RANK)))
+        return not higher and (rank > 0 or not self._in_lane[(lane, 0)])
 
     async def _leave(self, slot: _Slot) -> None:
         if slot.entered is None:
             return
-        (lane, priority), slot.entered = slot.entered, None
+        entered, slot.entered = slot.entered, None
         async with self._changed:
-            if priority == HUMAN:
-                self._human[lane] -= 1
-                if self._human[lane] <= 0:
-                    del self._human[lane]
-            else:
-                self._card_busy.discard(lane)
+            self._in_lane[entered] -= 1
+            if self._in_lane[entered] <= 0:
+                del self._in_lane[entered]
             self._changed.notify_all()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.secrets import scrub
+from workflows.chat_lanes import ROOT
 from workflows.chat_waits import chat_time
 from workflows.jobs import ClaimedJob
 from workflows.language.spec import StepBase
@@ -67,7 +68,7 @@ class Presence:
         message = ChatMessage("run_started", _root_data(run, workflow))
         with contextlib.suppress(ChatDisabled):
             return await self.outbox.send(
-                run.id, ROOT_STEP, "root", channel, message, attempt=job.attempt
+                run.id, ROOT_STEP, "root", channel, message, attempt=job.attempt, priority=ROOT
             )
         return None
 
@@ -89,6 +90,7 @@ class Presence:
             ChatMessage("run_received", data),
             thread_ts=ref.ts,
             attempt=job.attempt,
+            priority=ROOT,
         )
 
     async def step_note(

@@ -14,7 +14,9 @@ async def test_full_mode_threads_one_message_per_step_as_before(
     database: Database, tmp_path: Path
 ) -> None:
     hello = (BUNDLED_WORKFLOWS / "hello.yaml").read_text()
-    (tmp_path / "hello.yaml").write_text(hello.replace("name: hello\n", "name: hello\nthread: full\n"))
+    (tmp_path / "hello.yaml").write_text(
+        hello.replace("name: hello\n", "name: hello\nthread: full\n")
+    )
     async with running_bot(database, workflows_dir=tmp_path) as harness:
         await harness.slack.slash_command("alice", "general", "hello brave new world")
         root = await harness.root_message("general", "started hello")

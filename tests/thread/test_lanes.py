@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from workflows.chat_lanes import Lanes
+from workflows.chat_lanes import ROOT, Deliver, Lanes
 from workflows.ports import MessageRef
 
 Enter = Callable[[tuple[str, str]], Awaitable[None]]
@@ -19,7 +19,7 @@ class Chat:
         self.hold = asyncio.Event()
         self.hold.set()
 
-    def delivery(self, lane: tuple[str, str], state: str, *, held: bool = False):  # noqa: ANN201
+    def delivery(self, lane: tuple[str, str], state: str, *, held: bool = False) -> Deliver:
         async def deliver(enter: Enter) -> MessageRef:
             await enter(lane)
             if held:
@@ -66,7 +66,9 @@ async def test_a_run_card_waits_while_a_root_is_in_its_channel_not_in_another() 
     lanes, chat = Lanes(), Chat()
     chat.hold.clear()
     general, other = ("post", "C1"), ("post", "C2")
-    root = asyncio.create_task(lanes.deliver("r2/_run/root", chat.delivery(general, "root", held=True)))
+    root = asyncio.create_task(
+        lanes.deliver("r2/_run/root", chat.delivery(general, "root", held=True))
+    )
     await settle()
     await lanes.later("r1/_run/card", chat.delivery(general, "card in C1"))
     await lanes.later("r3/_run/card", chat.delivery(other, "card in C2"))
@@ -82,7 +84,9 @@ async def test_a_card_a_person_waits_for_is_promoted_past_the_root() -> None:
     lanes, chat = Lanes(), Chat()
     chat.hold.clear()
     general = ("post", "C1")
-    root = asyncio.create_task(lanes.deliver("r2/_run/root", chat.delivery(general, "root", held=True)))
+    root = asyncio.create_task(
+        lanes.deliver("r2/_run/root", chat.delivery(general, "root", held=True))
+    )
     await settle()
     await lanes.later("r1/_run/card", chat.delivery(general, "card"))
     final = asyncio.create_task(lanes.deliver("r1/_run/card", chat.delivery(general, "final card")))
@@ -90,3 +94,23 @@ async def test_a_card_a_person_waits_for_is_promoted_past_the_root() -> None:
     assert chat.landed == ["final card"], "an outcome does not wait behind other runs' roots"
     chat.hold.set()
     await root
+
+
+async def test_the_roots_of_a_busy_channel_go_before_the_runs_own_posts() -> None:
+    lanes, chat = Lanes(), Chat()
+    chat.hold.clear()
+    general = ("post", "C1")
+    first = asyncio.create_task(
+        lanes.deliver("r1/_run/root", chat.delivery(general, "root 1", held=True), ROOT)
+    )
+    await settle()
+    reply = asyncio.create_task(lanes.deliver("r1/reply/post", chat.delivery(general, "reply 1")))
+    await settle()
+    second = asyncio.create_task(
+        lanes.deliver("r2/_run/root", chat.delivery(general, "root 2"), ROOT)
+    )
+    await settle()
+    assert chat.landed == ["root 2"], "a root does not wait for anything but Slack"
+    chat.hold.set()
+    await asyncio.gather(first, reply, second)
+    assert chat.landed == ["root 2", "root 1", "reply 1"]

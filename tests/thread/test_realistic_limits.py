@@ -50,7 +50,7 @@ async def test_a_channel_takes_a_short_burst_then_about_one_post_a_second(
 async def test_chat_update_is_tier_3_for_the_whole_workspace(
     client: tuple[SlackEmulator, AsyncWebClient],
 ) -> None:
-    emulator, slack = client
+    _, slack = client
     posted = [
         await slack.chat_postMessage(channel=channel, text="x")
         for channel in ("#general", "#ap-inbox")
