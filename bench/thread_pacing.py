@@ -62,7 +62,9 @@ class Stage:
 
 
 @contextlib.asynccontextmanager
-async def stage(seed: WorkspaceSeed) -> AsyncIterator[Stage]:
+async def stage(
+    seed: WorkspaceSeed, workflows: Path = BUNDLED_WORKFLOWS, concurrency: int | None = None
+) -> AsyncIterator[Stage]:
     """The realistic emulator and the bot (worker inside) on a fresh SQLite file."""
     slack = SlackEmulator(SIGNING_SECRET, BOT_TOKEN, seed, rate_limits=REALISTIC)
     with tempfile.TemporaryDirectory(prefix="sb-pacing-") as tmp:
@@ -77,9 +79,10 @@ async def stage(seed: WorkspaceSeed) -> AsyncIterator[Stage]:
                 SLACK_SIGNING_SECRET=SIGNING_SECRET,
                 SLACK_BOT_TOKEN=BOT_TOKEN,
                 DATABASE_URL=url,
-                SWITCHBOARD_WORKFLOWS=BUNDLED_WORKFLOWS,
+                SWITCHBOARD_WORKFLOWS=workflows,
                 SWITCHBOARD_SCHEDULER=False,
                 SWITCHBOARD_LOG_LEVEL="WARNING",
+                **({"SWITCHBOARD_WORKER_CONCURRENCY": concurrency} if concurrency else {}),
             )
             runtime = build_runtime(settings, run_workers=1)
             try:
@@ -120,8 +123,10 @@ def hello_complete(slack: SlackEmulator, channel: str, run: RunRow) -> bool:
     return bool(cards) and "reply:" in cards[0]["text"] and len(replies) >= 2
 
 
-async def hello_burst(runs: int) -> dict[str, float]:
-    async with stage(WorkspaceSeed.demo()) as s:
+async def hello_burst(runs: int, concurrency: int | None) -> dict[str, float]:
+    folder = Path(tempfile.mkdtemp(prefix="sb-pacing-hello-"))
+    (folder / "hello.yaml").write_text((BUNDLED_WORKFLOWS / "hello.yaml").read_text())
+    async with stage(WorkspaceSeed.demo(), folder, concurrency) as s:
         slack, channel = s.slack, "general"
         started = time.monotonic()
         results = await asyncio.gather(
@@ -211,7 +216,7 @@ def report(hello: dict[str, float], invoice: float | None) -> int:
 
 
 async def measure(args: argparse.Namespace) -> int:
-    hello = await hello_burst(args.runs)
+    hello = await hello_burst(args.runs, args.concurrency)
     invoice = await invoices(args.invoices) if args.invoices else None
     return report(hello, invoice)
 
@@ -220,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="/flow hello typed within a second")
     parser.add_argument("--invoices", type=int, default=3, help="approved invoices (0: skip)")
+    parser.add_argument(
+        "--concurrency", type=int, help="SWITCHBOARD_WORKER_CONCURRENCY (default: serve's)"
+    )
     args = parser.parse_args(argv)
     sys.exit(asyncio.run(measure(args)))
 
