@@ -7,7 +7,8 @@ per workspace (Tier 3). Two rules keep what people wait for in front:
   someone's own message), ``HUMAN`` (cards people click, decisions, outcomes, a
   workflow's own posts) or ``CARD`` (run-card updates). A delivery enters its lane
   (posts: the channel; updates: the workspace) only while no delivery of a higher rank
-  is in that lane (in the pacer or on the wire), and ``CARD`` one at a time per lane:
+  is in that lane (in the pacer or on the wire), and ``CARD`` one at a time per lane and
+  only after ``QUIET_SECONDS`` without a higher rank in it:
   a run card never sits in the pacer in front of another run's root, and the roots of
   a busy channel go out before the runs' own posts.
 - **Last state wins.** Deliveries are per outbox key. A state sent while an earlier one
@@ -24,7 +25,9 @@ runs' own posts wait until the roots stop coming.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +42,12 @@ ROOT: Priority = "root"
 HUMAN: Priority = "human"
 CARD: Priority = "card"
 _RANK: dict[Priority, int] = {CARD: 0, HUMAN: 1, ROOT: 2}
+BACKGROUND_TRIES = 6
+"""Tries of a background delivery on 429 or 5xx (after Retry-After, else 2, 4, 8 … s)."""
+QUIET_SECONDS = 1.0
+"""A run card enters a lane only after this long without anything of a higher rank in it:
+between two batches of roots the lane is empty for milliseconds, and a card let in then
+would sit in the pacer in front of the next root."""
 Deliver = Callable[[Callable[[tuple[str, str]], Awaitable[None]]], Awaitable[MessageRef]]
 """One delivery: given ``enter(lane)`` (awaited just before the chat call), the message."""
 
@@ -60,7 +69,9 @@ class _Superseded(Exception):
 
 
 class Lanes:
-    def __init__(self) -> None:
+    def __init__(self, quiet: float = QUIET_SECONDS) -> None:
+        self.quiet = quiet
+        self._busy_until: dict[tuple[str, str], float] = {}
         self._slots: dict[str, _Slot] = {}
         self._in_lane: Counter[tuple[tuple[str, str], int]] = Counter()
         self._changed = asyncio.Condition()
@@ -77,9 +88,9 @@ class Lanes:
         assert slot.ref is not None
         return slot.ref
 
-    async def later(self, key: str, deliver: Deliver) -> None:
-        """Send this state of ``key`` in the background, at ``CARD`` priority."""
-        slot, _ = await self._want(key, deliver, CARD)
+    async def later(self, key: str, deliver: Deliver, priority: Priority = CARD) -> None:
+        """Send this state of ``key`` in the background (Slack's 429s and 5xx retried)."""
+        slot, _ = await self._want(key, deliver, priority)
         if not slot.busy:
             task = asyncio.create_task(self._quietly(key, slot))
             self._tasks.add(task)
@@ -101,12 +112,17 @@ class Lanes:
         return slot, slot.wanted
 
     async def _quietly(self, key: str, slot: _Slot) -> None:
-        try:
-            await self._drive(key, slot)
-        except ChatError as exc:  # the next state of the key, or the run's end, sends again
-            if not exc.retryable:  # no chat at all, or a message gone: nothing to tell
+        for attempt in range(1, BACKGROUND_TRIES + 1):
+            try:
+                await self._drive(key, slot)
                 return
-            log.warning("could not update a run card", extra={"key": key, "error": str(exc)})
+            except ChatError as exc:
+                if not exc.retryable:  # no chat at all, or a message gone: nothing to tell
+                    return
+                if attempt == BACKGROUND_TRIES or slot.busy:  # busy: a caller drives it now
+                    log.warning("could not update chat", extra={"key": key, "error": str(exc)})
+                    return
+                await asyncio.sleep(getattr(exc, "retry_after", None) or min(2.0**attempt, 30.0))
 
     async def _drive(self, key: str, slot: _Slot) -> None:
         slot.busy = True
@@ -131,10 +147,18 @@ class Lanes:
     async def _enter(self, lane: tuple[str, str], slot: _Slot, version: int) -> None:
         """Called by the delivery right before its chat call, with the lane it uses."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self._may_enter(lane, _RANK[slot.priority]))
+            while True:
+                rank = _RANK[slot.priority]
+                if self._may_enter(lane, rank):
+                    wait = self._busy_until.get(lane, 0.0) - time.monotonic() if not rank else 0
+                    if wait <= 0:
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), wait)
+                else:
+                    await self._changed.wait()
             if slot.wanted != version:
                 raise _Superseded
-            rank = _RANK[slot.priority]
             self._in_lane[(lane, rank)] += 1
             slot.entered = (lane, rank)
 
@@ -147,6 +171,8 @@ class Lanes:
             return
         entered, slot.entered = slot.entered, None
         async with self._changed:
+            if entered[1]:
+                self._busy_until[entered[0]] = time.monotonic() + self.quiet
             self._in_lane[entered] -= 1
             if self._in_lane[entered] <= 0:
                 del self._in_lane[entered]

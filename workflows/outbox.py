@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workflows.chat_lanes import HUMAN, Deliver, Lanes, Priority
+from workflows.chat_lanes import CARD, HUMAN, Deliver, Lanes, Priority
 from workflows.group_commit import GroupCommit
 from workflows.ports import Chat, ChatFile, ChatMessage, Clock, MessageRef
 from workflows.store import Store
@@ -82,11 +82,13 @@ class Outbox:
         message: ChatMessage,
         *,
         thread_ts: str | None = None,
+        priority: Priority = CARD,
     ) -> None:
-        """Like ``send`` at run-card priority, in the background: a newer state of the key
-        sent before this one went out replaces it (``workflows/chat_lanes.py``)."""
+        """Like ``send``, in the background (run-card priority unless told): a newer state of
+        the key sent before this one went out replaces it (``workflows/chat_lanes.py``)."""
         key = f"{run_id}/{step_id}/{purpose}"
-        await self.lanes.later(key, self._delivery(key, channel, message, thread_ts, 1))
+        deliver = self._delivery(key, channel, message, thread_ts, 1)
+        await self.lanes.later(key, deliver, priority)
 
     def _delivery(
         self, key: str, channel: str, message: ChatMessage, thread_ts: str | None, attempt: int

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.secrets import scrub
-from workflows.chat_lanes import ROOT
+from workflows.chat_lanes import CARD, HUMAN, ROOT, Priority
 from workflows.chat_waits import chat_time
 from workflows.jobs import ClaimedJob
 from workflows.language.spec import StepBase
@@ -141,57 +141,49 @@ class Presence:
         by: str | None = None,
         step: str | None = None,
     ) -> None:
-        """The run's outcome on its root (and its card's final state): ✅ done, ❌ rejected by
-        @dana, ⚠️ failed at step X, cancelled, timed out. Chat trouble is logged, not raised:
-        the run has ended either way."""
+        """The run's outcome on its root and its card's final state: ✅ done, ❌ rejected by
+        @dana, ⚠️ failed at step X, cancelled, timed out. Sent in the background (retried on
+        429/5xx), after the ending commit: the job's worker slot is not held for it."""
         if workflow is None or workflow.thread != "compact" or not run.channel_id:
             return
         outcome = {"status": ending, "by": by, "step": step}
-        try:
-            await self._root_outcome(run, workflow, outcome)
-            if run.root_ts and run.context.get(CARD_KEY):
-                thread = MessageRef(run.channel_id, run.root_ts)
-                await self.outbox.send(
-                    run.id,
-                    ROOT_STEP,
-                    "card",
-                    thread.channel,
-                    _card(run, workflow, outcome),
-                    thread_ts=thread.ts,
-                )
-        except ChatDisabled:
-            return
-        except ChatError as exc:
-            log.warning(
-                "could not show a run's outcome", extra={"run_id": run.id, "error": str(exc)}
-            )
+        await self._root_later(run, workflow, outcome, HUMAN)
+        if run.root_ts and run.context.get(CARD_KEY):
+            await self._card_later(run, workflow, MessageRef(run.channel_id, run.root_ts), outcome)
 
-    async def _root_outcome(self, run: RunRow, workflow: Workflow, outcome: dict[str, Any]) -> None:
+    async def _root_later(
+        self, run: RunRow, workflow: Workflow, outcome: dict[str, Any], priority: Priority = CARD
+    ) -> None:
+        """The root's status or outcome; under someone's own message, our "received" reply's."""
+        if not run.channel_id:
+            return
+        data = _root_data(run, workflow) | {"outcome": outcome}
         if run.root_ts and run.context.get("input", {}).get("message_ts") == run.root_ts:
-            # Started by someone's own message: our "received" reply carries the outcome.
-            message = ChatMessage("run_received", _root_data(run, workflow) | {"outcome": outcome})
-            await self.outbox.send(
-                run.id, ROOT_STEP, "received", run.channel_id or "", message, thread_ts=run.root_ts
+            await self.outbox.send_later(
+                run.id,
+                ROOT_STEP,
+                "received",
+                run.channel_id,
+                ChatMessage("run_received", data),
+                thread_ts=run.root_ts,
+                priority=priority,
             )
             return
-        message = ChatMessage("run_started", _root_data(run, workflow) | {"outcome": outcome})
-        await self.outbox.send(run.id, ROOT_STEP, "root", run.channel_id or "", message)
-
-    async def _root_later(self, run: RunRow, workflow: Workflow, outcome: dict[str, Any]) -> None:
-        """The root's live status (waiting for someone), when it is ours to update."""
-        if run.context.get("input", {}).get("message_ts") == run.root_ts or not run.channel_id:
-            return
-        message = ChatMessage("run_started", _root_data(run, workflow) | {"outcome": outcome})
-        await self.outbox.send_later(run.id, ROOT_STEP, "root", run.channel_id, message)
-
-    async def _card_later(self, run: RunRow, workflow: Workflow, thread: MessageRef) -> None:
+        message = ChatMessage("run_started", data)
         await self.outbox.send_later(
-            run.id,
-            ROOT_STEP,
-            "card",
-            thread.channel,
-            _card(run, workflow, None),
-            thread_ts=thread.ts,
+            run.id, ROOT_STEP, "root", run.channel_id, message, priority=priority
+        )
+
+    async def _card_later(
+        self,
+        run: RunRow,
+        workflow: Workflow,
+        thread: MessageRef,
+        outcome: dict[str, Any] | None = None,
+    ) -> None:
+        message = _card(run, workflow, outcome)
+        await self.outbox.send_later(
+            run.id, ROOT_STEP, "card", thread.channel, message, thread_ts=thread.ts
         )
 
     async def step_failed(self, run: RunRow, step: StepBase, job: ClaimedJob, error: str) -> None:
