@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -132,7 +133,9 @@ class Lanes:
                 version, deliver = slot.wanted, slot.deliver
                 assert deliver is not None
                 try:
-                    slot.ref = await deliver(lambda lane, v=version: self._enter(lane, slot, v))
+                    slot.ref = await deliver(
+                        functools.partial(self._enter, slot=slot, version=version)
+                    )
                 except _Superseded:
                     continue  # send the newest state instead
                 finally:
