@@ -114,13 +114,15 @@ class Lanes:
 
     async def _quietly(self, key: str, slot: _Slot) -> None:
         for attempt in range(1, BACKGROUND_TRIES + 1):
+            if slot.busy or slot.landed >= slot.wanted:
+                return  # another driver has it, or it landed meanwhile
             try:
                 await self._drive(key, slot)
                 return
             except ChatError as exc:
                 if not exc.retryable:  # no chat at all, or a message gone: nothing to tell
                     return
-                if attempt == BACKGROUND_TRIES or slot.busy:  # busy: a caller drives it now
+                if attempt == BACKGROUND_TRIES:
                     log.warning("could not update chat", extra={"key": key, "error": str(exc)})
                     return
                 await asyncio.sleep(getattr(exc, "retry_after", None) or min(2.0**attempt, 30.0))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from workflows.chat_lanes import ROOT, Deliver, Lanes
+from workflows.chat_lanes import HUMAN, ROOT, Deliver, Lanes
+from workflows.chat_waits import ChatRateLimited
 from workflows.ports import MessageRef
 
 Enter = Callable[[tuple[str, str]], Awaitable[None]]
@@ -114,3 +115,19 @@ async def test_the_roots_of_a_busy_channel_go_before_the_runs_own_posts() -> Non
     chat.hold.set()
     await asyncio.gather(first, reply, second)
     assert chat.landed == ["root 2", "root 1", "reply 1"]
+
+
+async def test_a_background_state_slack_rate_limits_is_sent_again_after_retry_after() -> None:
+    lanes, landed = Lanes(), []
+    answers = [ChatRateLimited("Slack chat.update: ratelimited", retry_after=0.05)]
+
+    async def deliver(enter: Enter) -> MessageRef:
+        await enter(("update", ""))
+        if answers:
+            raise answers.pop()
+        landed.append("final")
+        return MessageRef("C1", "1.0")
+
+    await lanes.later("r1/_run/root", deliver, HUMAN)
+    await asyncio.wait_for(lanes.drain(), 2)
+    assert landed == ["final"]
