@@ -38,6 +38,7 @@ CARD_LINES = 60
 TOLD_ACTIONS = frozenset(
     {
         "approval.completed",
+        "approval.card_updated",
         "approval.escalated",
         "approval.no_eligible_approver",
         "route.claimed",
@@ -45,7 +46,8 @@ TOLD_ACTIONS = frozenset(
         "route.relabelled",
     }
 )
-"""Step outcomes that are also a message of their own in a compact thread: decisions."""
+"""Step outcomes that are also a message of their own in a compact thread: decisions (and
+delegations, escalations) people must read."""
 
 
 class Presence:
