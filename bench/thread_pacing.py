@@ -115,6 +115,11 @@ def status_of(message: dict[str, Any] | None) -> str:
     return next((str(b["text"]["text"]) for b in sections if b["text"]["text"].startswith(":")), "")
 
 
+def card_done(slack: SlackEmulator, channel: str, run: RunRow) -> bool:
+    replies = slack.thread(channel, run.root_ts) if run.root_ts else []
+    return any(m["text"].startswith("Run card · Done") for m in replies)
+
+
 def hello_complete(slack: SlackEmulator, channel: str, run: RunRow) -> bool:
     if not run.root_ts or not status_of(slack.message(channel, run.root_ts)).endswith("Done"):
         return False
@@ -188,7 +193,10 @@ async def invoices(count: int) -> float:
                     if len(runs) == count and all(r.status == "succeeded" for r in runs):
                         break
                     await asyncio.sleep(0.1)
-                await asyncio.sleep(1.0)  # the outcome updates after the last commit
+                # The outcome and the card's final state go out after the last commit.
+                await slack.wait_for(
+                    lambda: all(card_done(slack, "ap-inbox", run) for run in runs), timeout=60
+                )
                 posts = [len(run_posts(slack, run.id)) for run in runs]
                 return sum(posts) / max(1, len(posts))
 
