@@ -1,5 +1,14 @@
-"""What a run looks like in chat: its root message, one note per step, failure notes, and
-the ``send``/``upload`` a step uses for its own messages and cards.
+"""What a run looks like in chat: its root message (with its status and outcome), its run
+card or one note per step, failure notes, and the ``send``/``upload`` a step uses for its
+own messages and cards.
+
+``thread: compact`` (the default): the root shows "waiting: …" while the run waits and
+its outcome when it ends; one run card in the thread lists every step (result or
+"skipped", and its audit line), its lines kept in ``runs.context["card"]`` so any worker
+renders the whole card; decisions (``TOLD_ACTIONS``), failures and the workflow's own
+posts are messages of their own. Card, status and outcome go out in the background
+(``Outbox.send_later``): a job never waits for them. ``thread: full``: one note per step,
+the root as posted.
 
 Everything here goes through the outbox (``workflows/outbox.py``), keyed by
 (run, step, purpose), so a re-executed job updates what it posted instead of
