@@ -97,6 +97,10 @@ class Lanes:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def pending(self) -> int:
+        """Keys with a state not yet landed (or being sent)."""
+        return len(self._slots)
+
     async def drain(self) -> None:
         """Wait for the background deliveries started so far (tests, shutdown)."""
         while self._tasks:
@@ -120,10 +124,13 @@ class Lanes:
                 await self._drive(key, slot)
                 return
             except ChatError as exc:
-                if not exc.retryable:  # no chat at all, or a message gone: nothing to tell
-                    return
-                if attempt == BACKGROUND_TRIES:
-                    log.warning("could not update chat", extra={"key": key, "error": str(exc)})
+                if not exc.retryable or attempt == BACKGROUND_TRIES:
+                    if exc.retryable:
+                        log.warning("could not update chat", extra={"key": key, "error": str(exc)})
+                    # No chat at all, a message gone, or Slack down for long: forget the key
+                    # (a later state starts afresh), so a process without chat keeps nothing.
+                    if not slot.busy and self._slots.get(key) is slot:
+                        del self._slots[key]
                     return
                 await asyncio.sleep(getattr(exc, "retry_after", None) or min(2.0**attempt, 30.0))
 

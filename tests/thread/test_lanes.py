@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from workflows.chat_lanes import HUMAN, ROOT, Deliver, Lanes
 from workflows.chat_waits import ChatRateLimited
+from workflows.null_chat import ChatDisabled
 from workflows.ports import MessageRef
 
 Enter = Callable[[tuple[str, str]], Awaitable[None]]
@@ -131,3 +132,16 @@ async def test_a_background_state_slack_rate_limits_is_sent_again_after_retry_af
     await lanes.later("r1/_run/root", deliver, HUMAN)
     await asyncio.wait_for(lanes.drain(), 2)
     assert landed == ["final"]
+
+
+async def test_a_process_without_chat_keeps_nothing_for_the_keys_it_could_not_send() -> None:
+    lanes = Lanes()
+
+    async def deliver(enter: Enter) -> MessageRef:
+        await enter(("post", "C1"))
+        raise ChatDisabled
+
+    for n in range(3):
+        await lanes.later(f"r{n}/_run/card", deliver)
+    await lanes.drain()
+    assert lanes.pending() == 0
