@@ -42,7 +42,15 @@ async def test_a_discrepancy_waits_for_finance_then_books_ledger_and_vendor_acco
     assert f"<@{USER_IDS['dana']}>" in blocks_text(booked)
     run = await examples.finished("invoice")
     assert run.status == "succeeded"
-    thread_text = " ".join(m["text"] for m in slack.thread("ap-inbox", root["ts"]))
+    # The run card lists every step once its final state is out (after the run's commit).
+    thread_text = await slack.wait_for(
+        lambda: (
+            (t := " ".join(m["text"] for m in slack.thread("ap-inbox", root["ts"])))
+            and "vendor_ledger:" in t
+            and t
+        ),
+        message="the run card never listed every step",
+    )
     for step in ("fields", "po", "compare", "decide", "review", "book", "vendor_ledger"):
         assert f"{step}:" in thread_text, f"step {step} is not threaded"
 
