@@ -45,6 +45,7 @@ WORKFLOW_YAML = """\
 name: realistic
 title: Throughput bench
 channel: "#general"
+thread: full  # a note per step, as the recorded figures were taken
 steps:
   - id: announce
     post: {text: "order {{ input.text }} received"}

@@ -170,6 +170,8 @@ async def _drain(engine: Engine) -> None:
                 ran += 1
                 if ran > MAX_JOBS:
                     raise RuntimeError(f"more than {MAX_JOBS} steps ran: a loop?")
+    engine.outbox.lanes.quiet = 0  # no Slack to pace: run cards go out at once, and are shown
+    await engine.outbox.lanes.drain()
 
 
 async def _open_gate(store: Store, run_id: str) -> GateRow | None:

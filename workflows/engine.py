@@ -135,6 +135,9 @@ class Engine:
                 await self.queue.release(job, after=min(2.0**job.attempt, 120.0))
                 return
             log.warning("could not announce a run's end", extra={"run_id": run.id})
+        if job.payload.get("ending") == "cancelled":  # the others are shown as they land
+            by = job.payload.get("by")
+            await self.presence.ended(run, self.workflows.get(run.workflow), "cancelled", by=by)
         await self.queue.finish(job, "done")
         if job.payload.get("ending") == "cancelled":  # the other endings are counted as they land
             seconds = ((run.finished_at or self.clock.now()) - run.created_at).total_seconds()
@@ -162,7 +165,7 @@ class Engine:
                 "output": audit.digest(outcome.output),
             } | outcome.audit
             if thread is not None and not step.quiet and outcome.summary:
-                await self.presence.step_note(run, step, thread, outcome, detail, job)
+                await self.presence.step_note(run, workflow, step, thread, outcome, detail, job)
         except (StepError, ChatError, TimeoutError) as exc:
             result = await self._on_error(job, run, workflow, step, exc)
             self._observe(run, step, result, started, queue_delay)
@@ -300,6 +303,8 @@ class Engine:
         ending = values.get("status")
         if ending in ("succeeded", "rejected", "timed_out"):
             self.observer.run_finished(run.workflow, ending, (now - run.created_at).total_seconds())
+            by = outcome.output.get("decided_by") if ending == "rejected" else None
+            await self.presence.ended(run, workflow, str(ending), by=by)
         follow = step_done.next_step
         if follow is None or not follow.inline:
             if follow is not None:
@@ -346,6 +351,7 @@ class Engine:
         failed = await self.queue.fail(job, run, step_id, message, goto)
         if failed:
             await self._audit_run_failed(run, step_id, message, now)
+            await self.presence.ended(run, workflow, "failed", step=step_id)
             self.observer.run_finished(
                 run.workflow, "failed", (now - run.created_at).total_seconds()
             )

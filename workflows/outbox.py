@@ -9,6 +9,10 @@ the key travelling in the message's metadata: a re-executed job (attempt > 1)
 with no record asks chat for a message carrying its key before posting. (Files
 carry no metadata: a crash between an upload and its record shares it again.)
 
+What goes first, and what a newer state of the same key replaces before it was
+sent, is ``workflows/chat_lanes.py``'s: ``send`` waits for its state to land,
+``send_later`` (run cards) does not.
+
 Every message also carries the mentions the run's requester typed
 (``request_mentions``), so the renderer can escape them wherever a summary quotes
 request text: echoing someone's words must not ping the people they named.
@@ -17,13 +21,14 @@ request text: echoing someone's words must not ping the people they named.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from workflows.chat_lanes import CARD, HUMAN, Deliver, Lanes, Priority
 from workflows.group_commit import GroupCommit
 from workflows.ports import Chat, ChatFile, ChatMessage, Clock, MessageRef
 from workflows.store import Store
@@ -33,6 +38,8 @@ REQUEST_MENTIONS = "request_mentions"
 """The data key under which a message carries the mentions typed in its run's request."""
 _TYPED_MENTION = re.compile(r"<([@#!][^<>|\s]{1,80})")
 _CACHED_RUNS = 4096
+UPDATES = ("update", "")
+"""``chat.update`` is limited per workspace: one lane for all of them."""
 
 
 def typed_mentions(text: str) -> list[str]:
@@ -47,6 +54,7 @@ class Outbox:
         self._clock = clock
         # A request's text never changes: its mentions are read once per run.
         self._mentions: dict[str, list[str]] = {}
+        self.lanes = Lanes()
 
     async def send(
         self,
@@ -58,8 +66,48 @@ class Outbox:
         *,
         thread_ts: str | None = None,
         attempt: int = 1,
+        priority: Priority = HUMAN,
     ) -> MessageRef:
+        """Post the key's message, or update it once posted; returns once this state landed."""
         key = f"{run_id}/{step_id}/{purpose}"
+        deliver = self._delivery(key, channel, message, thread_ts, attempt)
+        return await self.lanes.deliver(key, deliver, priority)
+
+    async def send_later(
+        self,
+        run_id: str,
+        step_id: str,
+        purpose: str,
+        channel: str,
+        message: ChatMessage,
+        *,
+        thread_ts: str | None = None,
+        priority: Priority = CARD,
+    ) -> None:
+        """Like ``send``, in the background (run-card priority unless told): a newer state of
+        the key sent before this one went out replaces it (``workflows/chat_lanes.py``)."""
+        key = f"{run_id}/{step_id}/{purpose}"
+        deliver = self._delivery(key, channel, message, thread_ts, 1)
+        await self.lanes.later(key, deliver, priority)
+
+    def _delivery(
+        self, key: str, channel: str, message: ChatMessage, thread_ts: str | None, attempt: int
+    ) -> Deliver:
+        async def deliver(enter: Callable[[tuple[str, str]], Awaitable[None]]) -> MessageRef:
+            return await self._deliver(key, channel, message, thread_ts, attempt, enter)
+
+        return deliver
+
+    async def _deliver(
+        self,
+        key: str,
+        channel: str,
+        message: ChatMessage,
+        thread_ts: str | None,
+        attempt: int,
+        enter: Callable[[tuple[str, str]], Awaitable[None]],
+    ) -> MessageRef:
+        run_id, step_id, purpose = key.split("/", 2)
         async with self._store.read() as session:
             mentions = await self._request_mentions(session, run_id)
             data = message.data | {REQUEST_MENTIONS: mentions} if mentions else message.data
@@ -67,6 +115,7 @@ class Outbox:
             row = await _recorded(session, run_id, step_id, purpose)
         if row is not None:
             ref = MessageRef(row.channel_id, row.ts)
+            await enter(UPDATES)
             await self._chat.update(ref, message)
             return ref
         channel_id = await self._channel_id(channel)
@@ -74,9 +123,11 @@ class Outbox:
         if attempt > 1:
             found = await self._chat.find(channel_id, key, thread_ts=thread_ts)
         if found is not None:
+            await enter(UPDATES)
             await self._chat.update(found, message)
             ref = found
         else:
+            await enter(("post", channel_id))
             ref = await self._chat.post(channel_id, message, thread_ts=thread_ts)
         await self._record(run_id, step_id, purpose, ref)
         return ref

@@ -3,7 +3,8 @@
 ``POST|GET /api/{method}`` takes arguments from the query string and a
 form-encoded or JSON body, authenticates the bot token (header or ``token``
 argument), applies injected faults and per-method rate limits (429 +
-``Retry-After`` like Slack), runs the method and records the call.
+``Retry-After`` like Slack: sliding one-minute windows by default, token buckets paced
+like Slack with ``rate_limits="realistic"``), runs the method and records the call.
 ``POST /response/{id}`` is the response_url Slack hands out with commands and
 actions; ``POST /upload/v1/{file_id}`` receives file bytes for
 ``files.getUploadURLExternal``.
@@ -66,6 +67,10 @@ DEFAULT_RATE_LIMITS: dict[str, int] = {
     "files.completeUploadExternal": TIER_4,
 }
 PER_CHANNEL_LIMITED = frozenset({"chat.postMessage"})
+REALISTIC = "realistic"
+"""``rate_limits=REALISTIC``: Slack's pacing as a token bucket per method (``RealisticLimiter``)."""
+POST_BURST = 5
+"""Posts one channel takes at once before about one a second (Slack: "short bursts")."""
 
 
 @dataclass
@@ -150,6 +155,38 @@ class RateLimiter:
         return None
 
 
+class RealisticLimiter:
+    """Slack's limits as Slack paces them: a token bucket per method (and per channel for
+    ``chat.postMessage``) refilled at the per-minute limit, so a burst is absorbed and then
+    calls pass at the steady rate. ``chat.postMessage``: ``POST_BURST`` at once, then one a
+    second per channel; a Tier method (per workspace): a sixth of its minute at once (ten
+    seconds' worth), then its rate. ``limits`` stays per minute, like ``RateLimiter``'s."""
+
+    def __init__(self, limits: Mapping[str, int] | None = None) -> None:
+        self.limits: dict[str, int] = dict(DEFAULT_RATE_LIMITS if limits is None else limits)
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def _shape(self, method: str, per_minute: int) -> tuple[float, float]:
+        """(burst, tokens per second)."""
+        if method in PER_CHANNEL_LIMITED:
+            return float(min(POST_BURST, per_minute)), per_minute / 60.0
+        return max(1.0, per_minute / 6.0), per_minute / 60.0
+
+    def check(self, method: str, key: str = "") -> int | None:
+        limit = self.limits.get(method)
+        if limit is None:
+            return None
+        burst, rate = self._shape(method, limit)
+        now = time.monotonic()
+        tokens, stamp = self._buckets.get((method, key), (burst, now))
+        tokens = min(burst, tokens + (now - stamp) * rate)
+        if tokens < 1:
+            self._buckets[(method, key)] = (tokens, now)
+            return max(1, math.ceil((1 - tokens) / rate))
+        self._buckets[(method, key)] = (tokens - 1, now)
+        return None
+
+
 class WebApi:
     """Serves the Web API for one workspace; see the module docstring."""
 
@@ -158,13 +195,17 @@ class WebApi:
         ws: Workspace,
         methods: Methods,
         bot_token: str,
-        rate_limits: Mapping[str, int] | None,
+        rate_limits: Mapping[str, int] | str | None,
         on_call: Callable[[ApiCall], None] | None = None,
     ) -> None:
         self.ws = ws
         self.methods = methods
         self.bot_token = bot_token
-        self.rate_limiter = RateLimiter(rate_limits)
+        self.rate_limiter: RateLimiter | RealisticLimiter = (
+            RealisticLimiter()
+            if rate_limits == REALISTIC
+            else RateLimiter(rate_limits if not isinstance(rate_limits, str) else None)
+        )
         self.calls: list[ApiCall] = []
         self.faults: dict[str, deque[Fault]] = {}
         self.on_call = on_call

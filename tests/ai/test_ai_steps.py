@@ -390,6 +390,7 @@ async def test_redaction_recorded_and_secret_kept_out_of_model_audit_and_export(
 EXTRACT_WORKFLOW = """
     name: intake
     channel: C0INTAKE
+    thread: full  # the notes below are read one message per step
     steps:
       - id: fields
         extract:

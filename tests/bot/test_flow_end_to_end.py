@@ -43,11 +43,19 @@ async def test_flow_start_hello_threads_every_step(harness: Harness) -> None:
 
     root = await harness.root_message("general", "started hello")
     assert f"<@{slack.user_id('alice')}>" in root["text"]
-    thread = await harness.thread_of("general", root, replies=3)
+    # Compact (the default): one run card lists the steps; the post is its own message.
+    thread = await slack.wait_for(
+        lambda: (
+            (t := slack.thread("general", root["ts"]))
+            and any("\nreply:" in m["text"] for m in t)
+            and t
+        ),
+        message="the run card never listed the reply step",
+    )
     texts = [message["text"] for message in thread[1:]]
-    assert texts[0].startswith("greet:")
-    assert "Hello, brave new world! (3 words)" in texts[1]
-    assert texts[2].startswith("reply:")
+    (card,) = [text for text in texts if text.startswith("Run card")]
+    assert "\ngreet: set" in card and "\nreply: posted" in card
+    assert "Hello, brave new world! (3 words)" in texts
     audit_lines = [
         element["text"]
         for message in thread[1:]
@@ -100,10 +108,11 @@ async def test_user_text_cannot_ping_or_break_the_card(harness: Harness) -> None
     text = 'hello <!channel> "quoted" {{ 7*7 }} & <https://evil.example|click>'
     await harness.slack.slash_command("alice", "general", text)
     root = await harness.root_message("general", "started hello")
-    thread = await harness.thread_of("general", root, replies=3)
+    thread = await harness.thread_of("general", root, replies=2)
     assert "<!channel>" not in root["text"]
     assert "&lt;!channel&gt;" in root["text"]
-    assert "{{ 7*7 }}" in thread[2]["text"], "the template expression arrives as text"
+    (post,) = [m for m in thread[1:] if not m["text"].startswith("Run card")]
+    assert "{{ 7*7 }}" in post["text"], "the template expression arrives as text"
 
 
 @pytest.mark.parametrize("problem", ["bad-signature", "stale", "missing"])

@@ -149,6 +149,7 @@ WORKFLOW = """\
 name: crashy
 title: Crash test
 channel: "#general"
+thread: full  # every step's note is counted (PURPOSES); compact cards go out in the background
 steps:
   - id: announce
     post: {text: "order {{ input.text }} received"}

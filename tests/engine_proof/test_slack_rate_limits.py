@@ -26,7 +26,7 @@ from workflows.tables import RunRow
 pytestmark = pytest.mark.slow
 
 RUNS = 3
-MESSAGES_PER_RUN = 4  # root, greet result, reply post, reply result
+MESSAGES_PER_RUN = 3  # root, run card (compact thread), reply post
 
 
 async def test_429_and_5xx_bursts_lose_and_repeat_nothing(

@@ -36,12 +36,21 @@ async def test_a_discrepancy_waits_for_finance_then_books_ledger_and_vendor_acco
     )
     await slack.click("dana", card["ts"], "approval:approve", channel="finance-approvals")
 
-    booked = await examples.thread_says("ap-inbox", root["ts"], "booked")
+    # The booking post ("ledger entry"), not the run card, whose "booked" line says "posted".
+    booked = await examples.thread_says("ap-inbox", root["ts"], "ledger entry")
     assert "INV-1042" in booked["text"] and "12,400.00 EUR" in booked["text"]
     assert f"<@{USER_IDS['dana']}>" in blocks_text(booked)
     run = await examples.finished("invoice")
     assert run.status == "succeeded"
-    thread_text = " ".join(m["text"] for m in slack.thread("ap-inbox", root["ts"]))
+    # The run card lists every step once its final state is out (after the run's commit).
+    thread_text = await slack.wait_for(
+        lambda: (
+            (t := " ".join(m["text"] for m in slack.thread("ap-inbox", root["ts"])))
+            and "vendor_ledger:" in t
+            and t
+        ),
+        message="the run card never listed every step",
+    )
     for step in ("fields", "po", "compare", "decide", "review", "book", "vendor_ledger"):
         assert f"{step}:" in thread_text, f"step {step} is not threaded"
 
@@ -80,7 +89,7 @@ async def test_a_matching_invoice_posted_in_ap_inbox_is_booked_without_approval(
     message = await slack.user_posts(
         "alice", "ap-inbox", "Invoice INV-2001 from Globex for 5,050 EUR, PO-7782"
     )
-    booked = await examples.thread_says("ap-inbox", message["ts"], "booked")
+    booked = await examples.thread_says("ap-inbox", message["ts"], "ledger entry")
     assert "Matches the purchase order" in blocks_text(booked)
     run = await examples.finished("invoice")
     assert run.status == "succeeded"

@@ -27,13 +27,14 @@ from workflows.tables import JobRow, RunRow
 
 FLOW = """
 name: burst
+thread: full
 triggers: [{command: burst}]
 steps:
   - id: tell
     timeout: 1s
     post: {text: "Heads up: {{ input.text }}"}
 """
-MESSAGES_PER_RUN = 3  # root, the step's post, the step's result note
+MESSAGES_PER_RUN = 3  # root, the step's post, the step's result note (``thread: full``)
 
 
 def _write_flow(folder: Path) -> None:

@@ -59,7 +59,8 @@ def texts_of(message: dict[str, Any]) -> list[str]:
 async def step_note(harness: Harness, channel: str, root: dict[str, Any]) -> dict[str, Any]:
     def found() -> dict[str, Any] | None:
         thread = harness.slack.thread(channel, root["ts"])
-        return next((m for m in thread[1:] if m["text"].startswith("keep:")), None)
+        # The step's own note (thread: full) or its line on the run card (compact).
+        return next((m for m in thread[1:] if ("\n" + m["text"]).count("\nkeep:")), None)
 
     return await harness.slack.wait_for(found, timeout=10, message="no note of the keep step")
 

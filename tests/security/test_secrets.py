@@ -273,7 +273,15 @@ async def test_secrets_a_connector_echoes_are_not_stored_or_threaded(
         async with running_bot(database, workflows_dir=tmp_path) as harness:
             assert (await harness.slack.slash_command("alice", "general", "whoami")).ok
             root = await harness.root_message("general", "started whoami")
-            thread = await harness.thread_of("general", root, replies=3)
+            # Its post and the run card, once the card lists both steps.
+            thread = await harness.slack.wait_for(
+                lambda: (
+                    (t := harness.slack.thread("general", root["ts"]))
+                    and any("\ntell:" in m["text"] for m in t)
+                    and t
+                ),
+                message="the run card never listed the tell step",
+            )
             rows = await every_row(harness)
 
     told = next(m["text"] for m in thread if m["text"].startswith("ERP says"))

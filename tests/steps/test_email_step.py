@@ -20,6 +20,7 @@ MAILER = """\
 name: mailer
 title: Mailer
 channel: "#general"
+thread: full  # the step's own thread note marks the moment to fail at
 triggers: [{command: mailer}]
 steps:
   - id: scan

@@ -32,6 +32,7 @@ WORKFLOW = """\
 name: mailer
 title: Mailer
 channel: "#general"
+thread: full  # the step's own thread note marks the moment to fail at
 steps:
   - id: notify
     email:

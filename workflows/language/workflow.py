@@ -11,6 +11,8 @@ step; a ``switch`` step picks the next step from a value; ``end`` stops.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from workflows.language.inputs import MAX_FIELDS, RESERVED_INPUTS, InputField, check_fields
@@ -56,6 +58,12 @@ class Workflow(Strict):
     )
     retention: Retention | None = Field(
         default=None, description="Overrides SWITCHBOARD_RETENTION_DAYS for this workflow's runs"
+    )
+
+    thread: Literal["compact", "full"] = Field(
+        default="compact",
+        description="compact: the root shows status and outcome, one run card lists the steps; "
+        "full: one thread message per step",
     )
 
     tests: list[WorkflowTest] = Field(

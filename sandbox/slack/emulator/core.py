@@ -54,7 +54,7 @@ class EmulatorCore:
         request_url: str | None = None,
         *,
         base_url: str | None = None,
-        rate_limits: Mapping[str, int] | None = DEFAULT_RATE_LIMITS,
+        rate_limits: Mapping[str, int] | str | None = DEFAULT_RATE_LIMITS,
         ack_deadline: float = 3.0,
         event_retry_delays: Sequence[float] | None = SLACK_RETRY_DELAYS,
         trigger_ttl: float = 3.0,
