@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.secrets import Scrubber
-from workflows import audit, lifecycle, refusals
+from workflows import audit, lifecycle, refusals, row_inserts
 from workflows.group_commit import GroupCommit
 from workflows.ids import new_id
 from workflows.language.workflow import Workflow
@@ -167,7 +167,10 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
     """Write the request, its run and the first job; runs started together share a commit."""
     run_id = new_id()
     request = scrubbed(request)
-    starts = store.shared("start_run", lambda: GroupCommit(store, _insert_starts, urgent=True))
+    starts = store.shared(
+        "start_run",
+        lambda: GroupCommit(store, lambda s, items: _insert_starts(store, s, items), urgent=True),
+    )
     try:
         await starts.submit((run_id, request, now))
     except IntegrityError:
@@ -184,20 +187,24 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
 
 
 async def _insert_starts(
-    session: AsyncSession, starts: Sequence[tuple[str, StartRequest, datetime]]
+    store: Store, session: AsyncSession, starts: Sequence[tuple[str, StartRequest, datetime]]
 ) -> list[None]:
     # Rows are made here, per attempt: a batch that failed is retried one start at a time.
-    session.add_all([row for start in starts for row in _start_rows(*start)])
-    await session.flush()  # the ORM writes each table's rows in one multi-row INSERT
+    rows = row_inserts.by_table([row for start in starts for row in _start_rows(*start)])
+    await row_inserts.insert_rows(store, session, rows)  # one INSERT per table, no ORM flush
     return [None] * len(starts)
 
 
 async def warm_up(store: Store, workflow: Workflow, now: datetime) -> None:
-    """Compile the ack path's statements once at start-up, inside a rolled-back transaction."""
+    """Compile the ack path's statements once at start-up, inside a rolled-back transaction;
+    on SQLite also open the start path's own connection (``Store.direct_write``)."""
     async with store.transaction() as session:
         session.add_all(_start_rows(new_id(), StartRequest(workflow, "warm-up"), now))
         await session.flush()
         await session.rollback()
+    if store.is_sqlite:
+        async with store.transaction():
+            await store.direct_write(lambda _conn: None)
 
 
 async def record_refusal(
