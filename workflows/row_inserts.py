@@ -1,15 +1,15 @@
 """New rows written without the ORM's unit of work: one multi-row INSERT per table.
 
 The ack's start (``workflows/runs.py: start_run``) writes four new rows per run and
-reads nothing back. The ORM's flush costs more CPU than the rows (state tracking,
-dependency sort, per-row bookkeeping), and on SQLite each of its statements is three
-hand-overs to aiosqlite's thread. Here the rows are ORM objects made as usual, their
-column values read once (with the column defaults the ORM would apply), bound through
+reads nothing back. Making ORM objects and flushing them costs more CPU than the rows
+(instrumented attributes, state tracking, dependency sort), and on SQLite each of its
+statements is three hand-overs to aiosqlite's thread. Here the rows are plain column
+values per table (a missing column gets the default the ORM would apply), bound through
 each column's own type (``UTCDateTime``, JSON) and written:
 
-- SQLite: ``executemany`` per table inside ``Store.direct_write``, the whole
-  transaction one hand-over to the driver's thread;
-- PostgreSQL: one Core ``insert()`` per table in the caller's session.
+- SQLite (``write_now``): ``executemany`` per table inside ``Store.direct_write``, the
+  whole transaction one hand-over to the driver's thread;
+- PostgreSQL (``insert_rows``): one Core ``insert()`` per table in the caller's session.
 
 ``tests/workflows/test_start_path.py`` checks the rows equal what the ORM writes.
 """
@@ -17,7 +17,6 @@ each column's own type (``UTCDateTime``, JSON) and written:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -29,18 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from workflows.store import Store
 
 Rows = dict[Table, list[dict[str, Any]]]
-
-
-def by_table(objects: Sequence[Any]) -> Rows:
-    """ORM objects (not added to any session) as column values, per table, in order."""
-    rows: Rows = {}
-    for obj in objects:
-        table: Table = obj.__table__
-        state = obj.__dict__
-        rows.setdefault(table, []).append(
-            {column.key: _value(column, state) for column in _written(table)}
-        )
-    return rows
 
 
 @cache
@@ -60,12 +47,14 @@ def _value(column: Column[Any], state: dict[str, Any]) -> Any:
     return default.arg  # type: ignore[attr-defined]
 
 
-async def insert_rows(store: Store, session: AsyncSession, rows: Rows) -> None:
-    """Write ``rows``; inside ``store.transaction()``, its session not used before on SQLite."""
-    if not store.is_sqlite:
-        for table, values in rows.items():
-            await session.execute(insert(table), values)
-        return
+async def insert_rows(session: AsyncSession, rows: Rows) -> None:
+    """Write ``rows`` in the caller's transaction: one Core ``insert()`` per table."""
+    for table, values in rows.items():
+        await session.execute(insert(table), values)
+
+
+async def write_now(store: Store, rows: Rows, *, urgent: bool = True) -> None:
+    """SQLite: write ``rows`` in a transaction of their own, one hand-over to the driver."""
     dialect = store.engine.dialect
     statements = [_bound(table, values, dialect) for table, values in rows.items()]
 
@@ -74,7 +63,7 @@ async def insert_rows(store: Store, session: AsyncSession, rows: Rows) -> None:
             conn.executemany(sql, params)
 
     try:
-        await store.direct_write(write)
+        await store.direct_write(write, urgent=urgent)
     except sqlite3.IntegrityError as exc:  # the callers' contract is SQLAlchemy's error
         raise IntegrityError("INSERT (start)", None, exc) from exc
 
@@ -84,13 +73,12 @@ def _bound(
 ) -> tuple[str, list[tuple[Any, ...]]]:
     sql, binders = _statement(table, dialect)
     columns = _written(table)
-    params = [
-        tuple(
-            bind(row[c.key]) if bind is not None else row[c.key]
-            for c, bind in zip(columns, binders, strict=True)
+    params = []
+    for row in values:
+        raw = [_value(c, row) for c in columns]
+        params.append(
+            tuple(b(v) if b is not None else v for b, v in zip(binders, raw, strict=True))
         )
-        for row in values
-    ]
     return sql, params
 
 
