@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from bot.logs import log_context
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
-from bot.slack_ingress import Refusal, SlackIngress, SlackRequest, replaying
+from bot.slack_ingress import Refusal, SlackIngress, SlackRequest, dispatch
 from bot.webhooks import WebhookReceiver
 from workflows import migrate
 
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 
 
 def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    handler = AsyncSlackRequestHandler(runtime.app)
     webhooks = WebhookReceiver(
         runtime.store,
         runtime.workflows,
@@ -73,8 +71,10 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             elapsed = time.perf_counter() - started
             runtime.metrics.request_received(admitted.trigger, admitted.status, elapsed)
             return JSONResponse({"error": admitted.reason}, status_code=admitted.status)
-        replay = replaying(request, admitted.body)
-        return await answered(admitted.about, started, lambda: handler.handle(replay))
+        verified = admitted  # parsed once, in admit: Bolt is handed the payload
+        return await answered(
+            verified.about, started, lambda: dispatch(runtime.app, request, verified)
+        )
 
     async def hooks(request: Request) -> Response:
         started = time.perf_counter()
