@@ -490,10 +490,19 @@ async def measure(args: argparse.Namespace) -> int:
             all_results[target] = await run_target(
                 target, rates, args, f"{emulator_url}/api/", emulator_url
             )
-    print("\nsaturation (highest healthy offered rate):")
+    print(f"\nsaturation (highest offered rate with p99 < {HEALTHY_P99_MS:g} ms):")
     for target, results in all_results.items():
         print(f"  {target}: {saturation(results):g} req/s")
-    return verdict(all_results)
+    problems: list[str] = []
+    if args.visible:
+        from bench import _ack_visible
+
+        print(f"\nidle system, one request at a time ({args.visible} each), serve as started:")
+        visible = await _ack_visible.measure_visible(
+            sys.modules[__name__], args.visible, args.backend
+        )
+        problems = _ack_visible.report(visible)
+    return verdict(all_results, problems)
 
 
 RATIO_LIMITS = {"switchboard": {0.5: 1.3, 0.9: 1.5}, "switchboard-noworker": {0.5: 1.5}}
@@ -506,14 +515,13 @@ def at_rate(results: list[RateResult], rate: float) -> RateResult | None:
     return next((r for r in results if r.offered == rate), None)
 
 
-def verdict(all_results: dict[str, list[RateResult]]) -> int:
+def verdict(all_results: dict[str, list[RateResult]], problems: list[str]) -> int:
     """Each Switchboard target against the bare ``process_before_response`` app."""
     ref = all_results.get(REFERENCE)
     ref100 = at_rate(ref, 100) if ref else None
     if ref is None or ref100 is None:
         print(f"VERDICT: n/a ({REFERENCE} at 100 req/s is the reference; it was not measured)")
         return 0
-    problems: list[str] = []
     for target, limits in RATIO_LIMITS.items():
         results = all_results.get(target)
         r100 = at_rate(results, 100) if results else None
@@ -599,6 +607,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--click-share", type=float, default=0.2, help="share of button clicks")
     parser.add_argument("--profile", action="store_true", help="cProfile the ack path")
+    parser.add_argument(
+        "--visible",
+        type=int,
+        default=20,
+        help="requests timed to the root message / first step result, idle (0: skip)",
+    )
     parser.add_argument(
         "--before",
         help="a switchboard executable of another checkout (e.g. main's .venv/bin/switchboard): "

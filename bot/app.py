@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -51,6 +52,14 @@ def bolt_logger() -> logging.Logger:
     return logger
 
 
+SWITCH_INTERVAL_S = 0.0005
+"""How long a thread waiting for the GIL lets the running one go on (Python's default: 5 ms).
+
+Every SQLite statement is handed to aiosqlite's thread and back; while the event loop is
+busy (a burst of acks, the worker inside ``serve``) each hand-over waited up to the
+default 5 ms for the GIL, holding the write lock meanwhile (issue 24's ack profile)."""
+
+
 def build_app(
     deps: BotDeps,
     *,
@@ -59,6 +68,7 @@ def build_app(
     identity: IdentityCache,
     background: Background,
 ) -> AsyncApp:
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
     app = AsyncApp(
         client=client,
         logger=bolt_logger(),

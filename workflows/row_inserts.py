@@ -53,8 +53,9 @@ async def insert_rows(session: AsyncSession, rows: Rows) -> None:
         await session.execute(insert(table), values)
 
 
-async def write_now(store: Store, rows: Rows, *, urgent: bool = True) -> None:
-    """SQLite: write ``rows`` in a transaction of their own, one hand-over to the driver."""
+async def write_now(store: Store, rows: Rows) -> None:
+    """SQLite, inside ``store.transaction()`` with its session unused (the write lock held):
+    ``rows`` in a transaction of their own, one hand-over to the driver's thread."""
     dialect = store.engine.dialect
     statements = [_bound(table, values, dialect) for table, values in rows.items()]
 
@@ -63,7 +64,7 @@ async def write_now(store: Store, rows: Rows, *, urgent: bool = True) -> None:
             conn.executemany(sql, params)
 
     try:
-        await store.direct_write(write, urgent=urgent)
+        await store.direct_write(write)
     except sqlite3.IntegrityError as exc:  # the callers' contract is SQLAlchemy's error
         raise IntegrityError("INSERT (start)", None, exc) from exc
 

@@ -111,7 +111,12 @@ def source_ids(request: StartRequest) -> dict[str, Any]:
         ids["idempotency_key"] = key.removeprefix(f"webhook:{request.workflow.name}:")
     elif request.source == "threshold":
         ids["source_key"] = key
-    return {name: _scrubber.text(str(value))[:255] for name, value in ids.items() if value}
+    given = {name: str(value) for name, value in ids.items() if value}
+    # One scrubber pass over all of them (it is on the ack path), unless a value spans lines.
+    parts = _scrubber.text("\n".join(given.values())).split("\n")
+    if len(parts) != len(given):
+        parts = [_scrubber.text(value) for value in given.values()]
+    return {name: part[:255] for name, part in zip(given, parts, strict=True)}
 
 
 def _start_values(run_id: str, request: StartRequest, now: datetime) -> row_inserts.Rows:
@@ -176,23 +181,19 @@ def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
 
 
 async def start_run(store: Store, request: StartRequest, now: datetime) -> Started:
-    """Write the request, its run and the first job in one short transaction.
+    """Write the request, its run and the first job; runs started together share a commit.
 
-    SQLite: one ``BEGIN IMMEDIATE … COMMIT`` per start in one hand-over to the driver's
-    thread (``Store.direct_write``, the ack's urgent turn at the write lock). PostgreSQL:
-    starts that arrive together share a commit (``GroupCommit``).
+    One short transaction (``GroupCommit``, the ack's urgent turn at the write lock);
+    on SQLite it is one hand-over to the driver's thread (``Store.direct_write``).
     """
     run_id = new_id()
     request = scrubbed(request)
+    starts = store.shared(
+        "start_run",
+        lambda: GroupCommit(store, lambda s, items: _insert_starts(store, s, items), urgent=True),
+    )
     try:
-        if store.is_sqlite:
-            await row_inserts.write_now(store, _start_values(run_id, request, now))
-        else:
-            starts = store.shared(
-                "start_run",
-                lambda: GroupCommit(store, _insert_starts, urgent=True),
-            )
-            await starts.submit((run_id, request, now))
+        await starts.submit((run_id, request, now))
     except IntegrityError:
         if request.dedupe_key is None:
             raise
@@ -207,14 +208,17 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
 
 
 async def _insert_starts(
-    session: AsyncSession, starts: Sequence[tuple[str, StartRequest, datetime]]
+    store: Store, session: AsyncSession, starts: Sequence[tuple[str, StartRequest, datetime]]
 ) -> list[None]:
     # Rows are made here, per attempt: a batch that failed is retried one start at a time.
     rows: row_inserts.Rows = {}
     for start in starts:
         for table, values in _start_values(*start).items():
             rows.setdefault(table, []).extend(values)
-    await row_inserts.insert_rows(session, rows)  # one INSERT per table, no ORM flush
+    if store.is_sqlite:  # the session stays unused: no BEGIN, no COMMIT through SQLAlchemy
+        await row_inserts.write_now(store, rows)
+    else:
+        await row_inserts.insert_rows(session, rows)  # one INSERT per table, no ORM flush
     return [None] * len(starts)
 
 
@@ -226,7 +230,8 @@ async def warm_up(store: Store, workflow: Workflow, now: datetime) -> None:
         await session.flush()
         await session.rollback()
     if store.is_sqlite:
-        await store.direct_write(lambda _conn: None, urgent=False)
+        async with store.transaction():
+            await store.direct_write(lambda _conn: None)
 
 
 async def record_refusal(

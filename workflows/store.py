@@ -84,20 +84,14 @@ class Store:
         async with self._read_sessions() as session, session.begin():
             yield session
 
-    async def direct_write(
-        self, write: Callable[[sqlite3.Connection], T], *, urgent: bool = False
-    ) -> T:
-        """SQLite only: ``write`` runs in a BEGIN IMMEDIATE … COMMIT of its own, on a
-        connection of its own, in one hand-over to the driver's thread (SQLAlchemy's
-        sessions take three per statement), at its turn of the write lock like
-        ``transaction()``. Never call it inside ``transaction()``: the lock is held there."""
-        if self._direct is None or self._write_lock is None:
+    async def direct_write(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        """SQLite only, inside ``transaction()`` before its session is used (so the write
+        lock is held and SQLAlchemy has begun nothing): ``write`` runs in a BEGIN IMMEDIATE
+        … COMMIT of its own, on a connection of its own, in one hand-over to the driver's
+        thread (a statement through SQLAlchemy's session takes three)."""
+        if self._direct is None:
             raise RuntimeError("direct_write is for SQLite")
-        await self._write_lock.acquire(urgent=urgent)
-        try:
-            return await self._direct.write(write)
-        finally:
-            self._write_lock.release()
+        return await self._direct.write(write)
 
     async def dispose(self) -> None:
         if self._direct is not None:

@@ -193,7 +193,9 @@ class FlowCommands:
             return
         started = await start_run(self.deps.store, request, self.deps.clock.now())
         self.deps.wakeup.set()
-        log.info(
+        # DEBUG: the audit trail records every start (run.started) and the metrics count
+        # them; a log record per request is what a bare Bolt app does not build (issue 24).
+        log.debug(
             "run started",
             extra={"run_id": started.run_id, "workflow": workflow.name, "source": "command"},
         )
