@@ -19,13 +19,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from sandbox.slack import SlackEmulator, WorkspaceSeed
+from sandbox.slack.seeds import ChannelSeed
 
 ROOT = Path(__file__).resolve().parent.parent
 SORT = """\
@@ -49,10 +50,12 @@ LIMITS_MS = {"root visible": 50.0, "first step result": 150.0}
 
 async def measure_visible(bench: Any, samples: int, backend: str) -> dict[str, list[float]]:
     """p50-able latencies (ms) of both kinds; ``bench`` is ``bench.ack_latency`` (its rig)."""
-    # As the load phases' emulator: no emulated rate limits.
-    slack = SlackEmulator(
-        bench.SIGNING_SECRET, bench.BOT_TOKEN, WorkspaceSeed.demo(), rate_limits=None
-    )
+    # As the load phases' emulator: no emulated rate limits. Each request gets a channel of
+    # its own, so the bot's own per-channel pacing (5 posts, then 1/s) starts full: idle.
+    seed = WorkspaceSeed.demo()
+    channels = [f"visible-{i}" for i in range(2 * samples + 2)]
+    seed.channels.extend(ChannelSeed(name=name) for name in channels)
+    slack = SlackEmulator(bench.SIGNING_SECRET, bench.BOT_TOKEN, seed, rate_limits=None)
     from tests.support.servers import serve_asgi
 
     with tempfile.TemporaryDirectory(prefix="sb-visible-") as folder:
@@ -62,9 +65,12 @@ async def measure_visible(bench: Any, samples: int, backend: str) -> dict[str, l
             slack.base_url = slack_url
             async with _serve(bench, slack.api_url, db, folder) as url:
                 requests = bench.Requests(slack_url)
+                requests.slack, requests.ws = slack, slack.workspace
+                free = iter(channels)
+                kinds = (("root visible", "hello", _root), ("first step result", "sort", _label))
                 return {
-                    "root visible": await _each(samples, url, requests, slack, "hello", _root),
-                    "first step result": await _each(samples, url, requests, slack, "sort", _label),
+                    name: await _each(samples, url, requests, free, command, found)
+                    for name, command, found in kinds
                 }
 
 
@@ -88,43 +94,43 @@ async def _serve(bench: Any, api_url: str, db: tuple[str, str | None], folder: s
         yield f"http://127.0.0.1:{port}/slack/events"
 
 
-Found = Callable[[SlackEmulator, set[str]], bool]
+Found = Callable[[SlackEmulator, str], bool]
 
 
-def _root(slack: SlackEmulator, before: set[str]) -> bool:
-    return any(m["ts"] not in before for m in slack.messages("general"))
+def _root(slack: SlackEmulator, channel: str) -> bool:
+    return bool(slack.messages(channel))
 
 
-def _label(slack: SlackEmulator, before: set[str]) -> bool:
-    for root in slack.messages("general"):
-        if root["ts"] in before:
-            continue
-        replies = slack.thread("general", root["ts"])[1:]
+def _label(slack: SlackEmulator, channel: str) -> bool:
+    for root in slack.messages(channel):
+        replies = slack.thread(channel, root["ts"])[1:]
         if any("billing" in str(m.get("text", "")) for m in replies):
             return True
     return False
 
 
 async def _each(
-    samples: int, url: str, requests: Any, slack: SlackEmulator, command: str, found: Found
+    samples: int, url: str, requests: Any, channels: Iterator[str], command: str, found: Found
 ) -> list[float]:
     times: list[float] = []
+    slack: SlackEmulator = requests.slack
     async with aiohttp.ClientSession() as session:
         for i in range(samples + 1):  # the first one warms the path up, not counted
-            body, headers = requests.command()
+            channel = next(channels)
+            requests.channel = slack.channel(channel)
+            body, _ = requests.command()
             body = body.replace(b"hello+load+test", f"{command}+refund+my+invoice+{i}".encode())
-            headers = {**headers, **requests._signed(body)[1]}
-            before = {m["ts"] for m in slack.messages("general")}
+            _, headers = requests._signed(body)
             started = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as response:
                 assert response.status == 200, await response.text()
-            while not found(slack, before):
+            while not found(slack, channel):
                 if time.perf_counter() - started > 10:
                     raise SystemExit(f"{command}: nothing visible after 10 s")
                 await asyncio.sleep(0.002)
             if i:
                 times.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(0.3)  # idle between requests
+            await asyncio.sleep(0.5)  # idle between requests: the run's other steps finish
     return times
 
 
