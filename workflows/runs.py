@@ -30,13 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.secrets import Scrubber
-from workflows import audit, lifecycle, refusals, row_inserts
+from workflows import audit, lifecycle, refusals, row_inserts, start_rows
 from workflows.group_commit import GroupCommit
 from workflows.ids import new_id
 from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import AuditRow, GateRow, JobRow, RequestRow, RunRow
-from workflows.versions import digest_of
 
 ACTIVE = lifecycle.LIVE
 FINISHED = lifecycle.ENDINGS
@@ -120,64 +119,12 @@ def source_ids(request: StartRequest) -> dict[str, Any]:
 
 
 def _start_values(run_id: str, request: StartRequest, now: datetime) -> row_inserts.Rows:
-    """The request, its run, the first job and ``run.started``: column values per table."""
-    inputs = {"text": request.text, "user": request.user_id, "channel": request.channel_id}
-    inputs |= request.input or {}
-    first_step = request.workflow.steps[0].id
-    request_row = {
-        "id": run_id,
-        "source": request.source,
-        "dedupe_key": request.dedupe_key,
-        "team_id": request.team_id,
-        "channel_id": request.channel_id,
-        "user_id": request.user_id,
-        "text": request.text,
-        "received_at": now,
-    }
-    run = {
-        "id": run_id,
-        "workflow": request.workflow.name,
-        "status": "running",
-        "request_id": run_id,
-        "requester": request.user_id,
-        "channel_id": request.channel_id,
-        "root_ts": request.thread_ts,
-        "current_step": first_step,
-        "context": {"input": inputs, "steps": {}, "source": request.source},
-        "error": None,
-        "version": 0,
-        "workflow_version": digest_of(request.workflow),  # the run finishes on this one
-        "created_at": now,
-        "updated_at": now,
-    }
-    # What ``JobRow.queued`` sets (the test of the start path compares the rows).
-    job = {"run_id": run_id, "step_id": first_step, "kind": "step", "payload": {}}
-    job |= {"status": "queued", "due_at": now, "attempt": 0, "failures": 0, "created_at": now}
-    started = audit.record(
-        run_id=run_id,
-        step_id=None,
-        actor=request.user_id or request.source,
-        action="run.started",
-        detail=source_ids(request),
-        now=now,
-    )
-    return {
-        RequestRow.__table__: [request_row],
-        RunRow.__table__: [run],
-        JobRow.__table__: [job],
-        AuditRow.__table__: [started],
-    }
-
-
-_MODELS: dict[Any, Any] = {
-    model.__table__: model for model in (RequestRow, RunRow, JobRow, AuditRow)
-}
+    return start_rows.start_values(run_id, request, now, source_ids(request))
 
 
 def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
-    """The same rows as ORM objects (for the ORM's sessions: tests, benchmarks, warm-up)."""
-    values = _start_values(run_id, request, now)
-    return [_MODELS[table](**row) for table, rows in values.items() for row in rows]
+    """The start's rows as ORM objects (for the ORM's sessions: tests, benchmarks, warm-up)."""
+    return start_rows.as_models(_start_values(run_id, request, now))
 
 
 async def start_run(store: Store, request: StartRequest, now: datetime) -> Started:
@@ -188,7 +135,7 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
     """
     run_id = new_id()
     request = scrubbed(request)
-    starts = store.shared(
+    starts: GroupCommit[tuple[str, StartRequest, datetime], None] = store.shared(
         "start_run",
         lambda: GroupCommit(store, lambda s, items: _insert_starts(store, s, items), urgent=True),
     )

@@ -160,7 +160,9 @@ class DirectSQLite:
         if self._conn is None:
             self._conn = await aiosqlite.connect(self._path, isolation_level=None)
         # aiosqlite's own queue (``_execute``): the whole transaction is one hand-over.
-        result: T = await self._conn._execute(_in_transaction, self._conn._conn, write, opened)
+        result: T = await self._conn._execute(  # type: ignore[no-untyped-call]
+            _in_transaction, self._conn._conn, write, opened
+        )
         return result
 
     async def close(self) -> None:
