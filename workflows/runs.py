@@ -34,6 +34,7 @@ from workflows import audit, lifecycle, refusals, row_inserts, start_rows
 from workflows.group_commit import GroupCommit
 from workflows.ids import new_id
 from workflows.language.workflow import Workflow
+from workflows.start_rows import StartRequest as StartRequest  # where callers import it
 from workflows.store import Store
 from workflows.tables import AuditRow, GateRow, JobRow, RequestRow, RunRow
 
@@ -42,22 +43,6 @@ FINISHED = lifecycle.ENDINGS
 HANDLED = ("run.cancelled", "run.retried")
 """Audit actions that record the request key they answered (``detail.request``)."""
 REPLAYED = "This command was already handled; run it again to repeat it."
-
-
-@dataclass(frozen=True)
-class StartRequest:
-    workflow: Workflow
-    source: str
-    text: str = ""
-    user_id: str | None = None
-    channel_id: str | None = None
-    team_id: str | None = None
-    dedupe_key: str | None = None
-    input: dict[str, Any] | None = None
-    thread_ts: str | None = None
-    """Thread the run under this existing message (an intake message) instead of a new root."""
-    trigger_id: str | None = None
-    """Slack's id of the command or shortcut use that asked for the run (audited)."""
 
 
 @dataclass(frozen=True)

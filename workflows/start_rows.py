@@ -1,4 +1,5 @@
-"""The rows a start writes: the request, its run, the first job and ``run.started``.
+"""What a start asks for (``StartRequest``) and the rows it writes: the request, its run,
+the first job and ``run.started``.
 
 Plain column values per table (``workflows/row_inserts.py`` writes them without the
 ORM); ``as_models`` makes the same rows ORM objects for sessions that want those.
@@ -6,18 +7,34 @@ ORM); ``as_models`` makes the same rows ORM objects for sessions that want those
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Table
 
 from workflows import audit
+from workflows.language.workflow import Workflow
 from workflows.row_inserts import Rows
 from workflows.tables import AuditRow, JobRow, RequestRow, RunRow
 from workflows.versions import digest_of
 
-if TYPE_CHECKING:  # workflows/runs.py imports this module
-    from workflows.runs import StartRequest
+
+@dataclass(frozen=True)
+class StartRequest:
+    workflow: Workflow
+    source: str
+    text: str = ""
+    user_id: str | None = None
+    channel_id: str | None = None
+    team_id: str | None = None
+    dedupe_key: str | None = None
+    input: dict[str, Any] | None = None
+    thread_ts: str | None = None
+    """Thread the run under this existing message (an intake message) instead of a new root."""
+    trigger_id: str | None = None
+    """Slack's id of the command or shortcut use that asked for the run (audited)."""
+
 
 _MODELS: dict[Any, Any] = {
     model.__table__: model for model in (RequestRow, RunRow, JobRow, AuditRow)
