@@ -6,7 +6,8 @@ Every request to the two ingress routes is counted and timed by trigger kind
 and its log records carry the trigger and the team, channel and user ids.
 ``/slack/events`` verifies Slack's signature on the raw body before anything parses
 it (``bot/slack_ingress.py``): an unsigned request is one ``trigger="unverified"``
-count and a short 401, and only a verified, well-formed body reaches Bolt.
+count and a short 401, and only a verified, well-formed body reaches Bolt, handed
+over already parsed (``slack_ingress.dispatch``).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             elapsed = time.perf_counter() - started
             runtime.metrics.request_received(admitted.trigger, admitted.status, elapsed)
             return JSONResponse({"error": admitted.reason}, status_code=admitted.status)
-        verified = admitted  # parsed once, in admit: Bolt is handed the payload
+        verified = admitted  # narrowed to Admitted for the lambda; Bolt gets its parse
         return await answered(
             verified.about, started, lambda: dispatch(runtime.app, request, verified)
         )

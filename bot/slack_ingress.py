@@ -6,6 +6,9 @@ metrics labels, not the log context, not Bolt (whose failed-signature message wo
 log the whole body). An unsigned or stale request is a 401, a body over the cap a
 413, a signed body Slack would not send a 400 — each one short JSON line, counted
 under a single ``trigger`` label (``unverified`` or ``malformed``).
+
+What ``admit`` parsed is what Bolt gets (``dispatch``): the body is parsed once and its
+signature checked once per request, as in a bare Bolt app (issue 24).
 """
 
 from __future__ import annotations
@@ -160,8 +163,7 @@ class ParsedBoltRequest(AsyncBoltRequest):
     """Bolt's request from a body already read, verified and parsed by ``admit``.
 
     ``AsyncBoltRequest.__init__`` in HTTP mode parses the raw body again; this sets the
-    same attributes with the parse done (the raw body stays, for Bolt's own signature
-    check and ``to_copyable``).
+    same attributes with the parse done (the raw body stays, for ``to_copyable``).
     """
 
     def __init__(self, request: Request, admitted: Admitted) -> None:
