@@ -35,8 +35,15 @@ types: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
+# Two phases: most tests in parallel, one process per core; then, alone on the machine,
+# the slow proofs (worker kills, replicas), the browser tests and every test that asserts
+# a time bound, so a busy neighbour cannot make them flaky. PYTEST_WORKERS=0 runs all serially.
+PYTEST_WORKERS ?= 2
+SERIAL := slow or timing or browser
+
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not ($(SERIAL))"
+	$(BIN)/pytest -q -m "$(SERIAL)"
 
 test: lint types imports pytest
 

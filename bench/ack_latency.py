@@ -15,18 +15,27 @@ omission); the generator's own lag (actual - scheduled start) is reported beside
 
 Targets, each a separate process on 127.0.0.1, each rate on a fresh server:
 
-- ``switchboard`` / ``switchboard-noworker``: ``switchboard serve [--no-worker]``
-  on a fresh SQLite file (or ``--backend postgres``: a throw-away schema), with
-  ``SLACK_API_URL`` pointing at a ``SlackEmulator`` served by another process
-  (no emulated rate limits), so the worker's Web API calls have somewhere to go.
+- ``switchboard``: ``switchboard serve`` as a user starts it (worker and scheduler
+  inside, INFO logs as JSON to a file) on a fresh SQLite file (or ``--backend
+  postgres``: a throw-away schema), ``SLACK_API_URL`` at a ``SlackEmulator`` served by
+  another process (no emulated rate limits; the bot's own pacing lifted);
+- ``switchboard-noworker``: ``serve --no-worker --no-scheduler``, WARNING logs;
 - ``bolt-default`` / ``bolt-pbr``: a minimal ``AsyncApp`` whose listeners only
   ack, served by uvicorn through Bolt's Starlette adapter; Bolt's default
-  configuration, and ``process_before_response=True``.
+  configuration, and ``process_before_response=True`` (the reference);
+- ``--before PATH``: the Switchboard targets again from another checkout's
+  ``switchboard`` executable (``before:switchboard`` …), in the same run.
 
-Verdict: Switchboard (no worker) at 100 req/s has p50 <= 6 ms and p99 <= 25 ms,
-its saturation rate is >= 250 req/s, and no answer below saturation took over 3 s.
-Saturation = the highest offered rate at which the achieved rate is >= 95 % of
-the offered one, there are no errors, nothing is over 3 s and p99 < 500 ms.
+Each row also gives the server process's CPU time per answered request over the
+measured phase (``/proc``): on a shared machine that figure moves far less than latency.
+
+Verdict (issue 24), at 100 req/s against ``bolt-pbr`` in the same run: ``switchboard``
+p50 <= 1.3x and p90 <= 1.5x, ``switchboard-noworker`` p50 <= 1.5x (the issue states it
+on PostgreSQL), saturation (the highest offered rate with >= 95 % achieved, no errors,
+nothing over 3 s and p99 < 100 ms) >= 0.8x the bare app's, nothing over 3 s; then, on
+an idle system (``--visible N`` requests each, ``bench/_ack_visible.py``): request ->
+root message visible p50 <= 50 ms, request -> first threaded step result (local
+classifier) p50 <= 150 ms.
 """
 
 from __future__ import annotations
@@ -65,7 +74,13 @@ PG_URL = os.environ.get(
     "SWITCHBOARD_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 TARGETS = ("switchboard", "switchboard-noworker", "bolt-default", "bolt-pbr")
+BEFORE: list[str] = []
+"""``--before PATH``: a ``switchboard`` executable of another checkout, measured beside."""
 SLOW_S = 3.0
+HEALTHY_P99_MS = 100.0
+"""Saturation = the highest offered rate still answered with p99 under this (issue 24)."""
+REFERENCE = "bolt-pbr"
+"""The floor every ratio is taken against: a bare Bolt AsyncApp, process_before_response."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -86,6 +101,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def load_average() -> float:
     return os.getloadavg()[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def wait_http(url: str, seconds: float = 90.0) -> None:
@@ -255,6 +276,12 @@ class RateResult:
     lags: list[float] = field(default_factory=list)
     load: float = 0.0
     error_kinds: dict[str, int] = field(default_factory=dict)
+    cpu_s: float = 0.0
+    """CPU time the server process spent during the measured phase."""
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_s * 1000 / self.ok if self.ok else float("nan")
 
     @property
     def achieved(self) -> float:
@@ -269,7 +296,7 @@ class RateResult:
             self.achieved >= 0.95 * self.offered
             and self.errors == 0
             and self.slow == 0
-            and self.pct(0.99) < 500
+            and self.pct(0.99) < HEALTHY_P99_MS
         )
 
 
@@ -388,10 +415,15 @@ async def target_server(
         }
         if schema:
             env["SWITCHBOARD_DB_SCHEMA"] = schema
-        command = [str(SWITCHBOARD), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--no-scheduler"]
-        if target == "switchboard-noworker":
-            command.append("--no-worker")
+        # ``before:switchboard``: the same target from another checkout (``--before``).
+        exe = BEFORE[0] if target.startswith("before:") else str(SWITCHBOARD)
+        target = target.removeprefix("before:")
+        command = [exe, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        if target == "switchboard":
+            # As a user starts it: worker and scheduler inside, INFO logs (JSON, to a file).
+            del env["SWITCHBOARD_LOG_LEVEL"], env["SWITCHBOARD_POLL_SECONDS"]
+        else:
+            command += ["--no-scheduler", "--no-worker"]
         with child(command, env) as proc:
             await wait_http(f"{base}/healthz")
             yield f"{base}/slack/events", proc
@@ -403,10 +435,12 @@ async def run_target(
     results: list[RateResult] = []
     requests = Requests(emulator_url)
     for rate in rates:
-        async with target_server(target, api_url, args.backend) as (url, _proc):
+        async with target_server(target, api_url, args.backend) as (url, proc):
             # Warm-up (not counted): imports, pools, the first connections.
             await open_loop(url, requests, 20, args.warmup, args.click_share, target)
+            cpu = cpu_seconds(proc.pid)
             result = await open_loop(url, requests, rate, args.duration, args.click_share, target)
+            result.cpu_s = cpu_seconds(proc.pid) - cpu
         results.append(result)
         print(row(result), flush=True)
         collapsed = result.achieved < 0.5 * rate and result.errors > result.sent // 2
@@ -417,17 +451,19 @@ async def run_target(
 
 
 HEADER = (
-    "| target | offered req/s | achieved req/s | p50 ms | p99 ms | max ms | errors "
-    "| > 3 s | generator lag p99 ms | load 1m |\n|---|---|---|---|---|---|---|---|---|---|"
+    "| target | offered req/s | achieved req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
+    "| > 3 s | server CPU ms/req | generator lag p99 ms | load 1m |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
 def row(r: RateResult) -> str:
     errors = str(r.errors) + (f" {r.error_kinds}" if r.error_kinds else "")
     return (
-        f"| {r.target} | {r.offered:g} | {r.achieved:.1f} | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} "
-        f"| {max(r.latencies, default=float('nan')) * 1000:.0f} | {errors} | {r.slow} "
-        f"| {percentile(r.lags, 0.99) * 1000:.1f} | {r.load:.2f} |"
+        f"| {r.target} | {r.offered:g} | {r.achieved:.1f} | {r.pct(0.5):.1f} | {r.pct(0.9):.1f} "
+        f"| {r.pct(0.99):.1f} | {max(r.latencies, default=float('nan')) * 1000:.0f} | {errors} "
+        f"| {r.slow} | {r.cpu_ms_per_request:.2f} | {percentile(r.lags, 0.99) * 1000:.1f} "
+        f"| {r.load:.2f} |"
     )
 
 
@@ -443,6 +479,9 @@ def saturation(results: list[RateResult]) -> float:
 async def measure(args: argparse.Namespace) -> int:
     rates = [float(r) for r in args.rates.split(",")]
     targets = args.targets.split(",")
+    if args.before:
+        BEFORE.append(args.before)
+        targets = [f"before:{t}" for t in targets if t.startswith("switchboard")] + targets
     port = free_port()
     emulator_url = f"http://127.0.0.1:{port}"
     print(
@@ -460,40 +499,64 @@ async def measure(args: argparse.Namespace) -> int:
             all_results[target] = await run_target(
                 target, rates, args, f"{emulator_url}/api/", emulator_url
             )
-    print("\nsaturation (highest healthy offered rate):")
+    print(f"\nsaturation (highest offered rate with p99 < {HEALTHY_P99_MS:g} ms):")
     for target, results in all_results.items():
         print(f"  {target}: {saturation(results):g} req/s")
-    return verdict(all_results)
+    problems: list[str] = []
+    if args.visible:
+        from bench import _ack_visible
+
+        print(f"\nidle system, one request at a time ({args.visible} each), serve as started:")
+        visible = await _ack_visible.measure_visible(
+            sys.modules[__name__], args.visible, args.backend
+        )
+        problems = _ack_visible.report(visible)
+    return verdict(all_results, problems)
 
 
-def verdict(all_results: dict[str, list[RateResult]]) -> int:
-    sb = all_results.get("switchboard-noworker") or all_results.get("switchboard")
-    if not sb:
-        print("VERDICT: n/a (no Switchboard target measured)")
+RATIO_LIMITS = {"switchboard": {0.5: 1.3, 0.9: 1.5}, "switchboard-noworker": {0.5: 1.5}}
+"""Issue 24's ack targets at 100 req/s, as multiples of the bare app's figure in the same run
+(``switchboard-noworker``'s is stated for PostgreSQL: run it with ``--backend postgres``)."""
+SATURATION_SHARE = 0.8
+
+
+def at_rate(results: list[RateResult], rate: float) -> RateResult | None:
+    return next((r for r in results if r.offered == rate), None)
+
+
+def verdict(all_results: dict[str, list[RateResult]], problems: list[str]) -> int:
+    """Each Switchboard target against the bare ``process_before_response`` app."""
+    ref = all_results.get(REFERENCE)
+    ref100 = at_rate(ref, 100) if ref else None
+    if ref is None or ref100 is None:
+        print(f"VERDICT: n/a ({REFERENCE} at 100 req/s is the reference; it was not measured)")
         return 0
-    name = sb[0].target
-    at100 = next((r for r in sb if r.offered == 100), None)
-    sat = saturation(sb)
-    problems = []
-    if at100 is None:
-        problems.append("100 req/s not measured")
-    else:
-        if at100.pct(0.5) > 6:
-            problems.append(f"p50 at 100 req/s is {at100.pct(0.5):.1f} ms > 6 ms")
-        if at100.pct(0.99) > 25:
-            problems.append(f"p99 at 100 req/s is {at100.pct(0.99):.1f} ms > 25 ms")
-    if sat < 250:
-        problems.append(f"saturation {sat:g} req/s < 250 req/s")
-    slow_below = sum(r.slow for r in sb if r.offered <= sat)
-    if slow_below:
-        problems.append(f"{slow_below} answers over 3 s below saturation")
-    bare = [saturation(all_results[t]) for t in ("bolt-default", "bolt-pbr") if t in all_results]
-    if bare:
-        print(f"bare Bolt saturation: best {max(bare):g} req/s; {name}: {sat:g} req/s")
+    for target, limits in RATIO_LIMITS.items():
+        results = all_results.get(target)
+        r100 = at_rate(results, 100) if results else None
+        if results is None or r100 is None:
+            continue
+        for q, limit in limits.items():
+            ratio = r100.pct(q) / ref100.pct(q)
+            name = f"p{round(q * 100)}"
+            print(
+                f"  {target} {name} at 100 req/s: {r100.pct(q):.1f} ms = {ratio:.2f}x "
+                f"{REFERENCE} ({ref100.pct(q):.1f} ms), limit {limit}x"
+            )
+            if ratio > limit:
+                problems.append(f"{target} {name} {ratio:.2f}x > {limit}x")
+        if len(results) > 1 or len(ref) > 1:
+            sat, ref_sat = saturation(results), saturation(ref)
+            print(f"  {target} saturation {sat:g} req/s vs {REFERENCE} {ref_sat:g} req/s")
+            if sat < SATURATION_SHARE * ref_sat:
+                problems.append(f"{target} saturation {sat:g} < {SATURATION_SHARE} x {ref_sat:g}")
+        slow = sum(r.slow for r in results)
+        if slow:
+            problems.append(f"{target}: {slow} answers over {SLOW_S:g} s")
     if problems:
-        print(f"VERDICT: FAIL ({name}): " + "; ".join(problems))
+        print("VERDICT: FAIL: " + "; ".join(problems))
         return 1
-    print(f"VERDICT: PASS ({name}): p50/p99 within 6/25 ms at 100 req/s, saturation {sat:g} req/s")
+    print("VERDICT: PASS (every ratio within its limit, nothing over 3 s)")
     return 0
 
 
@@ -553,6 +616,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--click-share", type=float, default=0.2, help="share of button clicks")
     parser.add_argument("--profile", action="store_true", help="cProfile the ack path")
+    parser.add_argument(
+        "--visible",
+        type=int,
+        default=20,
+        help="requests timed to the root message / first step result, idle (0: skip)",
+    )
+    parser.add_argument(
+        "--before",
+        help="a switchboard executable of another checkout (e.g. main's .venv/bin/switchboard): "
+        "its serve is measured beside this one's, as before:<target>",
+    )
     parser.add_argument("--role", choices=["emulator", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -1,7 +1,8 @@
 """``build_app(deps) -> AsyncApp``: the Bolt app and its listeners, nothing else.
 
-Bolt's request pipeline (signature check, URL verification, ssl check,
-ack plumbing) runs as middleware before our listeners. We run with
+Bolt's request pipeline (URL verification, ssl check, ack plumbing) runs as
+middleware before our listeners; the signature is checked once, before Bolt, by
+``bot/slack_ingress.py``, which hands Bolt the body it already parsed. We run with
 ``process_before_response=True``: every listener finishes within milliseconds
 (one short transaction at most), so answering with the listener's ack body
 directly is both faster than Bolt's default ack polling and the only mode that
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -58,6 +60,14 @@ def bolt_logger() -> logging.Logger:
     return logger
 
 
+SWITCH_INTERVAL_S = 0.0005
+"""How long a thread waiting for the GIL lets the running one go on (Python's default: 5 ms).
+
+Every SQLite statement is handed to aiosqlite's thread and back; while the event loop is
+busy (a burst of acks, the worker inside ``serve``) each hand-over waited up to the
+default 5 ms for the GIL, holding the write lock meanwhile (issue 24's ack profile)."""
+
+
 def build_app(
     deps: BotDeps,
     *,
@@ -66,13 +76,16 @@ def build_app(
     identity: IdentityCache,
     background: Background,
 ) -> AsyncApp:
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
     app = AsyncApp(
         client=client,
         logger=bolt_logger(),
         authorize=identity.authorizer(),
         signing_secret=signing_secret,
         process_before_response=True,
-        request_verification_enabled=True,
+        # bot/slack_ingress.py verifies every request's signature before Bolt sees it (and
+        # Socket Mode has none); Bolt checking the same bytes again was a second HMAC.
+        request_verification_enabled=False,
         ignoring_self_events_enabled=True,
     )
     forms = FormListeners(deps, background)

@@ -15,14 +15,14 @@ credential with ``[REDACTED]``. uvicorn's own loggers are routed into the same c
 
 from __future__ import annotations
 
-import contextlib
+import contextvars
 import logging
 import sys
-from collections.abc import Iterable, Iterator
-from typing import Literal, TextIO
+from collections.abc import Iterable
+from typing import Any, Literal, TextIO
 
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor
 
 # The scrubber lives in the lowest layer so workflows and connectors use the same one;
 # these names stay importable from here.
@@ -76,6 +76,7 @@ def configure_logging(
     """Route all logging through structlog to ``stream`` (stderr). Calling again replaces it."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        _merge_bound,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -118,9 +119,32 @@ def configure_logging(
     route_uvicorn_logs()
 
 
-@contextlib.contextmanager
-def log_context(**values: str | None) -> Iterator[None]:
-    """Bind ids (those not None) to every log record of this task until the block ends."""
-    bound = {key: value for key, value in values.items() if value}
-    with structlog.contextvars.bound_contextvars(**bound):
-        yield
+_BOUND: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "switchboard_log_context", default=None
+)
+
+
+class log_context:
+    """Bind ids (those not None) to every log record of this task until the block ends.
+
+    One context variable set per block (the ack path enters one per request), merged
+    into a record only when one is built (``_merge_bound``).
+    """
+
+    __slots__ = ("_bound", "_token")
+
+    def __init__(self, **values: str | None) -> None:
+        self._bound = {key: value for key, value in values.items() if value}
+
+    def __enter__(self) -> None:
+        outer = _BOUND.get()
+        self._token = _BOUND.set(outer | self._bound if outer else self._bound)
+
+    def __exit__(self, *_exc: object) -> None:
+        _BOUND.reset(self._token)
+
+
+def _merge_bound(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    for key, value in (_BOUND.get() or {}).items():
+        event.setdefault(key, value)
+    return event

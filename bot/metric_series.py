@@ -96,6 +96,8 @@ class Series:
         self.ai_tokens = c("ai_tokens_total", "provider model direction")
         self.ai_cost = c("ai_cost_usd_total", "provider model")
         self.ai_duration = h("ai_call_duration_seconds", "provider operation", CALL_BUCKETS)
+        # (trigger, status) -> its two children: ``labels()`` is not paid on every request.
+        self.request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
     def _counter(self, name: str, labels: str = "") -> Counter:
         return Counter(PREFIX + name, HELP[name], labels.split(), registry=self.registry)

@@ -86,8 +86,15 @@ class Metrics(Series):
 
     def request_received(self, trigger: str, status: int, seconds: float) -> None:
         """A request arrived and was answered in ``seconds``; webhook ingress may report too."""
-        self.requests.labels(trigger, str(status)).inc()
-        self.ack_duration.labels(trigger).observe(max(seconds, 0.0))
+        children = self.request_children.get((trigger, status))
+        if children is None:  # labels are bounded sets: a few entries per process
+            children = (
+                self.requests.labels(trigger, str(status)),
+                self.ack_duration.labels(trigger),
+            )
+            self.request_children[(trigger, status)] = children
+        children[0].inc()
+        children[1].observe(max(seconds, 0.0))
 
     def slack_call(self, method: str, outcome: str, seconds: float) -> None:
         self.slack_calls.labels(method, outcome).inc()

@@ -40,6 +40,12 @@ from workflows.outbox import REQUEST_MENTIONS
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_MESSAGE_TEXT = 40_000
+EPHEMERAL = "flow_ack"
+"""The one-line ephemeral answer of an ack; ``Renderer.ephemeral`` serves it precompiled."""
+EPHEMERAL_CLIP = 2900
+"""What ``flow_ack.json.j2`` clips its text to (``tests/bot/test_ack_work.py`` compares)."""
+SECTION_TEXT_LIMIT = 3000
+_SLOT = "\x00slot\x00"
 
 
 class RenderError(Exception):
@@ -92,7 +98,10 @@ class Renderer:
             autoescape=False,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates ship with the code: compiled once, never stat()ed again per render.
+            auto_reload=False,
         )
+        self._ephemeral: Rendered | None = None
         self._env.filters.update(
             mention=_mention,
             channel=_channel,
@@ -107,6 +116,25 @@ class Renderer:
         """Compile every template now, so the first request does not pay for it."""
         for name in self._env.list_templates(filter_func=lambda n: n.endswith(".json.j2")):
             self._env.get_template(name)
+
+    def ephemeral(self, text: str) -> Rendered:
+        """``render("flow_ack", {"text": text})`` without rendering or validating each time.
+
+        The template is rendered and validated once with a placeholder; an answer is that
+        result with the text (clipped, escaped and scrubbed as the template's render would)
+        in the placeholder's place. A section's validity depends only on its text's length,
+        so only a text over Slack's section limit is validated again (and refused).
+        """
+        if self._ephemeral is None:
+            self._ephemeral = self.render(EPHEMERAL, {"text": _SLOT})
+        value = self._scrubber.text(slack_escape(_clip(text, EPHEMERAL_CLIP)))
+        rendered = Rendered(
+            text=self._ephemeral.text.replace(_SLOT, value),
+            blocks=_filled(self._ephemeral.blocks, value),
+        )
+        if len(value) > SECTION_TEXT_LIMIT:
+            validate(rendered, max_blocks=MAX_MESSAGE_BLOCKS, origin=EPHEMERAL)
+        return rendered
 
     def render_view(self, template: str, data: dict[str, Any]) -> dict[str, Any]:
         """A modal or Home view: the template renders the whole view object."""
@@ -143,6 +171,16 @@ class Renderer:
         )
         validate(rendered, max_blocks=max_blocks, origin=template)
         return rendered
+
+
+def _filled(value: Any, text: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(_SLOT, text)
+    if isinstance(value, dict):
+        return {key: _filled(item, text) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_filled(item, text) for item in value]
+    return value
 
 
 def validate(rendered: Rendered, *, max_blocks: int, origin: str) -> None:

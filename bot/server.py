@@ -6,7 +6,8 @@ Every request to the two ingress routes is counted and timed by trigger kind
 and its log records carry the trigger and the team, channel and user ids.
 ``/slack/events`` verifies Slack's signature on the raw body before anything parses
 it (``bot/slack_ingress.py``): an unsigned request is one ``trigger="unverified"``
-count and a short 401, and only a verified, well-formed body reaches Bolt.
+count and a short 401, and only a verified, well-formed body reaches Bolt, handed
+over already parsed (``slack_ingress.dispatch``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 from bot.logs import log_context
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
-from bot.slack_ingress import Refusal, SlackIngress, SlackRequest, replaying
+from bot.slack_ingress import Refusal, SlackIngress, SlackRequest, dispatch
 from bot.webhooks import WebhookReceiver
 from workflows import migrate
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 
 def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    handler = AsyncSlackRequestHandler(runtime.app)
     webhooks = WebhookReceiver(
         runtime.store,
         runtime.workflows,
@@ -73,8 +72,10 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             elapsed = time.perf_counter() - started
             runtime.metrics.request_received(admitted.trigger, admitted.status, elapsed)
             return JSONResponse({"error": admitted.reason}, status_code=admitted.status)
-        replay = replaying(request, admitted.body)
-        return await answered(admitted.about, started, lambda: handler.handle(replay))
+        verified = admitted  # narrowed to Admitted for the lambda; Bolt gets its parse
+        return await answered(
+            verified.about, started, lambda: dispatch(runtime.app, request, verified)
+        )
 
     async def hooks(request: Request) -> Response:
         started = time.perf_counter()

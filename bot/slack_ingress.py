@@ -6,6 +6,9 @@ metrics labels, not the log context, not Bolt (whose failed-signature message wo
 log the whole body). An unsigned or stale request is a 401, a body over the cap a
 413, a signed body Slack would not send a 400 — each one short JSON line, counted
 under a single ``trigger`` label (``unverified`` or ``malformed``).
+
+What ``admit`` parsed is what Bolt gets (``dispatch``): the body is parsed once and its
+signature checked once per request, as in a bare Bolt app (issue 24).
 """
 
 from __future__ import annotations
@@ -18,11 +21,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import (
+    build_normalized_headers,
+    extract_content_type,
+    parse_query,
+)
 from starlette.requests import Request
-from starlette.types import Message
+from starlette.responses import Response
 
 from bot.http_limits import BodyTooLarge, IncompleteBody, read_capped
-from bot.slack_shapes import Malformed, check_shape, kind_of, parse_like_bolt
+from bot.slack_shapes import Malformed, Payload, check_shape, kind_of, parse_like_bolt
 
 MAX_SLACK_BODY_BYTES = 1024 * 1024
 """Slack's largest requests (a view submission, an event carrying a long message: 40,000
@@ -105,6 +118,8 @@ class Refusal:
 class Admitted:
     body: bytes
     about: SlackRequest
+    payload: Payload
+    """The body as Bolt parses it, parsed once here and handed to Bolt (``dispatch``)."""
 
 
 class SlackIngress:
@@ -128,7 +143,7 @@ class SlackIngress:
             return Refusal(400, "body is not UTF-8", MALFORMED)
         except Malformed as exc:
             return Refusal(400, str(exc), MALFORMED)
-        return Admitted(body, describe_slack_payload(kind_of(data), data))
+        return Admitted(body, describe_slack_payload(kind_of(data), data), data)
 
     def signed(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Slack's v0 scheme over the raw bytes, compared in constant time."""
@@ -144,15 +159,25 @@ class SlackIngress:
         return hmac.compare_digest(expected.encode(), signature.encode())
 
 
-def replaying(request: Request, body: bytes) -> Request:
-    """``request`` again, its (already read) body served once more, for Bolt's adapter."""
-    sent = False
+class ParsedBoltRequest(AsyncBoltRequest):
+    """Bolt's request from a body already read, verified and parsed by ``admit``.
 
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+    ``AsyncBoltRequest.__init__`` in HTTP mode parses the raw body again; this sets the
+    same attributes with the parse done (the raw body stays, for ``to_copyable``).
+    """
 
-    return Request(request.scope, receive)
+    def __init__(self, request: Request, admitted: Admitted) -> None:
+        self.raw_body = admitted.body.decode("utf-8")
+        self.query = parse_query(request.url.query or None)
+        self.headers = build_normalized_headers(request.headers)  # type: ignore[arg-type]
+        self.content_type = extract_content_type(self.headers)
+        self.body = admitted.payload
+        self.context = build_async_context(AsyncBoltContext({}), self.body)
+        self.lazy_only = bool(self.headers.get("x-slack-bolt-lazy-only", [False])[0])
+        self.lazy_function_name = self.headers.get("x-slack-bolt-lazy-function-name", [None])[0]
+        self.mode = "http"
+
+
+async def dispatch(app: AsyncApp, request: Request, admitted: Admitted) -> Response:
+    """What Bolt's Starlette adapter does for a POST, without reading or parsing again."""
+    return to_starlette_response(await app.async_dispatch(ParsedBoltRequest(request, admitted)))

@@ -30,35 +30,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.secrets import Scrubber
-from workflows import audit, lifecycle, refusals
+from workflows import audit, lifecycle, refusals, row_inserts, start_rows
 from workflows.group_commit import GroupCommit
 from workflows.ids import new_id
 from workflows.language.workflow import Workflow
+from workflows.start_rows import StartRequest as StartRequest  # where callers import it
 from workflows.store import Store
 from workflows.tables import AuditRow, GateRow, JobRow, RequestRow, RunRow
-from workflows.versions import digest_of
 
 ACTIVE = lifecycle.LIVE
 FINISHED = lifecycle.ENDINGS
 HANDLED = ("run.cancelled", "run.retried")
 """Audit actions that record the request key they answered (``detail.request``)."""
 REPLAYED = "This command was already handled; run it again to repeat it."
-
-
-@dataclass(frozen=True)
-class StartRequest:
-    workflow: Workflow
-    source: str
-    text: str = ""
-    user_id: str | None = None
-    channel_id: str | None = None
-    team_id: str | None = None
-    dedupe_key: str | None = None
-    input: dict[str, Any] | None = None
-    thread_ts: str | None = None
-    """Thread the run under this existing message (an intake message) instead of a new root."""
-    trigger_id: str | None = None
-    """Slack's id of the command or shortcut use that asked for the run (audited)."""
 
 
 @dataclass(frozen=True)
@@ -111,63 +95,35 @@ def source_ids(request: StartRequest) -> dict[str, Any]:
         ids["idempotency_key"] = key.removeprefix(f"webhook:{request.workflow.name}:")
     elif request.source == "threshold":
         ids["source_key"] = key
-    return {name: _scrubber.text(str(value))[:255] for name, value in ids.items() if value}
+    given = {name: str(value) for name, value in ids.items() if value}
+    # One scrubber pass over all of them (it is on the ack path), unless a value spans lines.
+    parts = _scrubber.text("\n".join(given.values())).split("\n")
+    if len(parts) != len(given):
+        parts = [_scrubber.text(value) for value in given.values()]
+    return {name: part[:255] for name, part in zip(given, parts, strict=True)}
 
 
-def _started_record(run_id: str, request: StartRequest, now: datetime) -> AuditRow:
-    return AuditRow(
-        **audit.record(
-            run_id=run_id,
-            step_id=None,
-            actor=request.user_id or request.source,
-            action="run.started",
-            detail=source_ids(request),
-            now=now,
-        )
-    )
+def _start_values(run_id: str, request: StartRequest, now: datetime) -> row_inserts.Rows:
+    return start_rows.start_values(run_id, request, now, source_ids(request))
 
 
 def _start_rows(run_id: str, request: StartRequest, now: datetime) -> list[Any]:
-    inputs = {"text": request.text, "user": request.user_id, "channel": request.channel_id}
-    inputs |= request.input or {}
-    first_step = request.workflow.steps[0].id
-    return [
-        RequestRow(
-            id=run_id,
-            source=request.source,
-            dedupe_key=request.dedupe_key,
-            team_id=request.team_id,
-            channel_id=request.channel_id,
-            user_id=request.user_id,
-            text=request.text,
-            received_at=now,
-        ),
-        RunRow(
-            id=run_id,
-            workflow=request.workflow.name,
-            status="running",
-            request_id=run_id,
-            requester=request.user_id,
-            channel_id=request.channel_id,
-            root_ts=request.thread_ts,
-            current_step=first_step,
-            context={"input": inputs, "steps": {}, "source": request.source},
-            error=None,
-            version=0,
-            workflow_version=digest_of(request.workflow),  # the run finishes on this one
-            created_at=now,
-            updated_at=now,
-        ),
-        JobRow.queued(run_id, first_step, "step", now, now),
-        _started_record(run_id, request, now),
-    ]
+    """The start's rows as ORM objects (for the ORM's sessions: tests, benchmarks, warm-up)."""
+    return start_rows.as_models(_start_values(run_id, request, now))
 
 
 async def start_run(store: Store, request: StartRequest, now: datetime) -> Started:
-    """Write the request, its run and the first job; runs started together share a commit."""
+    """Write the request, its run and the first job; runs started together share a commit.
+
+    One short transaction (``GroupCommit``, the ack's urgent turn at the write lock);
+    on SQLite it is one hand-over to the driver's thread (``Store.direct_write``).
+    """
     run_id = new_id()
     request = scrubbed(request)
-    starts = store.shared("start_run", lambda: GroupCommit(store, _insert_starts, urgent=True))
+    starts: GroupCommit[tuple[str, StartRequest, datetime], None] = store.shared(
+        "start_run",
+        lambda: GroupCommit(store, lambda s, items: _insert_starts(store, s, items), urgent=True),
+    )
     try:
         await starts.submit((run_id, request, now))
     except IntegrityError:
@@ -184,20 +140,30 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
 
 
 async def _insert_starts(
-    session: AsyncSession, starts: Sequence[tuple[str, StartRequest, datetime]]
+    store: Store, session: AsyncSession, starts: Sequence[tuple[str, StartRequest, datetime]]
 ) -> list[None]:
     # Rows are made here, per attempt: a batch that failed is retried one start at a time.
-    session.add_all([row for start in starts for row in _start_rows(*start)])
-    await session.flush()  # the ORM writes each table's rows in one multi-row INSERT
+    rows: row_inserts.Rows = {}
+    for start in starts:
+        for table, values in _start_values(*start).items():
+            rows.setdefault(table, []).extend(values)
+    if store.is_sqlite:  # the session stays unused: no BEGIN, no COMMIT through SQLAlchemy
+        await row_inserts.write_now(store, rows)
+    else:
+        await row_inserts.insert_rows(session, rows)  # one INSERT per table, no ORM flush
     return [None] * len(starts)
 
 
 async def warm_up(store: Store, workflow: Workflow, now: datetime) -> None:
-    """Compile the ack path's statements once at start-up, inside a rolled-back transaction."""
+    """Compile the ack path's statements once at start-up, inside a rolled-back transaction;
+    on SQLite also open the start path's own connection (``Store.direct_write``)."""
     async with store.transaction() as session:
         session.add_all(_start_rows(new_id(), StartRequest(workflow, "warm-up"), now))
         await session.flush()
         await session.rollback()
+    if store.is_sqlite:
+        async with store.transaction():
+            await store.direct_write(lambda _conn: None)
 
 
 async def record_refusal(

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import event
+import aiosqlite
+from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -50,6 +52,7 @@ class Store:
         )
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._shared: dict[str, object] = {}
+        self._direct: DirectSQLite | None = DirectSQLite(url) if self.is_sqlite else None
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
@@ -81,7 +84,18 @@ class Store:
         async with self._read_sessions() as session, session.begin():
             yield session
 
+    async def direct_write(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        """SQLite only, inside ``transaction()`` before its session is used (so the write
+        lock is held and SQLAlchemy has begun nothing): ``write`` runs in a BEGIN IMMEDIATE
+        … COMMIT of its own, on a connection of its own, in one hand-over to the driver's
+        thread (a statement through SQLAlchemy's session takes three)."""
+        if self._direct is None:
+            raise RuntimeError("direct_write is for SQLite")
+        return await self._direct.write(write)
+
     async def dispose(self) -> None:
+        if self._direct is not None:
+            await self._direct.close()
         await self.engine.dispose()
         if self._read_engine is not self.engine:
             await self._read_engine.dispose()
@@ -131,6 +145,47 @@ class WriterQueue:
                     turn.set_result(None)
                     return
         self._held = False
+
+
+class DirectSQLite:
+    """One aiosqlite connection, opened on first use with the engine's pragmas, for writes
+    that are one function on the ``sqlite3`` connection (``Store.direct_write``)."""
+
+    def __init__(self, url: str) -> None:
+        self._path = make_url(url).database or ""
+        self._conn: aiosqlite.Connection | None = None
+
+    async def write(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        opened = self._conn is None
+        if self._conn is None:
+            self._conn = await aiosqlite.connect(self._path, isolation_level=None)
+        # aiosqlite's own queue (``_execute``): the whole transaction is one hand-over.
+        result: T = await self._conn._execute(  # type: ignore[no-untyped-call]
+            _in_transaction, self._conn._conn, write, opened
+        )
+        return result
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+
+def _in_transaction(
+    conn: sqlite3.Connection, write: Callable[[sqlite3.Connection], T], opened: bool
+) -> T:
+    """Runs in the driver's thread: the pragmas once, then BEGIN IMMEDIATE … COMMIT."""
+    if opened:
+        for pragma in SQLITE_PRAGMAS:
+            conn.execute(pragma)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = write(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
 
 
 def _make_engine(

@@ -24,6 +24,7 @@ from bot.listeners.forms import FormListeners, begin_run
 from bot.listeners.home import catalogue
 from bot.listeners.routing import refusal_for
 from bot.logs import scrub_tokens
+from bot.render import EPHEMERAL
 from bot.replay import SeenRequests, command_key
 from bot.request_text import refusal, too_long
 from workflows import routing
@@ -326,7 +327,13 @@ class FlowCommands:
         return f"Retrying run `{run.id}` from step *{run.current_step}*."
 
     async def _answer(self, ack: AsyncAck, template: str, data: dict[str, Any]) -> None:
-        rendered = self.deps.renderer.render(template, data)
+        renderer = self.deps.renderer
+        # The one-line answer is precompiled (issue 24: acks at Bolt's floor).
+        rendered = (
+            renderer.ephemeral(data["text"])
+            if template == EPHEMERAL
+            else renderer.render(template, data)
+        )
         await ack(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral")
 
 

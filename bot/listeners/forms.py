@@ -132,7 +132,9 @@ async def begin_run(deps: BotDeps, request: StartRequest) -> tuple[bool, str]:
         return False, refused.message
     started = await start_run(deps.store, request, deps.clock.now())
     deps.wakeup.set()
-    log.info(
+    # DEBUG: the audit trail records every start (run.started) and the metrics count
+    # them; a log record per request is what a bare Bolt app does not build (issue 24).
+    log.debug(
         "run started",
         extra={"run_id": started.run_id, "workflow": workflow.name, "source": request.source},
     )

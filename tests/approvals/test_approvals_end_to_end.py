@@ -165,6 +165,7 @@ async def test_wrong_people_are_refused_and_nothing_changes(harness: Harness) ->
     assert sum('"approval.denied"' in line for line in trail) == 3
 
 
+@pytest.mark.timing  # asserts a time bound: runs in make test's serial phase
 async def test_fifty_concurrent_clicks_make_one_outcome_and_one_card_update(
     database: Database, tmp_path: Path
 ) -> None:

@@ -21,6 +21,7 @@ async def harness(database: Database) -> AsyncIterator[Harness]:
         yield running
 
 
+@pytest.mark.timing  # asserts a time bound: runs in make test's serial phase
 async def test_acks_arrive_within_milliseconds(database: Database) -> None:
     # The ack path alone (no worker sharing the test's event loop); a single timing is at
     # the mercy of the machine, the median of several is not.

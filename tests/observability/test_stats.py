@@ -159,6 +159,7 @@ async def test_switchboard_stats_prints_tables(
     assert bad.exit_code == 2 and "period 'soon'" in bad.output
 
 
+@pytest.mark.timing  # asserts a time bound: runs in make test's serial phase
 async def test_flow_stats_does_not_wait_for_a_writer(database: Database) -> None:
     """The stats are a read: a long write transaction elsewhere must not hold them.
 

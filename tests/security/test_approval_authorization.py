@@ -240,6 +240,7 @@ async def test_lone_requester_approver_escalates_at_once(
         assert run.context["steps"]["review"]["decided_by"] == slack.user_id("bob")
 
 
+@pytest.mark.timing  # asserts a time bound: runs in make test's serial phase
 async def test_hammered_refusals_write_bounded_audit_and_every_click_is_answered(
     harness: Harness,
 ) -> None:

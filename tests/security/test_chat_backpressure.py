@@ -25,6 +25,8 @@ from tests.support.stores import Database
 from workflows.chat_waits import chat_time, step_deadline
 from workflows.tables import JobRow, RunRow
 
+pytestmark = pytest.mark.timing  # step timeouts measured in wall time: serial phase
+
 FLOW = """
 name: burst
 thread: full

@@ -114,6 +114,7 @@ def check_cli(folder: Path) -> tuple[subprocess.CompletedProcess[str], int, floa
 # --- finding 8: alias bombs, deep nesting, size -------------------------------------------
 
 
+@pytest.mark.timing  # asserts a time bound: runs in make test's serial phase
 def test_alias_bomb_is_refused_in_check_quickly_with_little_memory(tmp_path: Path) -> None:
     assert len(ALIAS_BOMB) < 400
     write(tmp_path, "bomb", ALIAS_BOMB)
@@ -131,6 +132,7 @@ def test_alias_bomb_is_refused_in_check_quickly_with_little_memory(tmp_path: Pat
     assert elapsed < 20, f"check took {elapsed:.1f} s"  # mostly interpreter start-up
 
 
+@pytest.mark.timing  # asserts a time bound: runs in make test's serial phase
 def test_alias_bomb_is_refused_by_the_loading_serve_does_in_under_a_second(
     tmp_path: Path,
 ) -> None:
@@ -346,6 +348,7 @@ def test_check_refuses_patterns_re2_cannot_run(tmp_path: Path, pattern: str, fra
     assert "linear-time" in error.message and fragment in error.message, str(error)
 
 
+@pytest.mark.timing  # asserts a time bound: runs in make test's serial phase
 async def test_a_catastrophic_pattern_cannot_stall_intake(
     database: Database, tmp_path: Path
 ) -> None:
@@ -377,6 +380,7 @@ async def test_a_catastrophic_pattern_cannot_stall_intake(
 ALPHABET = list(":-[]{}&*!|>'\"#%@`,?\n\t <=\\") + ["  ", "\n  - ", "{{", "}}", "a", "1"]
 
 
+@pytest.mark.timing  # asserts a time bound: runs in make test's serial phase
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1), edits=st.integers(1, 12))
 def test_the_loader_never_raises_on_mutated_yaml(seed: int, edits: int) -> None:
