@@ -198,7 +198,9 @@ async def _remind(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> StepOut
     timers = []
     every = escalation.remind_interval(spec, level)
     next_due = ctx.clock.now() + timedelta(seconds=every or 0)
-    if every and (gate.timeout_at is None or next_due < gate.timeout_at):
+    # A reminder asked for now (the console's "remind now", ``once``) starts no second series.
+    series = not ctx.payload.get("once")
+    if every and series and (gate.timeout_at is None or next_due < gate.timeout_at):
         timers.append(Timer(next_due, "remind", {"n": n + 1, "level": level}))
     # The reminder itself is the thread message; no separate step note.
     return StepOutcome(
