@@ -9,8 +9,8 @@ command, and their audit records carry who acted, ``via: console``, ``admin`` an
 The page sends a fresh ``key`` with each confirmed action; it becomes the request key
 those functions refuse to use twice, so a double submit acts once.
 
-Remind now queues the approve step's own reminder timer (``once``: it starts no second
-series) for an open gate and audits ``approval.remind_requested`` with who asked.
+Remind now queues the approve step's own reminder timer for an open gate (``once``: it
+starts no second series, and its messages have keys of their own) and audits ``approval.remind_requested`` with who asked.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from workflows.inbox import may_see
 from workflows.tables import AuditRow, GateRow, JobRow, RunRow
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-REMIND_SERIES = 1000
-"""Reminders asked for from the console are numbered from here (their outbox keys differ)."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ async def remind(deps: BotDeps, run: RunRow, actor: Actor, body: dict[str, Any])
         )
         payload = {
             "timer": "remind",
-            "n": REMIND_SERIES + int(asked or 0) + 1,
+            "n": int(asked or 0) + 1,
             "level": gate.escalation_level,
             "once": True,
         }

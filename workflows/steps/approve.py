@@ -173,6 +173,7 @@ async def _remind(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> StepOut
     n, level = int(ctx.payload.get("n", 1)), gate.escalation_level
     # Level 0 keeps its old keys; each later level numbers its own reminders.
     key = f"remind-{n}" if level == 0 else f"remind-l{level}-{n}"
+    key += "-now" if ctx.payload.get("once") else ""  # asked for now: its own series of keys
     decided = {d.user_id for d in await approvals.decisions(ctx.store, gate.id)}
     waiting_on = [u for u in gate.approvers if u not in decided and u != gate.requester]
     data = {
