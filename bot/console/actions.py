@@ -10,7 +10,8 @@ The page sends a fresh ``key`` with each confirmed action; it becomes the reques
 those functions refuse to use twice, so a double submit acts once.
 
 Remind now queues the approve step's own reminder timer for an open gate (``once``: it
-starts no second series, and its messages have keys of their own) and audits ``approval.remind_requested`` with who asked.
+starts no second series, and its messages have keys of their own) and audits
+``approval.remind_requested`` with who asked.
 """
 
 from __future__ import annotations

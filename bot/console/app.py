@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
@@ -151,9 +150,7 @@ class Console:
             query = RunQuery.parse(dict(request.query_params))
         except BadQuery as exc:
             return _error(400, str(exc))
-        found = await list_runs(
-            self.deps.store, query, session.user_id, self._admin(session)
-        )
+        found = await list_runs(self.deps.store, query, session.user_id, self._admin(session))
         return JSONResponse(found)
 
     async def run(self, request: Request, session: Session) -> StarletteResponse:

@@ -32,7 +32,9 @@ async def fingerprint(store: Store, run_id: str) -> tuple[object, ...]:
                 select(RunRow.version, RunRow.updated_at, RunRow.status).where(RunRow.id == run_id)
             )
         ).first()
-        audit = await session.scalar(select(func.max(AuditRow.seq)).where(AuditRow.run_id == run_id))
+        audit = await session.scalar(
+            select(func.max(AuditRow.seq)).where(AuditRow.run_id == run_id)
+        )
         job = await session.scalar(select(func.max(JobRow.id)).where(JobRow.run_id == run_id))
     return (tuple(run) if run else None, audit, job)
 

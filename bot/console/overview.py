@@ -99,9 +99,7 @@ def _breakers(runtime: Runtime) -> dict[str, str]:
     for family in runtime.metrics.registry.collect():
         if family.name == PREFIX + "connector_breaker_open":
             for sample in family.samples:
-                states[sample.labels.get("connection", "?")] = (
-                    "open" if sample.value else "closed"
-                )
+                states[sample.labels.get("connection", "?")] = "open" if sample.value else "closed"
     return states
 
 

@@ -90,7 +90,9 @@ def job_view(job: JobRow) -> dict[str, Any]:
     }
 
 
-def step_plan(workflow: Workflow | None, run: RunRow, jobs: Sequence[JobRow]) -> list[dict[str, Any]]:
+def step_plan(
+    workflow: Workflow | None, run: RunRow, jobs: Sequence[JobRow]
+) -> list[dict[str, Any]]:
     """The definition's steps in order, each with its kind, retry policy, output and jobs."""
     outputs = run.context.get("steps", {}) if isinstance(run.context, dict) else {}
     by_step: dict[str, list[dict[str, Any]]] = {}
@@ -107,16 +109,21 @@ def step_plan(workflow: Workflow | None, run: RunRow, jobs: Sequence[JobRow]) ->
                 "retry": step.retry.model_dump(),
                 "timeout_s": step.timeout,
                 "jobs": runs_of,
-                "status": runs_of[-1]["status"] if runs_of else "not reached",
+                "status": _step_status(run, step.id, runs_of),
                 "next_due": next((j["due_at"] for j in runs_of if j["status"] == "queued"), None),
                 "output": _shown(outputs[step.id]) if step.id in outputs else None,
             }
         )
-    for step_id, others in by_step.items():  # steps of another version, or retired gates
-        plan.append({"id": step_id, "kind": "?", "jobs": others, "status": others[-1]["status"]})
+    for step_id, others in by_step.items():  # the run's own jobs (`_run`), retired gates
+        kind = others[-1]["job_kind"]
+        plan.append({"id": step_id, "kind": kind, "jobs": others, "status": others[-1]["status"]})
     return plan
 
 
+def _step_status(run: RunRow, step_id: str, jobs: list[dict[str, Any]]) -> str:
+    if run.status == "waiting" and run.current_step == step_id:
+        return "waiting"
+    return str(jobs[-1]["status"]) if jobs else "not reached"
 
 
 async def _of_run(session: AsyncSession, table: Any, run_id: str, order: Any, limit: int) -> Any:
@@ -164,8 +171,7 @@ def _gate_view(gate: GateRow, decisions: Sequence[DecisionRow]) -> dict[str, Any
         "decided_at": _iso(gate.decided_at),
         "timeout_at": _iso(gate.timeout_at),
         "decisions": [
-            {"user": d.user_id, "decision": d.decision, "at": _iso(d.created_at)}
-            for d in decisions
+            {"user": d.user_id, "decision": d.decision, "at": _iso(d.created_at)} for d in decisions
         ],
     }
 

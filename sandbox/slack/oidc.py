@@ -38,7 +38,8 @@ from .state import Workspace
 
 CODE_TTL_SECONDS = 600
 ISSUER = "https://slack.com"
-PAGE_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'"
+PAGE_CSP = "default-src 'none'; form-action 'self' http: https:; frame-ancestors 'none'"
+"""form-action covers the redirect to the app's redirect_uri, so it allows http(s)."""
 AUTH_PARAMS = ("client_id", "scope", "response_type", "redirect_uri", "state", "nonce")
 
 

@@ -64,7 +64,7 @@ async def test_who_sees_what_follows_the_slack_rules(console: Console) -> None:
             assert refused.status_code == 404, refused.text
             assert refused.json()["error"] == f"there is no run {expense}"
         assert (await dave.get("/console/api/runs/nonexistent")).status_code == 404
-    assert ADMIN == console.slack.user_id("carol")
+    assert console.slack.user_id("carol") == ADMIN
 
 
 async def test_cancel_from_the_console_changes_the_card_like_the_command(

@@ -43,7 +43,9 @@ async def test_pages_filters_and_search(console: Console) -> None:
         seen: list[str] = []
         cursor = ""
         while True:
-            page = (await http.get("/console/api/runs", params={"limit": 3, "cursor": cursor})).json()
+            page = (
+                await http.get("/console/api/runs", params={"limit": 3, "cursor": cursor})
+            ).json()
             seen += [run["id"] for run in page["runs"]]
             if not page["next"]:
                 break
@@ -58,11 +60,18 @@ async def test_pages_filters_and_search(console: Console) -> None:
         assert await ids_of(http, q="order 4") == [ids[4]]
         assert await ids_of(http, q=ids[1]) == [ids[1]]
         assert await ids_of(http, q="100%_") == []
-        since, until = (T0 + timedelta(minutes=2)).isoformat(), (T0 + timedelta(minutes=4)).isoformat()
+        since, until = (
+            (T0 + timedelta(minutes=2)).isoformat(),
+            (T0 + timedelta(minutes=4)).isoformat(),
+        )
         assert await ids_of(http, since=since, until=until) == [ids[3], ids[2]]
         assert await ids_of(http, requester=console.slack.user_id("bob")) == []
-        for params in ({"cursor": "bogus!"}, {"since": "yesterday"}, {"workflow": "a b"},
-                       {"limit": "ten"}):
+        for params in (
+            {"cursor": "bogus!"},
+            {"since": "yesterday"},
+            {"workflow": "a b"},
+            {"limit": "ten"},
+        ):
             refused = await http.get("/console/api/runs", params=params)
             assert refused.status_code == 400, params
             assert ":" in refused.json()["error"]

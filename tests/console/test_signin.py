@@ -75,13 +75,18 @@ async def test_an_altered_session_cookie_is_refused(console: Console) -> None:
 
 async def test_other_hosts_origins_and_tokenless_actions_are_refused(console: Console) -> None:
     async with console.signed_in("alice") as http:
-        assert (await http.get("/console/api/me", headers={"Host": "evil.example"})).status_code == 403
+        assert (
+            await http.get("/console/api/me", headers={"Host": "evil.example"})
+        ).status_code == 403
         cross = await http.post(
             "/console/api/runs/x/cancel", json={}, headers={"Origin": "https://evil.example"}
         )
         assert cross.status_code == 403 and "cross-origin" in cross.json()["error"]
-        form = await http.post("/console/api/runs/x/cancel", content=b"a=1",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        form = await http.post(
+            "/console/api/runs/x/cancel",
+            content=b"a=1",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert form.status_code == 415
         token = http.headers.pop("X-CSRF-Token")
         assert (await http.post("/console/api/runs/x/cancel", json={})).status_code == 403

@@ -71,8 +71,9 @@ export async function runView(main, runId, refresh) {
     run.error ? el("p", { class: "error" }, run.error) : null,
     el("p", { class: "muted" }, `definition ${String(page.definition.version || "live").slice(0, 12)}`,
       page.definition.live ? " (live)" : " (an earlier version)", page.definition.problem ? ` — ${page.definition.problem}` : ""));
-  main.replaceChildren(header, actionsBox(page, refresh), stepsBox(page.steps), approvalsBox(page.approvals),
-    assignmentsBox(page.assignments), auditBox(page.audit));
+  const boxes = [header, actionsBox(page, refresh), stepsBox(page.steps), approvalsBox(page.approvals),
+    assignmentsBox(page.assignments), auditBox(page.audit)];
+  main.replaceChildren(...boxes.filter((box) => box !== null));
 }
 
 function actionsBox(page, refresh) {
