@@ -27,9 +27,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-async def sqlite_console(
-    tmp_path: Path, sqlite_template: Path
-) -> AsyncIterator[Console]:
+async def sqlite_console(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Console]:
     from tests.support.stores import sqlite_database
 
     async with sqlite_database(tmp_path, sqlite_template) as db:
