@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.sandbox.test_page_browser import SCREENSHOTS, browser  # noqa: F401 - the fixture
-from tests.support.stores import Database
 
 from .conftest import ADMIN, write_workflow
 from .harness import Console, running_console
@@ -30,11 +29,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 async def sqlite_console(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Console]:
     from tests.support.stores import sqlite_database
 
-    async with sqlite_database(tmp_path, sqlite_template) as db:
-        async with running_console(
+    async with (
+        sqlite_database(tmp_path, sqlite_template) as db,
+        running_console(
             db, workflows_dir=write_workflow(tmp_path), SWITCHBOARD_ADMINS=ADMIN
-        ) as running:
-            yield running
+        ) as running,
+    ):
+        yield running
 
 
 async def test_sign_in_find_open_and_cancel_a_waiting_run(

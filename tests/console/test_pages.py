@@ -14,20 +14,22 @@ from .test_runs_api import started, waiting_card
 async def test_a_watched_run_sends_change_when_it_moves(console: Console) -> None:
     run_id = await started(console, "alice", "desk chair 200 EUR")
     await waiting_card(console, "desk chair")
-    async with console.signed_in("alice") as http:
-        async with http.stream("GET", f"/console/api/runs/{run_id}/events") as events:
-            assert events.headers["content-type"].startswith("text/event-stream")
-            lines = events.aiter_lines()
-            assert await anext(lines) == "retry: 1000"
-            cancel = await http.post(f"/console/api/runs/{run_id}/cancel", json={})
-            assert cancel.status_code == 200
+    async with (
+        console.signed_in("alice") as http,
+        http.stream("GET", f"/console/api/runs/{run_id}/events") as events,
+    ):
+        assert events.headers["content-type"].startswith("text/event-stream")
+        lines = events.aiter_lines()
+        assert await anext(lines) == "retry: 1000"
+        cancel = await http.post(f"/console/api/runs/{run_id}/cancel", json={})
+        assert cancel.status_code == 200
 
-            async def change() -> None:
-                async for line in lines:
-                    if line == "event: change":
-                        return
+        async def change() -> None:
+            async for line in lines:
+                if line == "event: change":
+                    return
 
-            await asyncio.wait_for(change(), timeout=5)
+        await asyncio.wait_for(change(), timeout=5)
 
 
 async def test_catalogue_and_health(console: Console) -> None:
@@ -46,8 +48,7 @@ async def test_catalogue_and_health(console: Console) -> None:
 async def test_without_its_settings_the_console_says_how_to_enable_it(
     database: Database,
 ) -> None:
-    async with running_console(database, SLACK_CLIENT_ID="") as console:
-        async with console.client() as http:
-            answer = await http.get("/console/")
-            assert answer.status_code == 404 and "SLACK_CLIENT_ID" in answer.text
-            assert (await http.get("/console/api/runs")).status_code == 404
+    async with running_console(database, SLACK_CLIENT_ID="") as console, console.client() as http:
+        answer = await http.get("/console/")
+        assert answer.status_code == 404 and "SLACK_CLIENT_ID" in answer.text
+        assert (await http.get("/console/api/runs")).status_code == 404
