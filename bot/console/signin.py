@@ -16,6 +16,7 @@ import binascii
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,7 @@ from bot.console.session import CookieSigner
 log = logging.getLogger(__name__)
 ISSUER = "https://slack.com"
 SCOPES = "openid profile email"
+_HINT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class SignInError(Exception):
@@ -47,8 +49,10 @@ class SignIn:
         self._team_id = team_id
         self._client = AsyncWebClient(base_url=config.api_url, timeout=10)
 
-    async def login(self, _request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
+        """To Slack's authorize page; a ``login_hint`` (a user id or name) is passed on."""
         pending = self.signer.new_login()
+        hint = request.query_params.get("login_hint", "")
         query = {
             "response_type": "code",
             "scope": SCOPES,
@@ -56,7 +60,7 @@ class SignIn:
             "state": pending.state,
             "nonce": pending.nonce,
             "redirect_uri": self.config.redirect_uri,
-        }
+        } | ({"login_hint": hint} if _HINT.match(hint) else {})
         response = RedirectResponse(f"{self.config.authorize_url}?{urlencode(query)}", 302)
         self.signer.set_login(response, pending)
         return response
