@@ -63,6 +63,7 @@ class Console:
             return identity.team_id if identity is not None else None
 
         self.signin = SignIn(config, self.signer, team)
+        self.links = overview.Permalinks(runtime.client)
 
     def routes(self) -> list[BaseRoute]:
         api: dict[str, tuple[ApiHandler, list[str]]] = {
@@ -162,7 +163,7 @@ class Console:
         found = await run_view.read_run(self.deps.store, run_id)
         if found is None:
             return _error(404, f"there is no run {run_id[:64]}")
-        body = await overview.run_page(self.runtime, found)
+        body = await overview.run_page(self.runtime, found, self.links)
         return JSONResponse(body)
 
     async def events(self, request: Request, session: Session) -> StarletteResponse:

@@ -2,9 +2,10 @@
 
 The run page names the definition version the run is pinned to (``runs.workflow_version``,
 read through ``WorkflowVersions.for_run``, the engine's own look-up) and whether it is the
-live one. Health shows what ``/metrics`` has, for people: the database gauges are sampled
-the same way (``Metrics.refresh_from_db``), breaker states come from the same registry,
-and workers are the lease owners of running jobs.
+live one, and links its Slack thread (``chat.getPermalink``, once per thread). Health shows
+what ``/metrics`` has, for people: the database gauges are sampled the same way
+(``Metrics.refresh_from_db``), breaker states come from the same registry, and workers
+are the lease owners of running jobs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 
 from bot.console.run_view import run_summary, step_plan
@@ -26,7 +29,34 @@ from workflows.versions import VersionUnavailable, digest_of
 RECENT_DAYS = 7
 
 
-async def run_page(runtime: Runtime, found: dict[str, Any]) -> dict[str, Any]:
+class Permalinks:
+    """Slack's link to a run's thread (``chat.getPermalink``), asked once per thread."""
+
+    def __init__(self, client: AsyncWebClient, size: int = 2000) -> None:
+        self._client = client
+        self._known: dict[tuple[str, str], str] = {}
+        self._size = size
+
+    async def of(self, channel: str | None, ts: str | None) -> str | None:
+        if not channel or not ts:
+            return None
+        known = self._known.get((channel, ts))
+        if known is not None:
+            return known
+        try:
+            answer = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+        except (SlackApiError, OSError, TimeoutError):
+            return None  # the page works without the link; the next view asks again
+        link = str(answer.get("permalink") or "")
+        if len(self._known) >= self._size:
+            self._known.clear()
+        self._known[(channel, ts)] = link
+        return link or None
+
+
+async def run_page(
+    runtime: Runtime, found: dict[str, Any], links: Permalinks | None = None
+) -> dict[str, Any]:
     run = found["run"]
     workflow: Workflow | None
     try:
@@ -37,6 +67,7 @@ async def run_page(runtime: Runtime, found: dict[str, Any]) -> dict[str, Any]:
     live = runtime.workflows.get(run.workflow)
     return {
         "run": run_summary(run, found["request"]),
+        "thread": await links.of(run.channel_id, run.root_ts) if links else None,
         "definition": {
             "version": run.workflow_version,
             "live": live is not None and digest_of(live) == run.workflow_version,

@@ -79,6 +79,7 @@ async def test_cancel_from_the_console_changes_the_card_like_the_command(
         assert page["approvals"][0]["status"] == "open"
         assert console.slack.user_id("bob") in page["approvals"][0]["approvers"]
         assert page["definition"]["live"] is True
+        assert page["thread"].startswith("https://") and "/archives/" in page["thread"]
         key = {"key": "k" * 16, "reason": "booked elsewhere"}
         done = await alice.post(f"/console/api/runs/{run_id}/cancel", json=key)
         assert done.status_code == 200, done.text

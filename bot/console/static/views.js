@@ -68,6 +68,7 @@ export async function runView(main, runId, refresh) {
     el("p", {}, `${run.workflow} · `, el("span", { id: "run-status", class: `status ${run.status}` }, run.status),
       ` · requested by ${run.requester || run.trigger || "?"} · ${when(run.created_at)}`),
     el("p", { class: "request" }, run.text),
+    page.thread && /^https?:\/\//.test(page.thread) ? el("p", {}, el("a", { id: "thread-link", href: page.thread, rel: "noopener" }, "Open the Slack thread")) : null,
     run.error ? el("p", { class: "error" }, run.error) : null,
     el("p", { class: "muted" }, `definition ${String(page.definition.version || "live").slice(0, 12)}`,
       page.definition.live ? " (live)" : " (an earlier version)", page.definition.problem ? ` — ${page.definition.problem}` : ""));
