@@ -10,12 +10,13 @@ are the lease owners of running jobs.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.console.run_view import run_summary, step_plan
 from bot.metric_series import PREFIX
@@ -94,7 +95,8 @@ def _trigger_views(workflow: Workflow, now: Any) -> list[dict[str, Any]]:
 
 
 async def catalogue(runtime: Runtime) -> dict[str, Any]:
-    """Every live workflow: version, triggers, next fires, webhook path, recent outcomes."""
+    """Every live workflow: version, triggers, next fires, webhook path, recent outcomes and
+    p50/p90 cycle times."""
     now = runtime.engine.clock.now()
     async with runtime.store.read() as session:
         rows = await session.execute(
@@ -105,6 +107,7 @@ async def catalogue(runtime: Runtime) -> dict[str, Any]:
         counts: dict[str, dict[str, int]] = {}
         for name, status, count in rows.all():
             counts.setdefault(name, {})[status] = int(count)
+        cycles = await _cycle_times(session, now - timedelta(days=RECENT_DAYS))
     return {
         "days": RECENT_DAYS,
         "workflows": [
@@ -115,10 +118,36 @@ async def catalogue(runtime: Runtime) -> dict[str, Any]:
                 "steps": [{"id": s.id, "kind": s.KIND} for s in workflow.steps],
                 "triggers": _trigger_views(workflow, now),
                 "outcomes": counts.get(workflow.name, {}),
+                "cycle_s": cycles.get(workflow.name),
             }
             for workflow in sorted(runtime.workflows.values(), key=lambda w: w.name)
         ],
     }
+
+
+CYCLE_SAMPLE = 5000
+
+
+async def _cycle_times(session: AsyncSession, since: datetime) -> dict[str, dict[str, float]]:
+    """p50/p90 seconds from start to end of the newest finished runs (at most CYCLE_SAMPLE)."""
+    rows = await session.execute(
+        select(RunRow.workflow, RunRow.created_at, RunRow.finished_at)
+        .where(RunRow.created_at >= since, RunRow.finished_at.is_not(None))
+        .order_by(RunRow.created_at.desc())
+        .limit(CYCLE_SAMPLE)
+    )
+    spans: dict[str, list[float]] = {}
+    for name, created, finished in rows.all():
+        spans.setdefault(name, []).append((finished - created).total_seconds())
+    return {
+        name: {"p50": _quantile(values, 0.5), "p90": _quantile(values, 0.9), "runs": len(values)}
+        for name, values in spans.items()
+    }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 1)
 
 
 def _gauge(runtime: Runtime, name: str) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.support.stores import Database
+from workflows.tables import RunRow
 
 from .harness import Console, running_console
 from .test_runs_api import started, waiting_card
@@ -33,16 +34,26 @@ async def test_a_watched_run_sends_change_when_it_moves(console: Console) -> Non
 
 
 async def test_catalogue_and_health(console: Console) -> None:
-    await started(console, "dave", "hi", command="ping")
+    run_id = await started(console, "dave", "hi", command="ping")
+    await console.slack.wait_for(
+        lambda: _finished(console, run_id), message="the ping run did not finish"
+    )
     async with console.signed_in("dave") as http:
         catalogue = (await http.get("/console/api/workflows")).json()
         names = [w["name"] for w in catalogue["workflows"]]
         assert names == ["expense", "ping"]
         ping = catalogue["workflows"][1]
         assert ping["triggers"] == [{"kind": "command"}] and len(ping["version"]) == 64
+        assert ping["outcomes"] == {"succeeded": 1} and ping["cycle_s"]["runs"] == 1
         health = (await http.get("/console/api/health")).json()
         assert health["database_up"] is True
         assert {"jobs_due", "approvals_pending", "workers", "breakers"} <= set(health)
+
+
+async def _finished(console: Console, run_id: str) -> bool:
+    async with console.runtime.store.read() as session:
+        run = await session.get(RunRow, run_id)
+    return run is not None and run.status == "succeeded"
 
 
 async def test_without_its_settings_the_console_says_how_to_enable_it(

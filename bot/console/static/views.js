@@ -143,11 +143,12 @@ function auditBox(records) {
 
 export async function workflowsView(main) {
   const found = await get("/console/api/workflows");
-  main.replaceChildren(el("h1", {}, "Workflows"), table(["workflow", "version", "triggers", "steps", `last ${found.days} days`],
+  const cycle = (c) => (c ? `p50 ${c.p50} s, p90 ${c.p90} s` : "");
+  main.replaceChildren(el("h1", {}, "Workflows"), table(["workflow", "version", "triggers", "steps", `last ${found.days} days`, "cycle time"],
     found.workflows.map((w) => el("tr", {}, el("td", {}, w.name, w.title ? ` — ${w.title}` : ""), el("td", {}, w.version.slice(0, 12)),
       el("td", {}, w.triggers.map((t) => [t.kind, t.next_fires ? ` next ${when(t.next_fires[0])}` : "", t.webhook_path ? ` ${t.webhook_path}` : ""].join("")).join("; ")),
       el("td", {}, w.steps.map((s) => `${s.id} (${s.kind})`).join(", ")),
-      el("td", {}, Object.entries(w.outcomes).map(([k, v]) => `${k} ${v}`).join(", "))))));
+      el("td", {}, Object.entries(w.outcomes).map(([k, v]) => `${k} ${v}`).join(", ")), el("td", {}, cycle(w.cycle_s))))));
 }
 
 export async function healthView(main) {
