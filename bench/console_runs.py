@@ -215,7 +215,10 @@ async def one_backend(backend: str, args: argparse.Namespace) -> dict[str, float
             print(f"{backend}: filling {args.runs:,} runs", flush=True)
             seconds = await fill(store, args.runs, args.chunk)
             print(f"{backend}: filled in {seconds:.0f} s; measuring", flush=True)
-            return await measure(store, args.runs, args.samples)
+            figures = await measure(store, args.runs, args.samples)
+            for name, p95 in figures.items():
+                print(f"{backend}: {name}: p95 {p95:.1f} ms", flush=True)
+            return figures
         finally:
             await store.dispose()
 

@@ -92,3 +92,26 @@ async def test_other_hosts_origins_and_tokenless_actions_are_refused(console: Co
         assert (await http.post("/console/api/runs/x/cancel", json={})).status_code == 403
         http.headers["X-CSRF-Token"] = token
         assert (await http.post("/console/api/runs/x/cancel", json={})).status_code == 404
+
+
+def test_cookies_are_secure_when_the_console_is_served_over_https() -> None:
+    from starlette.responses import Response
+
+    from bot.console.config import console_config
+    from bot.console.session import CookieSigner
+    from bot.settings import load_settings
+
+    config = console_config(
+        load_settings(
+            SLACK_CLIENT_ID="1.2",
+            SLACK_CLIENT_SECRET="client-secret-for-https-test",
+            SWITCHBOARD_CONSOLE_URL="https://bot.example.com/",
+        )
+    )
+    assert config.redirect_uri == "https://bot.example.com/console/auth/callback"
+    assert config.host == "bot.example.com" and config.secure
+    signer = CookieSigner(config.secret, secure=config.secure, session_seconds=60)
+    response = Response()
+    signer.set_session(response, signer.new_session("U1", "T1", "Someone"))
+    header = response.headers["set-cookie"].lower()
+    assert "secure" in header and "httponly" in header and "samesite=lax" in header
