@@ -8,12 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from workflows.tables import AuditRow
 
 from .conftest import ADMIN
 from .harness import Console
+
+pytestmark = pytest.mark.slow  # several sign-ins and Slack round trips: 3-12 s under load
 
 
 async def started(console: Console, user: str, text: str, command: str = "expense") -> str:
