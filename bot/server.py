@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import console
 from bot.logs import log_context
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
@@ -85,6 +86,7 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/hooks/{workflow}", hooks, methods=["POST"]),
         *_operations_routes(runtime),
+        *console.routes(runtime),  # /console: the operator console (bot/console/)
         *extra_routes,
     ]
     return Starlette(routes=routes, lifespan=_lifespan(runtime))

@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     """Comma-separated user IDs and ``@group`` handles: who may act on any routed request and
     see, cancel or retry any run (``bot/route_access.py``; groups resolved from its cache)."""
 
+    slack_client_id: str = Field(default="", alias="SLACK_CLIENT_ID")
+    """The Slack app's client id: with the secret and ``SWITCHBOARD_CONSOLE_URL``, the operator
+    console (``/console``) signs people in with Slack (OpenID Connect)."""
+    slack_client_secret: SecretStr = Field(default=SecretStr(""), alias="SLACK_CLIENT_SECRET")
+    console_url: str = Field(default="", alias="SWITCHBOARD_CONSOLE_URL")
+    """Public base URL of this server (``https://bot.example.com``); the sign-in redirect URL
+    is ``{console_url}/console/auth/callback`` and the only Host/Origin the console answers."""
+    console_secret: SecretStr = Field(default=SecretStr(""), alias="SWITCHBOARD_CONSOLE_SECRET")
+    """Signs console session cookies; unset: derived from ``SLACK_CLIENT_SECRET``."""
+    console_session_hours: float = Field(
+        default=12.0, gt=0, le=720, alias="SWITCHBOARD_CONSOLE_SESSION_HOURS"
+    )
+
     database_url: str = Field(default="sqlite+aiosqlite:///./switchboard.db", alias="DATABASE_URL")
 
     database_schema: str | None = Field(
@@ -94,6 +107,13 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
+    @field_validator("console_url")
+    @classmethod
+    def _console_origin(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -118,6 +138,8 @@ class Settings(BaseSettings):
             self.slack_signing_secret,
             self.slack_app_token,
             self.openai_api_key,
+            self.slack_client_secret,
+            self.console_secret,
         ]
         return [v.get_secret_value() for v in values if v.get_secret_value()]
 

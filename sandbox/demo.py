@@ -122,7 +122,13 @@ def demo_settings(
     """
     base = load_settings()
     given = base.model_fields_set
-    overrides: dict[str, Any] = {"SLACK_API_URL": f"{api_base}/api/"}
+    overrides: dict[str, Any] = {
+        "SLACK_API_URL": f"{api_base}/api/",
+        # The console signs in with the emulator's Sign in with Slack, as the person chosen.
+        "SLACK_CLIENT_ID": "demo.console",
+        "SLACK_CLIENT_SECRET": secrets.token_hex(16),
+        "SWITCHBOARD_CONSOLE_URL": api_base,
+    }
     if "slack_bot_token" not in given:
         overrides["SLACK_BOT_TOKEN"] = f"xoxb-demo-{secrets.token_hex(12)}"
     if "slack_signing_secret" not in given:
@@ -153,6 +159,8 @@ class Demo:
             request_url=f"{base_url}/slack/events",
             base_url=base_url,
         )
+        secret = settings.slack_client_secret.get_secret_value()
+        self.emulator.oidc.register(settings.slack_client_id, secret)  # the console's sign-in
         self.page = SandboxPage(self.emulator, personas=PERSONAS)
         # --- stand-ins hook: the bundled examples' ERP/CRM/ads/IAM/tickets/GRC + SMTP sink,
         # served under /standins; their URLs and tokens are the bot's connection variables.

@@ -54,6 +54,10 @@ def _record_hash(prev_hash: str, row: AuditRow) -> str:
     return hashlib.sha256((prev_hash + digest(body)).encode()).hexdigest()
 
 
+record_hash = _record_hash
+"""What a sealed record's ``hash`` must be given its ``prev_hash`` (the console checks a run's)."""
+
+
 def record(
     *,
     run_id: str | None,

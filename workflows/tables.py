@@ -77,6 +77,13 @@ class RequestRow(Base):
 
 class RunRow(Base):
     __tablename__ = "runs"
+    __table_args__ = (
+        # The console's list: newest first, per filter, keyset-paginated (migration 0010).
+        Index("ix_runs_newest", "created_at", "id"),
+        Index("ix_runs_workflow_newest", "workflow", "created_at", "id"),
+        Index("ix_runs_status_newest", "status", "created_at", "id"),
+        Index("ix_runs_requester_newest", "requester", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     workflow: Mapped[str] = mapped_column(String(128), index=True)

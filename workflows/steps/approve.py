@@ -173,6 +173,7 @@ async def _remind(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> StepOut
     n, level = int(ctx.payload.get("n", 1)), gate.escalation_level
     # Level 0 keeps its old keys; each later level numbers its own reminders.
     key = f"remind-{n}" if level == 0 else f"remind-l{level}-{n}"
+    key += "-now" if ctx.payload.get("once") else ""  # asked for now: its own series of keys
     decided = {d.user_id for d in await approvals.decisions(ctx.store, gate.id)}
     waiting_on = [u for u in gate.approvers if u not in decided and u != gate.requester]
     data = {
@@ -198,7 +199,9 @@ async def _remind(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> StepOut
     timers = []
     every = escalation.remind_interval(spec, level)
     next_due = ctx.clock.now() + timedelta(seconds=every or 0)
-    if every and (gate.timeout_at is None or next_due < gate.timeout_at):
+    # A reminder asked for now (the console's "remind now", ``once``) starts no second series.
+    series = not ctx.payload.get("once")
+    if every and series and (gate.timeout_at is None or next_due < gate.timeout_at):
         timers.append(Timer(next_due, "remind", {"n": n + 1, "level": level}))
     # The reminder itself is the thread message; no separate step note.
     return StepOutcome(

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from .. import payloads
 from ..delivery import SLACK_RETRY_DELAYS, Deliverer, DeliveryResult
 from ..methods import Methods
+from ..oidc import OpenIDProvider
 from ..records import JSON, Channel, Message, User
 from ..seeds import WorkspaceSeed
 from ..socket_mode import SocketModeServer
@@ -74,6 +75,7 @@ class EmulatorCore:
         self._base_url = base_url.rstrip("/") if base_url else None
         self._methods = Methods(self.workspace, self._on_event, trigger_ttl=trigger_ttl)
         self._api = WebApi(self.workspace, self._methods, bot_token, rate_limits)
+        self.oidc = OpenIDProvider(self.workspace)  # Sign in with Slack (sandbox/slack/oidc.py)
         self._deliverer = Deliverer(signing_secret, request_url, ack_deadline, event_retry_delays)
         # Socket Mode: once the app (with ``app_token``) opens a link, requests go over it.
         self.socket = SocketModeServer(app_token, self.workspace.app_id)
@@ -91,7 +93,7 @@ class EmulatorCore:
             opening = Route(
                 "/api/apps.connections.open", self.socket.connections_open, methods=["POST"]
             )
-            self._app = Starlette(routes=[opening, *self._api.routes])
+            self._app = Starlette(routes=[opening, *self.oidc.routes, *self._api.routes])
         return self._app
 
     @property
