@@ -35,7 +35,7 @@ steps:
   - id: said
     set: {said: "{{ input.text }}", who: "{{ input.user }}"}
   - id: note
-    set: {again: "{{ steps.said.output.said }}"}
+    set: {again: "{{ steps.said.said }}"}
 """
 BRIEF = KEEP.replace("name: keep", "name: brief\nretention: {days: 30}")
 HOLD = """\
