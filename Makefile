@@ -35,11 +35,12 @@ types: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-# Two phases: most tests in parallel, one process per core; then, alone on the machine,
-# the slow proofs (worker kills, replicas), the browser tests and every test that asserts
-# a time bound, so a busy neighbour cannot make them flaky. PYTEST_WORKERS=0 runs all serially.
+# Two phases: every test in parallel, one process per core (the slow proofs, worker kills
+# and replicas, mostly wait on their subprocesses); then, alone on the machine, the browser
+# tests and every test that asserts a time bound, so a busy neighbour cannot make them
+# flaky. PYTEST_WORKERS=0 runs the first phase serially too.
 PYTEST_WORKERS ?= 2
-SERIAL := slow or timing or browser
+SERIAL := timing or browser
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not ($(SERIAL))"
