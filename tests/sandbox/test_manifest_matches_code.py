@@ -27,6 +27,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.console.config import ConsoleConfig
+from bot.console.signin import SCOPES as SIGN_IN_SCOPES
 from tests.support.harness import Harness, running_bot
 from tests.support.stores import sqlite_database
 
@@ -154,7 +156,7 @@ def test_every_requested_scope_is_needed() -> None:
     needed = set().union(*(METHOD_SCOPES.get(m, frozenset()) for m in methods))
     needed |= {s for s, method in WIDENING_SCOPES.items() if method in methods}
     events = manifest["settings"]["event_subscriptions"]["bot_events"]
-    needed |= set().union(*(EVENT_SCOPES[e] for e in events))
+    needed |= set().union(*(EVENT_SCOPES.get(e, frozenset()) for e in events))
     if manifest["features"].get("slash_commands") or manifest["features"].get("shortcuts"):
         needed |= FEATURE_SCOPES
     unused = sorted(set(manifest["oauth_config"]["scopes"]["bot"]) - needed)
@@ -173,6 +175,15 @@ def test_commands_and_shortcuts_are_the_registered_ones() -> None:
     found = registrations()
     assert {c["command"] for c in features.get("slash_commands", [])} == found["command"]
     assert {s["callback_id"] for s in features.get("shortcuts", [])} == found["shortcut"]
+
+
+def test_sign_in_with_slack_is_declared() -> None:
+    """The console's OpenID Connect scopes are user scopes, its callback a redirect URL."""
+    oauth = load_manifest()["oauth_config"]
+    assert set(oauth["scopes"]["user"]) == set(SIGN_IN_SCOPES.split())
+    host = "https://switchboard.example.com"
+    console = ConsoleConfig("id", "secret", host, "s", 1.0, "https://slack.com/api/")
+    assert oauth["redirect_urls"] == [console.redirect_uri]
 
 
 @pytest.fixture
