@@ -117,8 +117,8 @@ def web_api_methods(sdk_methods: set[str]) -> set[str]:
 
 
 def registrations(trees: list[ast.AST] | None = None) -> dict[str, set[str]]:
-    """Bolt registrations: ``app.event("x")``, ``app.command("/x")``, ``app.shortcut("x")``."""
-    found: dict[str, set[str]] = {"event": set(), "command": set(), "shortcut": set()}
+    """Bolt registrations: ``.event("x")``, ``.command("/x")``, ``.shortcut``, ``.function``."""
+    found: dict[str, set[str]] = {k: set() for k in ("event", "command", "shortcut", "function")}
     for tree in [t for _, t in product_trees()] if trees is None else trees:
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
@@ -129,7 +129,7 @@ def registrations(trees: list[ast.AST] | None = None) -> dict[str, set[str]]:
                 found["event"].add("message")
             if not isinstance(arg, str):
                 continue
-            if kind == "event" or (kind == "shortcut") or (kind == "command" and arg[:1] == "/"):
+            if kind in ("event", "shortcut", "function") or (kind == "command" and arg[:1] == "/"):
                 found[kind].add(arg)
     return found
 
@@ -145,8 +145,7 @@ def test_every_called_method_has_a_requested_scope() -> None:
     assert "chat.postMessage" in methods and "views.open" in methods  # the scan finds calls
     unknown = sorted(methods - METHOD_SCOPES.keys())
     assert unknown == [], f"add these methods' required scopes to METHOD_SCOPES: {unknown}"
-    missing = {m: sorted(METHOD_SCOPES[m]) for m in methods if METHOD_SCOPES[m] - scopes}
-    missing = {m: s for m, s in missing.items() if not METHOD_SCOPES[m] & scopes}
+    missing = {m: sorted(need) for m in methods if (need := METHOD_SCOPES[m]) and not need & scopes}
     assert missing == {}, f"manifest.yml lacks a scope for: {missing}"
 
 
@@ -175,6 +174,8 @@ def test_commands_and_shortcuts_are_the_registered_ones() -> None:
     found = registrations()
     assert {c["command"] for c in features.get("slash_commands", [])} == found["command"]
     assert {s["callback_id"] for s in features.get("shortcuts", [])} == found["shortcut"]
+    # Workflow Builder steps: manifest ``functions`` keys are the callback ids of app.function.
+    assert set(load_manifest().get("functions", {})) == found["function"]
 
 
 def test_sign_in_with_slack_is_declared() -> None:
@@ -238,7 +239,8 @@ async def test_the_built_app_listens_to_everything_the_manifest_declares(
 def test_the_scan_sees_a_new_call_and_a_new_listener() -> None:
     tree = ast.parse(
         'await client.reactions_add(name="eyes")\nawait self._call("pins_add")\n'
-        'app.event("team_join")(f)\napp.command("/other")(g)\ncli.command("purge")(h)\n'
+        'app.event("team_join")(f)\napp.command("/other")(g)\n'
+        'app.function("run")(r)\ncli.command("purge")(h)\n'
     )
     assert called_sdk_methods([tree]) == {"reactions_add", "pins_add"}
     assert web_api_methods({"reactions_add", "files_upload_v2"}) == {
@@ -249,4 +251,5 @@ def test_the_scan_sees_a_new_call_and_a_new_listener() -> None:
         "event": {"team_join"},
         "command": {"/other"},
         "shortcut": set(),
+        "function": {"run"},
     }
