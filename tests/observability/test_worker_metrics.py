@@ -1,4 +1,4 @@
-"""Issue 19 item 7: ``switchboard worker --metrics-port`` serves the engine's and connectors' series.
+"""Issue 19 item 7: `switchboard worker --metrics-port` serves the engine and connector series.
 
 When roles are split (``serve --no-worker`` + ``worker``), steps, runs, AI and connector
 calls happen in the worker, so its own ``/metrics`` must show them. A real ``switchboard
@@ -33,7 +33,8 @@ from workflows.runs import StartRequest, start_run
 from workflows.store import Store
 from workflows.tables import RunRow
 
-pytestmark = pytest.mark.timeout(60)
+# ~10 s on a loaded 2-core machine, most of it the worker's start-up (imports).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 PORT_LINE = re.compile(r"http://127\.0\.0\.1:(\d+)/metrics")
 
