@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import os
 import re
+import socket
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +35,8 @@ from workflows.runs import StartRequest, start_run
 from workflows.store import Store
 from workflows.tables import RunRow
 
-# ~10 s on a loaded 2-core machine, most of it the worker's start-up (imports).
+# Each test starts `switchboard`: 5-10 s of it is the interpreter's start-up (imports) on a
+# loaded 2-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 PORT_LINE = re.compile(r"http://127\.0\.0\.1:(\d+)/metrics")
@@ -141,3 +144,24 @@ async def _until_succeeded(store: Store, run_id: str, log_path: Path) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_a_taken_metrics_port_fails_in_one_line(tmp_path: Path) -> None:
+    """Checked before the database or Slack: the operator sees the port problem first."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        result = subprocess.run(
+            [str(SWITCHBOARD), "worker", "--metrics-port", port, "--metrics-host", "127.0.0.1"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=30,
+        )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"configuration error: --metrics-port {port} on 127.0.0.1: Address already in use"
+    ]
