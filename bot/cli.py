@@ -102,13 +102,19 @@ def worker_command(
     concurrency: int | None = typer.Option(
         None, min=1, max=256, help="Jobs in flight (default: SWITCHBOARD_WORKER_CONCURRENCY, 32)"
     ),
+    metrics_port: int | None = typer.Option(
+        None, min=0, max=65535, help="Serve GET /metrics on this port (0 picks one and logs it)"
+    ),
+    metrics_host: str = typer.Option("0.0.0.0", help="Address of --metrics-port"),
 ) -> None:
     """Only workers: claim and run due jobs (scale out by starting more)."""
     from bot.serve import run_workers
 
     config = settings().model_copy(update={"run_scheduler": False})
     _setup_logging(config)
-    _run(run_workers(config, concurrency=concurrency or config.worker_concurrency or 32))
+    metrics = (metrics_host, metrics_port) if metrics_port is not None else None
+    concurrency = concurrency or config.worker_concurrency or 32
+    _run(run_workers(config, concurrency=concurrency, metrics=metrics))
 
 
 @app.command()

@@ -50,8 +50,10 @@ HELP: dict[str, str] = {
     "approvals_pending_oldest_age_seconds": "How long the oldest open approval has been waiting "
     "(0 when none).",
     # Connectors
-    "connector_calls_total": "Calls to business systems, by connection and outcome (ok or error).",
-    "connector_call_duration_seconds": "Time of one call to a business system, by connection.",
+    "connector_calls_total": "Calls to business systems (retries included in one call), by "
+    "connection, kind and outcome (ok, rejected, unavailable, circuit_open, bad_response, error).",
+    "connector_call_duration_seconds": "Time of one call to a business system, retries and "
+    "back-off included, by connection and kind.",
     "connector_breaker_open": "1 while a connection's circuit breaker is open (failing fast), "
     "else 0.",
     "connector_breaker_trips_total": "Times a connection's circuit breaker opened.",
@@ -88,8 +90,10 @@ class Series:
         self.jobs_due_age = g("jobs_due_oldest_age_seconds")
         self.approvals_pending = g("approvals_pending")
         self.approvals_pending_age = g("approvals_pending_oldest_age_seconds")
-        self.connector_calls = c("connector_calls_total", "connection outcome")
-        self.connector_duration = h("connector_call_duration_seconds", "connection", CALL_BUCKETS)
+        self.connector_calls = c("connector_calls_total", "connection kind outcome")
+        self.connector_duration = h(
+            "connector_call_duration_seconds", "connection kind", CALL_BUCKETS
+        )
         self.breaker_open = g("connector_breaker_open", "connection")
         self.breaker_trips = c("connector_breaker_trips_total", "connection")
         self.ai_calls = c("ai_calls_total", "provider model operation outcome")

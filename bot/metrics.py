@@ -14,7 +14,8 @@ Who reports what:
 - ``MeteredWebClient`` and ``CountingRateLimitHandler``: every Slack Web API
   call by method and outcome, and every 429 (also those slack_sdk retried
   successfully, which callers never see);
-- connector breakers, through ``connector_hooks()`` (``connectors.base.Hooks``);
+- connectors, through ``connector_hooks()`` (``connectors.base.Hooks``): every call's
+  outcome and time by connection and kind, breaker trips and recoveries;
 - AI providers, through ``MeteredAI`` (a wrapper) or ``Metrics.ai_call``;
 - the database, read when scraped (``refresh_from_db``): jobs due and approvals
   pending, two indexed counts under a short timeout.
@@ -100,13 +101,13 @@ class Metrics(Series):
         self.slack_calls.labels(method, outcome).inc()
         self.slack_duration.labels(method).observe(max(seconds, 0.0))
 
-    def connector_call(self, connection: str, *, ok: bool, seconds: float) -> None:
-        """One call to a business system (for a per-call connector hook; see the report)."""
-        self.connector_calls.labels(connection, "ok" if ok else "error").inc()
-        self.connector_duration.labels(connection).observe(max(seconds, 0.0))
+    def connector_call(self, connection: str, kind: str, outcome: str, seconds: float) -> None:
+        """One call to a business system: the ``on_call`` connector hook."""
+        self.connector_calls.labels(connection, kind, outcome).inc()
+        self.connector_duration.labels(connection, kind).observe(max(seconds, 0.0))
 
     def connector_hooks(self) -> Hooks:
-        """Breaker callbacks for ``ConnectorRegistry.build``: trips and recoveries."""
+        """Connector callbacks for ``ConnectorRegistry.build``: calls, trips and recoveries."""
 
         def tripped(connection: str, _error: ConnectorError) -> None:
             self.breaker_trips.labels(connection).inc()
@@ -115,7 +116,7 @@ class Metrics(Series):
         def recovered(connection: str) -> None:
             self.breaker_open.labels(connection).set(0)
 
-        return Hooks(on_trip=tripped, on_recover=recovered)
+        return Hooks(on_trip=tripped, on_recover=recovered, on_call=self.connector_call)
 
     def ai_call(
         self,

@@ -8,6 +8,7 @@ from typing import Any
 
 import uvicorn
 
+from bot import worker_metrics
 from bot.db_ready import ensure_ready
 from bot.logs import route_uvicorn_logs
 from bot.runtime import Runtime, build_runtime
@@ -71,7 +72,11 @@ async def check_start_up(settings: Settings, *, receives_requests: bool) -> None
     await ensure_ready(settings)
 
 
-async def run_workers(settings: Settings, *, concurrency: int) -> None:
+async def run_workers(
+    settings: Settings, *, concurrency: int, metrics: tuple[str, int] | None = None
+) -> None:
+    """Workers only; ``metrics`` (host, port) also serves ``/metrics`` (bot/worker_metrics.py)."""
+    sock = worker_metrics.bind(*metrics) if metrics is not None else None
     await check_start_up(settings, receives_requests=False)
     runtime = build_runtime(settings.model_copy(update={"worker_concurrency": concurrency}))
     runtime.socket_mode = None  # Slack's requests go to serve; a worker holding a link gets some
@@ -82,6 +87,7 @@ async def run_workers(settings: Settings, *, concurrency: int) -> None:
     reload_on_sighup(runtime)
     await runtime.start()
     try:
-        await stop.wait()
+        async with worker_metrics.serving(runtime, sock):
+            await stop.wait()
     finally:
         await runtime.stop()

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from connectors.config import BaseUrlConfig, CommonConfig, HttpCommonConfig, resolve_secret
 from connectors.errors import ConnectorConfigError
-from connectors.resilience import CircuitBreaker, Guard, RecoverHook, TripHook
+from connectors.resilience import CallHook, CircuitBreaker, Guard, RecoverHook, TripHook
 from connectors.transport import HttpTransport
 
 __all__ = [
@@ -50,10 +50,12 @@ class IssueRef:
 
 @dataclass(frozen=True)
 class Hooks:
-    """Callbacks the embedding application passes to every connection's breaker."""
+    """Callbacks the embedding application passes to every connection's breaker and guard."""
 
     on_trip: TripHook | None = None
     on_recover: RecoverHook | None = None
+    on_call: CallHook | None = None
+    """Every call's connection, kind, outcome and seconds (``bot/metrics.py`` counts them)."""
     clock: Callable[[], float] | None = field(default=None)
 
 
@@ -74,6 +76,8 @@ def make_guard(
         breaker=breaker,
         max_concurrency=config.max_concurrency,
         secrets=secrets,
+        kind=str(getattr(config, "type", "")),  # each connection model names its kind
+        on_call=hooks.on_call,
     )
 
 

@@ -42,9 +42,15 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from connectors.config import BreakerSettings, RetrySettings
-from connectors.errors import CircuitOpen, ConnectorError, ConnectorUnavailable
+from connectors.errors import (
+    CircuitOpen,
+    ConnectorBadResponse,
+    ConnectorError,
+    ConnectorRejected,
+    ConnectorUnavailable,
+)
 
-__all__ = ["BreakerState", "CircuitBreaker", "Guard", "RecoverHook", "TripHook"]
+__all__ = ["BreakerState", "CallHook", "CircuitBreaker", "Guard", "RecoverHook", "TripHook"]
 
 log = logging.getLogger("connectors")
 T = TypeVar("T")
@@ -53,6 +59,21 @@ TripHook = Callable[[str, ConnectorError], None]
 """Called with (connection name, the error that tripped it). Runs on the calling task: be quick
 and do not raise (schedule a Slack post, bump a metric)."""
 RecoverHook = Callable[[str], None]
+CallHook = Callable[[str, str, str, float], None]
+"""Called once per ``Guard.call`` (retries included) with (connection name, connector kind,
+outcome, seconds). Outcome is ``ok`` or one of :data:`OUTCOMES`' values; same rules as above."""
+
+OUTCOMES: tuple[tuple[type[ConnectorError], str], ...] = (
+    (CircuitOpen, "circuit_open"),
+    (ConnectorUnavailable, "unavailable"),
+    (ConnectorRejected, "rejected"),
+    (ConnectorBadResponse, "bad_response"),
+)
+"""A failed call's outcome by error class (first match); anything else is ``error``."""
+
+
+def outcome_of(exc: BaseException) -> str:
+    return next((name for cls, name in OUTCOMES if isinstance(exc, cls)), "error")
 
 
 class BreakerState(enum.StrEnum):
@@ -169,15 +190,34 @@ class Guard:
         breaker: CircuitBreaker,
         max_concurrency: int,
         secrets: Iterable[str] = (),
+        kind: str = "",
+        on_call: CallHook | None = None,
     ) -> None:
         self.name = name
+        self.kind = kind
+        self._on_call = on_call
         self.retry = retry
         self.breaker = breaker
         self.secrets = tuple(s for s in secrets if s)
         self._semaphore = asyncio.Semaphore(max_concurrency)
 
     async def call(self, op: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
-        """Run ``op`` under the breaker and the concurrency limit, retrying when safe."""
+        """Run ``op`` under the breaker and the concurrency limit, retrying when safe.
+
+        The call's outcome and time (retries and back-off included) go to ``on_call``.
+        """
+        if self._on_call is None:
+            return await self._call(op, idempotent=idempotent)
+        started = time.perf_counter()
+        try:
+            result = await self._call(op, idempotent=idempotent)
+        except Exception as exc:  # cancellation is not a call's outcome: not reported
+            self._on_call(self.name, self.kind, outcome_of(exc), time.perf_counter() - started)
+            raise
+        self._on_call(self.name, self.kind, "ok", time.perf_counter() - started)
+        return result
+
+    async def _call(self, op: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
 
         def should_retry(exc: BaseException) -> bool:
             if not isinstance(exc, ConnectorUnavailable):

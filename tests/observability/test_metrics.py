@@ -156,9 +156,18 @@ async def test_a_tripped_connector_breaker_shows() -> None:
     async with registry:
         with pytest.raises(ConnectorError):
             await registry.http("erp").request("GET", "/health")
+        with pytest.raises(ConnectorError):  # the breaker is open now: fails fast
+            await registry.http("erp").request("GET", "/health")
     erp = {"connection": "erp"}
     assert metrics.registry.get_sample_value("switchboard_connector_breaker_open", erp) == 1
     assert metrics.registry.get_sample_value("switchboard_connector_breaker_trips_total", erp) == 1
+    # Each call is counted once by outcome (the connector hook), with its latency.
+    calls = "switchboard_connector_calls_total"
+    for outcome in ("unavailable", "circuit_open"):
+        labels = {"connection": "erp", "kind": "http", "outcome": outcome}
+        assert metrics.registry.get_sample_value(calls, labels) == 1, outcome
+    latency = "switchboard_connector_call_duration_seconds_count"
+    assert metrics.registry.get_sample_value(latency, {**erp, "kind": "http"}) == 2
 
 
 async def test_database_gauges_are_sampled_when_scraped(database: Database) -> None:
