@@ -28,8 +28,13 @@ from tests.support.stores import Database
 
 # A Slack id (upper-case letters and digits, at least one digit) not right after the
 # characters that open mention syntax; run ids and digests are lower-case hex.
-RAW_ID = re.compile(r"(?<![<@#!^|\w])[UCDSWG](?=[A-Z0-9]*\d)[A-Z0-9]{8,}\b")
+# An id in a request path ("GET iam/directory/U…") quotes the call, it does not name anyone.
+RAW_ID = re.compile(r"(?<![<@#!^|/\w])[UCDSWG](?=[A-Z0-9]*\d)[A-Z0-9]{8,}\b")
 MARKUP = re.compile(r"<[@#!]")
+# A DM is no channel anyone can open from a link: ``<#D…>`` renders as an id or nothing.
+DM_LINK = re.compile(r"(<|&lt;)#D[A-Z0-9]+")
+# An escaped mention shows literally: "&lt;#C…&gt;" reads as "<#C…>", not as a name.
+ESCAPED = re.compile(r"&lt;[@#!][A-Z]")
 
 
 @pytest.fixture
@@ -59,6 +64,9 @@ def test_the_scanner_tells_raw_ids_from_mentions() -> None:
     ]
     assert raw_ids("by <@U0FRANK001> in <#C0SB000001|general> <!subteam^S0SB000002>") == []
     assert raw_ids("run 3f9a0c1d2e4b SUCCEEDED INV-1042 PO-7781 C-1001 GR-1") == []
+    assert raw_ids("GET iam/directory/U0ALICE001 → 200") == []
+    assert DM_LINK.search("waiting for approval &lt;#D0SB000003&gt;")
+    assert ESCAPED.search("waiting in &lt;#C0SB000001&gt;")
 
 
 def _texts(value: Any, where: str, plain: bool = False) -> Iterator[tuple[str, str, bool]]:
@@ -94,10 +102,34 @@ def _everything_shown(slack: SlackEmulator) -> Iterator[tuple[str, str, bool]]:
         yield from _texts(view.blocks, f"view {view.id}.blocks")
 
 
+class Seen:
+    """What people were shown at each checkpoint: cards are edited, so look while they wait."""
+
+    def __init__(self, examples: Examples) -> None:
+        self.examples = examples
+        self.offences: set[str] = set()
+        self.texts = 0
+
+    async def look(self, *homes: str) -> None:
+        for user in homes:  # App Home while something waits for them
+            before = self.examples.slack.home_view(user)
+            await self.examples.slack.open_home(user)
+            await self.examples.slack.wait_for(
+                lambda u=user, b=before: (v := self.examples.slack.home_view(u)) and v != b,
+                message=f"no App Home for {user}",
+            )
+        self.texts = max(self.texts, len(list(_everything_shown(self.examples.slack))))
+        self.offences.update(_offences(self.examples))
+
+
 def _offences(examples: Examples) -> list[str]:
     found = []
     for where, text, plain in _everything_shown(examples.slack):
         found += [f"{where}: raw id {i} in {text!r}" for i in raw_ids(text)]
+        if DM_LINK.search(text):
+            found.append(f"{where}: a DM named as a channel in {text!r}")
+        elif ESCAPED.search(text):
+            found.append(f"{where}: an escaped mention shows literally in {text!r}")
         if plain and MARKUP.search(text):
             found.append(f"{where}: mention syntax in plain_text {text!r}")
     for mail in examples.standins.mail:
@@ -108,42 +140,60 @@ def _offences(examples: Examples) -> list[str]:
     return found
 
 
-async def _hello(examples: Examples) -> None:
+async def _hello(examples: Examples, seen: Seen) -> None:
     await examples.slack.slash_command("alice", "general", "hello Ada Lovelace")
     await examples.finished("hello")
 
 
-async def _invoice(examples: Examples) -> None:
+async def _modal(examples: Examples, seen: Seen, user: str, card: Any, action: str) -> None:
+    """Open the modal a button opens, look at it, close it."""
+    slack = examples.slack
+    await slack.click(user, card["ts"], action, channel=card["channel"])
+    await slack.wait_for(lambda: slack.open_views(user), message=f"{action} opened no modal")
+    await seen.look()
+    await slack.close_view(user)
+
+
+async def _invoice(examples: Examples, seen: Seen) -> None:
     slack = examples.slack
     await slack.slash_command("alice", "ap-inbox", "invoice ACME INV-1042 for 12,400 EUR, PO-7781")
     card = await examples.message_in("finance-approvals", "INV-1042")
     root = await examples.message_in("ap-inbox", "invoice")
     await examples.thread_says("ap-inbox", root["ts"], "waiting for approval")
+    await seen.look("dana", "alice")
+    await _modal(examples, seen, "dana", card, "approval:reject")
+    await _modal(examples, seen, "dana", card, "approval:delegate")
     await slack.click("alice", card["ts"], "approval:approve", channel="finance-approvals")
     await slack.click("dana", card["ts"], "approval:approve", channel="finance-approvals")
     await examples.thread_says("ap-inbox", root["ts"], "ledger entry")
     await examples.finished("invoice")
 
 
-async def _inquiry(examples: Examples) -> None:
+async def _inquiry(examples: Examples, seen: Seen) -> None:
     slack = examples.slack
     message = await slack.user_posts(
         "alice", "support-inbox", "I was charged twice for our subscription this month"
     )
     card = await examples.message_in("billing", "charged twice", timeout=30)
     await examples.thread_says("support-inbox", message["ts"], "routed to billing")
+    await seen.look("dana", "alice")
+    await _modal(examples, seen, "dana", card, "route:reassign")
     await examples.fast_forward_timers()
     await examples.message_in("support-leads", "SLA breached")
+    await seen.look()
     await slack.click("dana", card["ts"], "route:close", channel="billing")
     await examples.thread_says("support-inbox", message["ts"], "closed by")
     await examples.finished("inquiries")
 
 
-async def _access(examples: Examples) -> None:
+async def _access(examples: Examples, seen: Seen) -> None:
     slack = examples.slack
     await slack.slash_command("alice", "general", "access tableau quarterly churn analysis")
     carol_dm = slack.dm_channel("carol").id
     card = await examples.message_in(carol_dm, "Access to tableau")
+    root = await examples.message_in("general", "access")
+    await examples.thread_says("general", root["ts"], "waiting for approval")
+    await seen.look("carol", "alice")
     await slack.click("carol", card["ts"], "approval:approve", channel=carol_dm)
     await examples.finished("it-access")
     await slack.wait_for(lambda: examples.standins.mail, message="no e-mail in the SMTP sink")
@@ -152,13 +202,11 @@ async def _access(examples: Examples) -> None:
 # What is rendered does not depend on the database: SQLite alone keeps the test short.
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_no_raw_ids_in_what_the_bundled_workflows_show_people(examples: Examples) -> None:
+    seen = Seen(examples)
     for scenario in (_hello, _invoice, _inquiry, _access):
-        await scenario(examples)
-    for user in ("alice", "dana", "carol"):
-        await examples.slack.open_home(user)
-        await examples.slack.wait_for(
-            lambda u=user: examples.slack.home_view(u), message=f"no App Home for {user}"
-        )
-    assert len(list(_everything_shown(examples.slack))) > 50, "the scenarios showed little"
-    offences = _offences(examples)
-    assert offences == [], "\n".join(offences)
+        await scenario(examples, seen)
+        await seen.look()
+    await seen.look("alice", "dana", "carol")
+    assert seen.texts > 100, "the scenarios showed little"
+    assert examples.standins.mail, "no e-mail was scanned"
+    assert sorted(seen.offences) == [], "\n".join(sorted(seen.offences))
