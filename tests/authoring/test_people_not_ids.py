@@ -1,7 +1,8 @@
 """People, not ids: what a person reads names users and channels, never a raw Slack id.
 
 The bundled workflows' main scenarios (hello, an invoice approved by finance, an inquiry
-routed and its SLA breached, an access request approved by DM and e-mailed) run through
+routed and its SLA breached, an access request approved by DM and e-mailed, a compliance
+report escalated and e-mailed to the auditors) run through
 the Slack emulator and the stand-ins. Then every text the emulator recorded (channel
 messages, thread replies, DMs, ephemerals, App Home and modal views) and every e-mail the
 SMTP sink received is scanned: a ``U…``/``C…``/``D…``/``S…``/``W…``/``G…`` id is allowed
@@ -199,14 +200,30 @@ async def _access(examples: Examples, seen: Seen) -> None:
     await slack.wait_for(lambda: examples.standins.mail, message="no e-mail in the SMTP sink")
 
 
+async def _compliance(examples: Examples, seen: Seen) -> None:
+    """Switchboard's own e-mail: the report the reviewer decided, sent to the auditors."""
+    slack = examples.slack
+    await slack.slash_command("frank", "compliance", "compliance-scan")
+    card = await examples.message_in("compliance", "payment exceptions to review")
+    await seen.look("frank")
+    await slack.click("frank", card["ts"], "approval:escalate", channel="compliance")
+    await examples.finished("compliance-scan")
+    await slack.wait_for(
+        lambda: any(m.recipients == ["audit@example.com"] for m in examples.standins.mail),
+        message="the auditors got no e-mail",
+    )
+    (report,) = [m for m in examples.standins.mail if m.recipients == ["audit@example.com"]]
+    assert "escalate by Frank Fischer" in report.body, "the reviewer is named in the e-mail"
+
+
 # What is rendered does not depend on the database: SQLite alone keeps the test short.
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_no_raw_ids_in_what_the_bundled_workflows_show_people(examples: Examples) -> None:
     seen = Seen(examples)
-    for scenario in (_hello, _invoice, _inquiry, _access):
+    for scenario in (_hello, _invoice, _inquiry, _access, _compliance):
         await scenario(examples, seen)
         await seen.look()
-    await seen.look("alice", "dana", "carol")
+    await seen.look("alice", "dana", "carol", "frank")
     assert seen.texts > 100, "the scenarios showed little"
     assert examples.standins.mail, "no e-mail was scanned"
     assert sorted(seen.offences) == [], "\n".join(sorted(seen.offences))
