@@ -217,6 +217,7 @@ async def _compliance(examples: Examples, seen: Seen) -> None:
 
 
 # What is rendered does not depend on the database: SQLite alone keeps the test short.
+@pytest.mark.slow  # five scenarios end to end: about 5 s
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_no_raw_ids_in_what_the_bundled_workflows_show_people(examples: Examples) -> None:
     seen = Seen(examples)
