@@ -112,13 +112,16 @@ class Seen:
         self.texts = 0
 
     async def look(self, *homes: str) -> None:
+        slack = self.examples.slack
         for user in homes:  # App Home while something waits for them
-            before = self.examples.slack.home_view(user)
-            await self.examples.slack.open_home(user)
-            await self.examples.slack.wait_for(
-                lambda u=user, b=before: (v := self.examples.slack.home_view(u)) and v != b,
-                message=f"no App Home for {user}",
-            )
+            before = slack.home_view(user)
+            await slack.open_home(user)
+
+            def published(u: str = user, b: Any = before) -> bool:
+                view = slack.home_view(u)
+                return view is not None and view != b
+
+            await slack.wait_for(published, message=f"no App Home for {user}")
         self.texts = max(self.texts, len(list(_everything_shown(self.examples.slack))))
         self.offences.update(_offences(self.examples))
 
