@@ -66,9 +66,7 @@ async def _open(ctx: StepContext) -> StepOutcome:
     timers = [Timer(timeout_at, "timeout", {"level": 0})] if timeout_at else []
     if spec.remind_every:
         timers.append(Timer(now + timedelta(seconds=spec.remind_every), "remind", {"n": 1}))
-    where = (
-        f"<#{ref.channel}>" if ctx.thread is None or ref.channel != ctx.thread.channel else "here"
-    )
+    where = _where(ctx, ref.channel)
     who = ", ".join(f"<@{u}>" for u in approvers[:10])
     return StepOutcome(
         output={"gate": gate.id, "status": "waiting", "approvers": approvers},
@@ -77,6 +75,13 @@ async def _open(ctx: StepContext) -> StepOutcome:
         timers=timers,
         action="approval.requested",
     )
+
+
+def _where(ctx: StepContext, channel: str) -> str:
+    """Where the card went, as people read it: a DM is no channel a ``<#D…>`` link names."""
+    if ctx.thread is not None and channel == ctx.thread.channel:
+        return "here"
+    return "by DM" if channel.startswith("D") else f"in <#{channel}>"
 
 
 async def _on_timer(ctx: StepContext) -> StepOutcome:
