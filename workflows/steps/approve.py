@@ -21,6 +21,7 @@ from workflows import approvals, escalation
 from workflows.language.steps.approve import ApproveSpec, ApproveStep
 from workflows.ports import ChatError, ChatMessage, MessageRef
 from workflows.steps.base import StepContext, StepError, StepOutcome, Timer, evaluate
+from workflows.steps.people_steps import card_target, post_card, resolve_people, step_gate
 from workflows.tables import GateRow
 
 
@@ -45,7 +46,7 @@ async def run_approve(ctx: StepContext) -> StepOutcome:
 async def _open(ctx: StepContext) -> StepOutcome:
     spec = _spec(ctx)
     now = ctx.clock.now()
-    approvers = await _resolve_people(ctx, spec.approvers)
+    approvers = await resolve_people(ctx, spec.approvers, "approvers")
     if not approvers:
         raise StepError("no approvers: the list resolved to nobody")
     timeout_at = now + timedelta(seconds=spec.timeout) if spec.timeout else None
@@ -114,7 +115,7 @@ async def _escalate(
 ) -> StepOutcome:
     """Add the next level's people to the gate; its own timeout decides what comes after."""
     now = ctx.clock.now()
-    added = await _resolve_people(ctx, level.approvers)
+    added = await resolve_people(ctx, level.approvers, "approvers")
     timeout_at = now + timedelta(seconds=level.timeout) if level.timeout else None
     if not await approvals.escalate(ctx.store, gate.id, added, level.number - 1, timeout_at, now):
         return StepOutcome(waiting=True, action="approval.timer_ignored")
@@ -255,48 +256,8 @@ async def _post_card(ctx: StepContext, gate: GateRow, note: str | None) -> Messa
         "note": note,
         "run": {"id": ctx.run_id, "workflow": ctx.workflow.name, "requester": ctx.requester},
     }
-    channel, thread_ts = _target(ctx, spec)
-    ref = await ctx.send(channel, ChatMessage(spec.template, data), thread_ts, "card")
-    if gate.message_ts != ref.ts:
-        await approvals.set_card(ctx.store, gate.id, ref.channel, ref.ts)
-    return ref
-
-
-def _target(ctx: StepContext, spec: ApproveSpec) -> tuple[str, str | None]:
-    if spec.user:
-        return f"@{evaluate(ctx, spec.user)}", None
-    if spec.channel:
-        return str(evaluate(ctx, spec.channel)), None
-    if ctx.thread is None:
-        raise StepError("approve has no channel and the run has no thread")
-    return ctx.thread.channel, ctx.thread.ts
-
-
-async def _resolve_people(ctx: StepContext, refs: list[str]) -> list[str]:
-    """User IDs from IDs, ``@group`` handles, ``#channel`` members and expressions."""
-    people: list[str] = []
-    for ref in refs:
-        value = evaluate(ctx, ref)
-        for item in value if isinstance(value, list) else [value]:
-            text = str(item).strip()
-            try:
-                if text.startswith("@"):
-                    people += await ctx.chat.usergroup_members(text[1:])
-                elif text.startswith("#"):
-                    people += await ctx.chat.channel_members(text)
-                elif text:
-                    people.append(text)
-            except ChatError as exc:
-                raise StepError(f"approvers {text}: {exc}", retryable=exc.retryable) from None
-    return sorted(set(people))
-
-
-async def _gate(ctx: StepContext, gate_id: str | None = None) -> GateRow:
-    gate_id = gate_id or str(((ctx.scope.get("steps") or {}).get(ctx.step.id) or {}).get("gate"))
-    gate = await approvals.load_gate(ctx.store, gate_id)
-    if gate is None:
-        raise StepError("the approval gate of this step is missing")
-    return gate
+    target = card_target(ctx, spec.user, spec.channel, "approve")
+    return await post_card(ctx, gate, target, ChatMessage(spec.template, data))
 
 
 def _gate_view(gate: GateRow) -> dict[str, Any]:
@@ -315,3 +276,7 @@ def _gate_view(gate: GateRow) -> dict[str, Any]:
 def _spec(ctx: StepContext) -> ApproveSpec:
     assert isinstance(ctx.step, ApproveStep)
     return ctx.step.approve
+
+
+async def _gate(ctx: StepContext, gate_id: str | None = None) -> GateRow:
+    return await step_gate(ctx, gate_id, "the approval gate of this step is missing")

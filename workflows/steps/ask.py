@@ -19,6 +19,7 @@ from workflows import approvals, asks
 from workflows.language.steps.ask import AskSpec, AskStep, GotoOnTimeout
 from workflows.ports import ChatError, ChatMessage, MessageRef
 from workflows.steps.base import StepContext, StepError, StepOutcome, Timer, evaluate
+from workflows.steps.people_steps import card_target, post_card, resolve_people, step_gate
 from workflows.tables import GateRow
 
 CARD = "ask_card"
@@ -35,7 +36,7 @@ async def run_ask(ctx: StepContext) -> StepOutcome:
 
 async def _open(ctx: StepContext) -> StepOutcome:
     spec, now = _spec(ctx), ctx.clock.now()
-    people = await _resolve_people(ctx, spec.people)
+    people = await resolve_people(ctx, spec.people, "people")
     if spec.not_requester:
         people = [p for p in people if p != ctx.requester]
     if not people:
@@ -156,50 +157,14 @@ async def _post_card(ctx: StepContext, gate: GateRow, values: dict[str, Any]) ->
             for key, value in values.items()
         ],
     }
-    channel, thread_ts = _target(ctx, spec)
-    ref = await ctx.send(channel, ChatMessage(CARD, data), thread_ts, "card")
-    if gate.message_ts != ref.ts:
-        await approvals.set_card(ctx.store, gate.id, ref.channel, ref.ts)
-    return ref
-
-
-def _target(ctx: StepContext, spec: AskSpec) -> tuple[str, str | None]:
-    if spec.user:
-        return f"@{evaluate(ctx, spec.user)}", None
-    if spec.channel:
-        return str(evaluate(ctx, spec.channel)), None
-    if ctx.thread is None:
-        raise StepError("ask has no channel and the run has no thread")
-    return ctx.thread.channel, ctx.thread.ts
-
-
-async def _resolve_people(ctx: StepContext, refs: list[str]) -> list[str]:
-    """User IDs from IDs, ``@group`` handles, ``#channel`` members and expressions."""
-    people: list[str] = []
-    for ref in refs:
-        value = evaluate(ctx, ref)
-        for item in value if isinstance(value, list) else [value]:
-            text = str(item or "").strip()
-            try:
-                if text.startswith("@"):
-                    people += await ctx.chat.usergroup_members(text[1:])
-                elif text.startswith("#"):
-                    people += await ctx.chat.channel_members(text)
-                elif text:
-                    people.append(text)
-            except ChatError as exc:
-                raise StepError(f"people {text}: {exc}", retryable=exc.retryable) from None
-    return sorted(set(people))
-
-
-async def _gate(ctx: StepContext, gate_id: str = "") -> GateRow:
-    gate_id = gate_id or str(((ctx.scope.get("steps") or {}).get(ctx.step.id) or {}).get("gate"))
-    gate = await approvals.load_gate(ctx.store, gate_id)
-    if gate is None:
-        raise StepError("the question of this step is missing")
-    return gate
+    target = card_target(ctx, spec.user, spec.channel, "ask")
+    return await post_card(ctx, gate, target, ChatMessage(CARD, data))
 
 
 def _spec(ctx: StepContext) -> AskSpec:
     assert isinstance(ctx.step, AskStep)
     return ctx.step.ask
+
+
+async def _gate(ctx: StepContext, gate_id: str | None = None) -> GateRow:
+    return await step_gate(ctx, gate_id, "the question of this step is missing")
