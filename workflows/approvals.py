@@ -94,6 +94,32 @@ async def load_gate(store: Store, gate_id: str) -> GateRow | None:
         return await session.get(GateRow, gate_id)
 
 
+async def record_decision(
+    session: AsyncSession,
+    gate_id: str,
+    user_id: str,
+    decision: str,
+    reason: str | None,
+    now: datetime,
+) -> bool:
+    """Record one person's decision on a gate; False if theirs is there already (one
+    decision per person and gate is a unique key, so two racing clicks make one)."""
+    try:
+        async with session.begin_nested():
+            session.add(
+                DecisionRow(
+                    gate_id=gate_id,
+                    user_id=user_id,
+                    decision=decision,
+                    reason=reason,
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
 async def decisions(store: Store, gate_id: str) -> list[DecisionRow]:
     async with store.read() as session:
         rows = await session.scalars(
@@ -150,18 +176,8 @@ async def decide(
             counts = store.shared("approval_refusals", refusals.RefusalCounts)
             await refusals.audit_refusal(session, counts, gate, user_id, message, what, now)
             return Decided(status, message, gate)
-        try:
-            async with session.begin_nested():
-                session.add(
-                    DecisionRow(
-                        gate_id=gate.id,
-                        user_id=user_id,
-                        decision=decision,
-                        reason=reason if answer is None else json.dumps(dict(answer), default=str),
-                        created_at=now,
-                    )
-                )
-        except IntegrityError:
+        recorded = reason if answer is None else json.dumps(dict(answer), default=str)
+        if not await record_decision(session, gate.id, user_id, decision, recorded, now):
             return Decided("duplicate", "You have already decided on this request.", gate)
         await audit.append(
             session,

@@ -20,11 +20,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.secrets import Scrubber
-from workflows import audit, lifecycle
+from workflows import approvals, audit, lifecycle
 from workflows.language.steps.ask import AskStep
 from workflows.language.workflow import Workflow
 from workflows.store import Store
@@ -103,18 +102,8 @@ async def answer(
         refused = refusal(gate, ask_step(gate, workflows, run), user_id)
         if refused is not None:
             return Answered("closed" if gate.status != "open" else "denied", refused)
-        try:
-            async with session.begin_nested():
-                session.add(
-                    DecisionRow(
-                        gate_id=gate.id,
-                        user_id=user_id,
-                        decision=ANSWER,
-                        reason=json.dumps(dict(values), default=str),
-                        created_at=now,
-                    )
-                )
-        except IntegrityError:
+        answer = json.dumps(dict(values), default=str)
+        if not await approvals.record_decision(session, gate.id, user_id, ANSWER, answer, now):
             return Answered("closed", "You have already answered this question.")
         settled = await _settle(session, gate, ANSWERED, user_id, now)
         if not settled:
