@@ -61,7 +61,9 @@ steps:
 async def test_killed_workers_lose_no_item_and_repeat_no_completed_one(
     database: Database, tmp_path: Path
 ) -> None:
-    sources = Sources(delay=0.1)
+    # Each answer takes 0.5 s so every worker has an item in flight when the kill lands
+    # (at 0.1 s an idle machine answered so fast that no kill interrupted an item).
+    sources = Sources(delay=0.5)
     slack = SlackEmulator(SIGNING_SECRET, BOT_TOKEN, WorkspaceSeed.demo(), rate_limits=None)
     folder = tmp_path / "workflows"
     folder.mkdir()
