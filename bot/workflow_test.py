@@ -26,7 +26,8 @@ from connectors.ai.base import AIProvider
 from connectors.ai.money import revive
 from connectors.registry import ConnectorRegistry
 from workflows import migrate
-from workflows.approvals import APPROVE, REJECT, decide
+from workflows.approval_policy import APPROVE, REJECT
+from workflows.approvals import decide
 from workflows.engine import ClaimedJob, Engine
 from workflows.language.steps.http import HttpStep
 from workflows.language.workflow import Workflow

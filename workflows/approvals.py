@@ -22,15 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit, lifecycle, refusals
+from workflows.approval_policy import APPROVE, REJECT, needs_fields, needs_reason, policy
 from workflows.ids import new_id
-from workflows.language.inputs import InputField
-from workflows.language.steps.approve import ApproveStep
-from workflows.language.steps.ask import AskStep
 from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import DecisionRow, GateRow, JobRow, RunRow
 
-APPROVE, REJECT = "approve", "reject"
 OUTCOME_OF = {APPROVE: "approved", REJECT: "rejected"}
 
 
@@ -162,6 +159,9 @@ async def decide(
             and needs_fields(gate, workflow)
         ):
             refusal = "denied", "Approving this request needs its form: click Approve on the card."
+        unexplained = not (reason or "").strip()
+        if refusal is None and unexplained and needs_reason(gate, workflow, decision):
+            refusal = "denied", "This choice needs a reason: click its button on the card."
         if refusal is None:
             # Under the gate's lock, the lock a run's end takes to close it: a cancel that
             # committed first is seen here (by the gate or the run), one after it finds
@@ -282,24 +282,6 @@ def _refusal(
     return None
 
 
-def needs_fields(gate: GateRow, workflow: Workflow | None) -> list[InputField]:
-    """The fields Approve asks for on this gate's step (none: a plain click approves)."""
-    step = next((s for s in workflow.steps if s.id == gate.step_id), None) if workflow else None
-    return list(step.approve.approve_fields) if isinstance(step, ApproveStep) else []
-
-
-async def approve_fields_of(
-    store: Store, workflows: Mapping[str, Workflow], gate_id: str
-) -> list[InputField]:
-    """The fields Approve asks for on this gate (read on a snapshot, before a form opens)."""
-    async with store.read() as session:
-        gate = await session.get(GateRow, gate_id)
-        run = await session.get(RunRow, gate.run_id) if gate is not None else None
-    if gate is None or run is None:
-        return []
-    return needs_fields(gate, workflows.get(run.workflow))
-
-
 async def given_answer(store: Store, gate_id: str, user_id: str | None) -> dict[str, object]:
     """The fields ``user_id`` gave with their approval (``{}`` if none)."""
     async with store.read() as session:
@@ -315,21 +297,6 @@ async def given_answer(store: Store, gate_id: str, user_id: str | None) -> dict[
     except ValueError:
         return {}
     return values if isinstance(values, dict) else {}
-
-
-def eligible_deciders(gate: GateRow, four_eyes: bool) -> list[str]:
-    """Who may decide on this gate now: its approvers, less the requester under four-eyes."""
-    return [user for user in gate.approvers if not (four_eyes and user == gate.requester)]
-
-
-def policy(gate: GateRow, workflow: Workflow | None) -> tuple[set[str], bool]:
-    """The outcomes a click may choose and whether four-eyes holds (default: it does)."""
-    step = next((s for s in workflow.steps if s.id == gate.step_id), None) if workflow else None
-    if isinstance(step, AskStep):  # a question is answered (workflows/asks.py), not decided
-        return set(), False
-    if not isinstance(step, ApproveStep):
-        return {APPROVE, REJECT}, True
-    return {APPROVE, REJECT} | {o.id for o in step.approve.outcomes}, step.approve.not_requester
 
 
 async def approvals_count(session: AsyncSession, gate_id: str) -> int:

@@ -25,7 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import audit, refusals
-from workflows.approvals import APPROVE, Decided, eligible_deciders, policy
+from workflows.approval_policy import APPROVE, eligible_deciders, policy
+from workflows.approvals import Decided
 from workflows.language.workflow import Workflow
 from workflows.store import Store
 from workflows.tables import DecisionRow, GateRow, JobRow, RunRow

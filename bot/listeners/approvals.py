@@ -20,14 +20,8 @@ from bot.deps import BotDeps
 from bot.listeners.forms import form_view, metadata_of, read_state
 from bot.listeners.home import HomeTab
 from workflows import form_values
-from workflows.approvals import (
-    APPROVE,
-    REJECT,
-    approve_fields_of,
-    decide,
-    finished_note,
-    load_gate,
-)
+from workflows.approval_policy import APPROVE, REJECT, approve_fields_of, reason_needed
+from workflows.approvals import decide, finished_note, load_gate
 from workflows.delegation import delegate, may_delegate
 
 REJECT_VIEW = "approval_reject"
@@ -67,6 +61,14 @@ class ApprovalListeners:
                 self._open_approve_form(client, body, gate_id, respond), "open-approve-form"
             )
             return
+        if decision != APPROVE:
+            label = await reason_needed(self.deps.store, self.deps.workflows, gate_id, decision)
+            if label is not None:  # a custom outcome that asks why, as Reject does
+                self.background.spawn(
+                    self._open_reject_modal(client, body, gate_id, respond, decision, label),
+                    "open-reason-modal",
+                )
+                return
         result = await decide(
             self.deps.store,
             self.deps.workflows,
@@ -92,12 +94,15 @@ class ApprovalListeners:
                 response_action="errors", errors={"reason": "Please give a reason (a few words)."}
             )
             return
+        # "gate" for Reject, "gate|outcome" for a custom outcome that asks why; the
+        # outcome is checked against the gate's options by decide like any click.
+        gate_id, _, outcome = str(view.get("private_metadata", "")).partition("|")
         result = await decide(
             self.deps.store,
             self.deps.workflows,
-            gate_id=str(view.get("private_metadata", "")),
+            gate_id=gate_id,
             user_id=str(body["user"]["id"]),
-            decision=REJECT,
+            decision=outcome or REJECT,
             reason=reason,
             now=self.deps.clock.now(),
         )
@@ -195,7 +200,13 @@ class ApprovalListeners:
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 
     async def _open_reject_modal(
-        self, client: AsyncWebClient, body: dict[str, Any], gate_id: str, respond: AsyncRespond
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        gate_id: str,
+        respond: AsyncRespond,
+        outcome: str = REJECT,
+        label: str = "Reject",
     ) -> None:
         ended = await finished_note(self.deps.store, gate_id)
         if ended is not None:
@@ -205,8 +216,15 @@ class ApprovalListeners:
         if gate is None or gate.status != "open":
             await _tell(respond, "This request has already been decided.")
             return
+        custom = outcome != REJECT
         view = self.deps.renderer.render_view(
-            "approval_reject_modal", {"gate_id": gate_id, "title": "Rejecting this request."}
+            "approval_reject_modal",
+            {
+                "metadata": f"{gate_id}|{outcome}" if custom else gate_id,
+                "title": f"{label}: please say why." if custom else "Rejecting this request.",
+                "submit": label if custom else "Reject",
+                "heading": label if custom else "Reject request",
+            },
         )
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from workflows import approvals, escalation
+from workflows import approval_policy, approvals, escalation
 from workflows.language.steps.approve import ApproveSpec, ApproveStep
 from workflows.ports import ChatError, ChatMessage, MessageRef
 from workflows.steps.base import StepContext, StepError, StepOutcome, Timer, evaluate
@@ -144,7 +144,7 @@ async def _escalate(
 
 def _no_quorum(gate: GateRow, spec: ApproveSpec) -> str | None:
     """Why this gate can never reach its quorum (too few eligible deciders), or None."""
-    eligible = approvals.eligible_deciders(gate, spec.not_requester)
+    eligible = approval_policy.eligible_deciders(gate, spec.not_requester)
     if len(eligible) >= gate.min_approvals:
         return None
     if not eligible:
@@ -229,7 +229,7 @@ async def _settled(ctx: StepContext, gate_id: str) -> StepOutcome:
             "decided_by": gate.decided_by,
             "decided_at": gate.decided_at.isoformat() if gate.decided_at else None,
             "reason": gate.reason,
-            "approvals": [d.user_id for d in decisions if d.decision == approvals.APPROVE],
+            "approvals": [d.user_id for d in decisions if d.decision == approval_policy.APPROVE],
             "answer": await _answer(ctx, spec, gate),
         },
         summary=f"{outcome} by {by}" + (f": {gate.reason}" if gate.reason else ""),

@@ -27,6 +27,11 @@ class OutcomeButton(Strict):
         description="The settled card's words for it: 'Changes requested' (then: by @erin); "
         "default: the label, 'chosen by @erin'",
     )
+    reason: bool = Field(
+        default=False,
+        description="Ask the decider why in a modal (as Reject does); the reason is on the "
+        "card and in steps.<id>.reason",
+    )
 
 
 class Escalation(Strict):
