@@ -72,6 +72,11 @@ async def test_a_custom_outcome_with_reason_asks_why_before_it_decides(
         assert run.context["steps"]["review"]["outcome"] == "changes"
         assert run.context["steps"]["noted"] == {"why": "March numbers are off"}
         assert "booked" not in run.context["steps"]
+        # The thread says it in the outcome's words, not its id.
+        root = await harness.root_message("general", "changes")
+        said = " ".join(m.get("text", "") for m in slack.thread("general", root["ts"]))
+        assert "Changes requested by <@" in said, said
+        assert "changes by <@" not in said
 
 
 async def test_such_an_outcome_without_a_reason_is_refused_where_decisions_are_made(

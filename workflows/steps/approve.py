@@ -232,10 +232,18 @@ async def _settled(ctx: StepContext, gate_id: str) -> StepOutcome:
             "approvals": [d.user_id for d in decisions if d.decision == approval_policy.APPROVE],
             "answer": await _answer(ctx, spec, gate),
         },
-        summary=f"{outcome} by {by}" + (f": {gate.reason}" if gate.reason else ""),
+        summary=f"{_decided(spec, outcome)} {by}" + (f": {gate.reason}" if gate.reason else ""),
         next_step=spec.next.get(outcome, default_next),
         action="approval.completed",
     )
+
+
+def _decided(spec: ApproveSpec, outcome: str) -> str:
+    """The outcome in the workflow's words, as the card says it: "Changes requested by"."""
+    custom = next((o for o in spec.outcomes if o.id == outcome), None)
+    if custom is None:
+        return f"{outcome.replace('_', ' ')} by"
+    return f"{custom.done} by" if custom.done else f"{custom.label}, chosen by"
 
 
 async def _answer(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> dict[str, Any] | None:
