@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bot.cli_support import fail, settings, workspace_errors
+from bot.cli_support import counted, fail, settings, workspace_errors
 from bot.cli_support import run as _run
 from bot.db_ready import NOT_READY_EXIT, DatabaseNotReady, ready_store
 from bot.reports import report_app
@@ -165,8 +165,9 @@ def check(
     errors = result.errors + (workspace_errors(result, config) if workspace else [])
     for error in [*errors, *result.warnings]:
         typer.echo(str(error))
-    warned = f", {len(result.warnings)} warnings" if result.warnings else ""
-    typer.echo(f"{len(result.workflows)} workflows ok, {len(errors)} errors{warned}")
+    warned = f", {counted(len(result.warnings), 'warning')}" if result.warnings else ""
+    ok, bad = counted(len(result.workflows), "workflow"), counted(len(errors), "error")
+    typer.echo(f"{ok} ok, {bad}{warned}")
     if errors:
         raise typer.Exit(1)
 

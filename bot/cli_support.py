@@ -34,6 +34,11 @@ def settings() -> Settings:
         raise  # unreachable; for type checkers
 
 
+def counted(n: int, word: str) -> str:
+    """``1 workflow``, ``2 workflows``: counts people read, in their grammar."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
-from bot.cli_support import fail, settings
+from bot.cli_support import counted, fail, settings
 from workflows.language.workflow import Workflow
 from workflows.language.workflow_tests import CaseInput, Fixtures, WorkflowTest
 from workflows.loader import CheckContext, load_file
@@ -60,7 +60,7 @@ def workflow_test_command(
     for result in results:
         _print(result)
     failed = sum(not result.ok for result in results)
-    typer.echo(f"{len(results)} tests, {len(results) - failed} passed, {failed} failed")
+    typer.echo(f"{counted(len(results), 'test')}, {len(results) - failed} passed, {failed} failed")
     if failed:
         raise typer.Exit(1)
 

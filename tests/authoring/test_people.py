@@ -84,7 +84,7 @@ async def test_check_workspace_reports_names_that_resolve_to_nobody(tmp_path: Pa
         "workspace (user:NAME, group:HANDLE or an id)",
         f"{file}:15: steps[0].approve.approvers[6]: no user group @carol in the workspace",
         f"{file}:16: steps[0].approve.approvers[7]: no user with e-mail ghost@nowhere.example.com",
-        "1 workflows ok, 3 errors",
+        "1 workflow ok, 3 errors",
     ], (lines, result.stderr)
     assert result.exit_code == 1
 

@@ -49,9 +49,11 @@ def test_an_adhoc_run_prints_path_messages_and_calls(tmp_path: Path) -> None:
     assert "path: fields → review → book → done" in out
     assert "Booked 640.00 EUR for team dinner." in out
     assert "posted in #finance-approvals: Expense: 640 EUR team dinner" in out
+    assert "waiting for approval in #finance-approvals from" in out
+    assert "&lt;#" not in out, "a channel named as written is shown as written"
     sent = '{"amount": {"amount": 640.0, "currency": "EUR"}}'
     assert f"called erp: POST /expenses {sent} -> 201" in out
-    assert "1 tests, 1 passed, 0 failed" in out
+    assert "1 test, 1 passed, 0 failed" in out
 
 
 def test_a_rejected_expense_is_not_booked(tmp_path: Path) -> None:
@@ -71,7 +73,7 @@ def test_the_requester_cannot_approve_their_own_expense(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "<@U0APPROVER> started expense" in result.output
     assert "No one but the requester can approve this request" in result.output
-    assert "timed_out by timeout" in result.output and "called erp" not in result.output
+    assert "review: timed out:" in result.output and "called erp" not in result.output
 
 
 def test_a_test_that_does_not_hold_fails_and_says_why(tmp_path: Path) -> None:
@@ -117,3 +119,29 @@ def test_bad_input_gets_a_short_message_and_no_traceback(tmp_path: Path) -> None
     assert broken.exit_code == 1 and "broken.yaml:" in broken.output
     none = runner.invoke(app, ["test", str(folder / "expense.yaml")])
     assert none.exit_code == 1 and "no tests:" in none.output
+
+
+def test_the_readme_walkthrough_prints_what_the_readme_says(tmp_path: Path) -> None:
+    """Check → test, as "Writing a workflow" tells it, quoting what each command prints."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    folder = tmp_path / "my-flows"
+    folder.mkdir()
+    (folder / "expense.yaml").write_text(readme_example(), encoding="utf-8")
+    runner = CliRunner()
+    undeclared = runner.invoke(app, ["check", str(folder)])
+    problem = "steps[2].http.connection: connection 'erp' is not declared"
+    assert undeclared.exit_code == 1 and problem in undeclared.output
+    assert f"`my-flows/expense.yaml:24: {problem}`" in readme.replace("\n   ", " ")
+    assert f"expense.yaml:24: {problem}" in undeclared.output
+    (folder / "connections.yaml").write_text(
+        "connections:\n  erp: {type: http, base_url: 'https://erp.internal/api'}\n"
+    )
+    declared = runner.invoke(app, ["check", str(folder)])
+    assert declared.output.splitlines()[-1] == "1 workflow ok, 0 errors"
+    assert "`1 workflow ok, 0 errors`" in readme
+    tested = runner.invoke(
+        app, ["test", str(folder / "expense.yaml"), "--text", "640 EUR team dinner", "--approve"]
+    )
+    assert tested.exit_code == 0, tested.output
+    assert "path: fields → review → book → done" in tested.output
+    assert "(`fields → review → book →\n   done`)" in readme

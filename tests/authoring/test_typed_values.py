@@ -128,7 +128,7 @@ def test_check_warns_about_a_str_field_the_offline_extractor_cannot_fill(tmp_pat
     assert "pattern:" in warning.message and warning.message.startswith("warning:")
     output = CliRunner().invoke(app, ["check", str(tmp_path)])
     assert output.exit_code == 0
-    assert "1 workflows ok, 0 errors, 1 warnings" in output.output
+    assert "1 workflow ok, 0 errors, 1 warning" in output.output
 
 
 def test_a_model_answers_money_as_text_and_it_is_read_like_the_rules_read_it() -> None:

@@ -111,7 +111,7 @@ def test_check_warns_about_a_channel_in_allowed_starters(tmp_path: Path) -> None
         "members of #ap-inbox, wherever they type; to allow only commands typed in "
         '#ap-inbox, write in: ["#ap-inbox"]' in result.stdout
     ), result.stdout
-    assert "1 workflows ok, 0 errors, 1 warnings" in result.stdout
+    assert "1 workflow ok, 0 errors, 1 warning" in result.stdout
 
 
 def test_check_is_quiet_about_groups_users_and_in(tmp_path: Path) -> None:

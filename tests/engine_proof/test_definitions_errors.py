@@ -223,7 +223,7 @@ def test_switchboard_check_exits_1_and_prints_file_line_field_message(tmp_path: 
             prefix,
             result.stdout,
         )
-    assert lines[-1] == f"1 workflows ok, {len(BAD)} errors"
+    assert lines[-1] == f"1 workflow ok, {len(BAD)} errors"
     assert "Traceback" not in result.stdout + result.stderr
 
     # Clean folder: exit 0.
@@ -231,7 +231,7 @@ def test_switchboard_check_exits_1_and_prints_file_line_field_message(tmp_path: 
         (tmp_path / f"{name}.yaml").unlink()
     ok = _cli("check", folder=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.splitlines()[-1] == "1 workflows ok, 0 errors"
+    assert ok.stdout.splitlines()[-1] == "1 workflow ok, 0 errors"
 
 
 @pytest.mark.slow

@@ -127,7 +127,7 @@ def test_alias_bomb_is_refused_in_check_quickly_with_little_memory(tmp_path: Pat
     assert f"{tmp_path / 'bomb.yaml'}:1: aliases and anchors are not allowed (&a)" in lines, out[
         -2000:
     ]
-    assert lines[-1] == "1 workflows ok, 1 errors"
+    assert lines[-1] == "1 workflow ok, 1 error"
     assert peak_kib < 400 * 1024, f"check peaked at {peak_kib // 1024} MiB"
     assert elapsed < 20, f"check took {elapsed:.1f} s"  # mostly interpreter start-up
 
@@ -174,7 +174,7 @@ def test_ten_thousand_levels_of_nesting_give_one_line_in_check(tmp_path: Path) -
     out = result.stdout + result.stderr
     assert "Traceback" not in out and "RecursionError" not in out, out[-2000:]
     assert f"{tmp_path / 'deep.yaml'}:2: nested deeper than 32 levels" in result.stdout.splitlines()
-    assert result.stdout.splitlines()[-1] == "1 workflows ok, 1 errors"
+    assert result.stdout.splitlines()[-1] == "1 workflow ok, 1 error"
 
 
 def test_deep_nesting_is_refused_by_the_loader(tmp_path: Path) -> None:

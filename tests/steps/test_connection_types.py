@@ -71,7 +71,7 @@ async def test_check_names_each_step_whose_connection_has_the_wrong_type(tmp_pat
     assert (
         f"{wrong}:12: steps[3].webhook.connection: connection 'crm' is http, not webhook_out" in out
     )
-    assert "right.yaml" not in out and "1 workflows ok, 4 errors" in out
+    assert "right.yaml" not in out and "1 workflow ok, 4 errors" in out
 
 
 async def test_start_up_leaves_out_a_workflow_with_a_wrongly_typed_connection(

@@ -82,6 +82,8 @@ def _where(ctx: StepContext, channel: str) -> str:
     """Where the card went, as people read it: a DM is no channel a ``<#D…>`` link names."""
     if ctx.thread is not None and channel == ctx.thread.channel:
         return "here"
+    if channel.startswith("#"):  # a chat that answers with the name (`switchboard test`)
+        return f"in {channel}"
     return "by DM" if channel.startswith("D") else f"in <#{channel}>"
 
 
@@ -232,18 +234,20 @@ async def _settled(ctx: StepContext, gate_id: str) -> StepOutcome:
             "approvals": [d.user_id for d in decisions if d.decision == approval_policy.APPROVE],
             "answer": await _answer(ctx, spec, gate),
         },
-        summary=f"{_decided(spec, outcome)} {by}" + (f": {gate.reason}" if gate.reason else ""),
+        summary=_decided(spec, outcome, by) + (f": {gate.reason}" if gate.reason else ""),
         next_step=spec.next.get(outcome, default_next),
         action="approval.completed",
     )
 
 
-def _decided(spec: ApproveSpec, outcome: str) -> str:
-    """The outcome in the workflow's words, as the card says it: "Changes requested by"."""
+def _decided(spec: ApproveSpec, outcome: str, by: str) -> str:
+    """The outcome in the workflow's words, as the card says it: "Changes requested by @erin"."""
+    if by == "timeout":
+        return "timed out" if outcome == "timed_out" else f"{outcome} on timeout"
     custom = next((o for o in spec.outcomes if o.id == outcome), None)
     if custom is None:
-        return f"{outcome.replace('_', ' ')} by"
-    return f"{custom.done} by" if custom.done else f"{custom.label}, chosen by"
+        return f"{outcome.replace('_', ' ')} by {by}"
+    return f"{custom.done} by {by}" if custom.done else f"{custom.label}, chosen by {by}"
 
 
 async def _answer(ctx: StepContext, spec: ApproveSpec, gate: GateRow) -> dict[str, Any] | None:
