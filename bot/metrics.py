@@ -32,6 +32,7 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
@@ -200,9 +201,12 @@ class MeteredAI:
     no metrics code: ``Services(ai=MeteredAI(provider, metrics))``.
     """
 
-    def __init__(self, inner: AIProvider, metrics: Metrics) -> None:
+    def __init__(
+        self, inner: AIProvider, metrics: Metrics, tracer: trace.Tracer | None = None
+    ) -> None:
         self._inner = inner
         self._metrics = metrics
+        self._tracer = tracer or trace.NoOpTracer()
 
     @property
     def name(self) -> str:
@@ -221,6 +225,12 @@ class MeteredAI:
         await self._inner.aclose()
 
     async def _measure(self, operation: str, call: Awaitable[A]) -> A:
+        with self._tracer.start_as_current_span(
+            f"ai {operation}", attributes={"switchboard.ai_provider": self._inner.name}
+        ):
+            return await self._measured(operation, call)
+
+    async def _measured(self, operation: str, call: Awaitable[A]) -> A:
         started = time.perf_counter()
         try:
             answer = await call

@@ -21,6 +21,7 @@ from collections import defaultdict
 from typing import Any
 
 from aiohttp import ClientError
+from opentelemetry import trace
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -55,7 +56,12 @@ LONG_RETRY_AFTER = 10.0
 
 
 def make_web_client(
-    token: str, base_url: str, *, max_retries: int = 5, metrics: Metrics | None = None
+    token: str,
+    base_url: str,
+    *,
+    max_retries: int = 5,
+    metrics: Metrics | None = None,
+    tracer: trace.Tracer | None = None,
 ) -> AsyncWebClient:
     """The one Web API client; with ``metrics``, every call and every 429 is counted."""
     rate_limit = ShortRetryAfterOnly(
@@ -75,7 +81,7 @@ def make_web_client(
     }
     if metrics is None:
         return AsyncWebClient(**options)
-    return MeteredWebClient(metrics=metrics, **options)
+    return MeteredWebClient(metrics=metrics, tracer=tracer, **options)
 
 
 class ShortRetryAfterOnly(AsyncRetryHandler):

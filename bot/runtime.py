@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -36,6 +37,7 @@ from bot.route_access import RouteAccess
 from bot.settings import Settings, open_store
 from bot.socket_mode import SocketModeIngress, socket_mode_ingress
 from bot.starters import StarterPolicy
+from bot.tracing import Tracing
 from bot.webhooks import WebhookKey, resolve_webhook_keys
 from workflows.engine import Engine
 from workflows.language.triggers import MessageTrigger, ReactionTrigger
@@ -76,6 +78,8 @@ class Runtime:
     webhook_keys: dict[str, list[WebhookKey]] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     """This process's metrics (``GET /metrics``); also the engine's observer."""
+    tracing: Tracing = field(default_factory=Tracing)
+    """This process's trace export (``bot/tracing.py``); no-op spans unless configured."""
     watcher: DefinitionWatcher | None = None
     """Hot reload of the workflows folder (``bot/reload.py``); started with the runtime."""
     env: Mapping[str, str] | None = None
@@ -189,6 +193,7 @@ class Runtime:
         if self.client.session is not None:
             await self.client.session.close()
             self.client.session = None
+        await asyncio.to_thread(self.tracing.shutdown)  # sends the last batch of spans
 
 
 def build_runtime(
@@ -202,9 +207,11 @@ def build_runtime(
     connection ``*_env``); default: os.environ."""
     clock = clock or SystemClock()
     metrics = Metrics()
+    tracing = Tracing.from_endpoint(settings.otel_endpoint, settings.otel_service_name)
     store = open_store(settings)
     renderer = Renderer(settings.templates_dir)
-    connectors = build_registry(settings.workflows_dir, env, hooks=metrics.connector_hooks())
+    hooks = dataclasses.replace(metrics.connector_hooks(), tracer=tracing.tracer)
+    connectors = build_registry(settings.workflows_dir, env, hooks=hooks)
     check = CheckContext(
         templates_dir=settings.templates_dir,
         connections=frozenset(connectors.names),
@@ -216,6 +223,7 @@ def build_runtime(
         settings.slack_api_url,
         metrics=metrics,
         max_retries=settings.slack_max_retries,
+        tracer=tracing.tracer,
     )
     chat = _chat(settings, client, renderer)
     engine = Engine(
@@ -227,10 +235,11 @@ def build_runtime(
         lease_seconds=settings.lease_seconds,
         services=Services(
             connectors=connectors,
-            ai=MeteredAI(build_ai(settings), metrics),
+            ai=MeteredAI(build_ai(settings), metrics, tracing.tracer),
             steps_dir=settings.workflows_dir / "steps",
         ),
         observer=metrics,
+        tracer=tracing.tracer,
     )
     webhook_keys = resolve_webhook_keys(loaded.workflows, os.environ if env is None else env)
     deps = BotDeps(
@@ -274,6 +283,7 @@ def build_runtime(
         ),
         webhook_keys=webhook_keys,
         metrics=metrics,
+        tracing=tracing,
         watcher=_watcher(settings, check, loaded, engine),
         env=env,
     )

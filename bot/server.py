@@ -52,7 +52,10 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
     ) -> Response:
         status = 500
         ids = {"team_id": about.team_id, "channel_id": about.channel_id}
-        with log_context(trigger=about.trigger, user_id=about.user_id, **ids):
+        span = runtime.tracing.tracer.start_as_current_span(
+            f"ack {about.trigger}", attributes={"switchboard.trigger": about.trigger}
+        )
+        with log_context(trigger=about.trigger, user_id=about.user_id, **ids), span as current:
             try:
                 response = await respond()
                 status = response.status_code
@@ -60,6 +63,7 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             finally:
                 elapsed = time.perf_counter() - started
                 runtime.metrics.request_received(about.trigger, status, elapsed)
+                current.set_attribute("http.response.status_code", status)
                 log.debug("answered", extra={"status": status, "ms": round(elapsed * 1000, 1)})
 
     async def slack_events(request: Request) -> Response:

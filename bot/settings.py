@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     """Comma-separated user IDs and ``@group`` handles: who may act on any routed request and
     see, cancel or retry any run (``bot/route_access.py``; groups resolved from its cache)."""
 
+    otel_endpoint: str = Field(default="", alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    """OTLP/HTTP base URL: traces are exported when set (``bot/tracing.py``)."""
+    otel_service_name: str = Field(default="switchboard", alias="OTEL_SERVICE_NAME")
     slack_client_id: str = Field(default="", alias="SLACK_CLIENT_ID")
     """The Slack app's client id: with the secret and ``SWITCHBOARD_CONSOLE_URL``, the operator
     console (``/console``) signs people in with Slack (OpenID Connect)."""

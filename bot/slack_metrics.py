@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
@@ -46,21 +47,26 @@ class CountingRateLimitHandler(AsyncRateLimitErrorRetryHandler):
 class MeteredWebClient(AsyncWebClient):
     """The Web API client, timing and counting each call by method and outcome."""
 
-    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, metrics: Metrics, tracer: trace.Tracer | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._metrics = metrics
+        self._tracer = tracer or trace.NoOpTracer()
 
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            response: AsyncSlackResponse = await super().api_call(api_method, **kwargs)
-            return response
-        except SlackApiError as exc:
-            outcome = str(exc.response.get("error") or "error")[:40]
-            raise
-        except BaseException:
-            outcome = "transport_error"
-            raise
-        finally:
-            self._metrics.slack_call(api_method, outcome, time.perf_counter() - started)
+        with self._tracer.start_as_current_span(f"slack {api_method}") as span:
+            started = time.perf_counter()
+            outcome = "ok"
+            try:
+                response: AsyncSlackResponse = await super().api_call(api_method, **kwargs)
+                return response
+            except SlackApiError as exc:
+                outcome = str(exc.response.get("error") or "error")[:40]
+                raise
+            except BaseException:
+                outcome = "transport_error"
+                raise
+            finally:
+                self._metrics.slack_call(api_method, outcome, time.perf_counter() - started)
+                span.set_attribute("switchboard.outcome", outcome)

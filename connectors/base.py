@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from opentelemetry import trace
+
 from connectors.config import BaseUrlConfig, CommonConfig, HttpCommonConfig, resolve_secret
 from connectors.errors import ConnectorConfigError
 from connectors.resilience import CallHook, CircuitBreaker, Guard, RecoverHook, TripHook
@@ -57,6 +59,8 @@ class Hooks:
     on_call: CallHook | None = None
     """Every call's connection, kind, outcome and seconds (``bot/metrics.py`` counts them)."""
     clock: Callable[[], float] | None = field(default=None)
+    tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
+    """A span per call (``bot/tracing.py``), a child of the step's span."""
 
 
 def make_guard(
@@ -78,6 +82,7 @@ def make_guard(
         secrets=secrets,
         kind=str(getattr(config, "type", "")),  # each connection model names its kind
         on_call=hooks.on_call,
+        tracer=hooks.tracer,
     )
 
 

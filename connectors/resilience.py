@@ -38,6 +38,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential_jitter
 
@@ -192,10 +194,12 @@ class Guard:
         secrets: Iterable[str] = (),
         kind: str = "",
         on_call: CallHook | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
         self._on_call = on_call
+        self._tracer = tracer or trace.NoOpTracer()
         self.retry = retry
         self.breaker = breaker
         self.secrets = tuple(s for s in secrets if s)
@@ -206,16 +210,24 @@ class Guard:
 
         The call's outcome and time (retries and back-off included) go to ``on_call``.
         """
-        if self._on_call is None:
-            return await self._call(op, idempotent=idempotent)
-        started = time.perf_counter()
-        try:
-            result = await self._call(op, idempotent=idempotent)
-        except Exception as exc:  # cancellation is not a call's outcome: not reported
-            self._on_call(self.name, self.kind, outcome_of(exc), time.perf_counter() - started)
-            raise
-        self._on_call(self.name, self.kind, "ok", time.perf_counter() - started)
-        return result
+        attributes = {"switchboard.connection": self.name, "switchboard.connector": self.kind}
+        with self._tracer.start_as_current_span(f"connector {self.kind}", attributes=attributes):
+            started = time.perf_counter()
+            try:
+                result = await self._call(op, idempotent=idempotent)
+            except Exception as exc:  # cancellation is not a call's outcome: not reported
+                self._report(outcome_of(exc), started)
+                raise
+            self._report("ok", started)
+            return result
+
+    def _report(self, outcome: str, started: float) -> None:
+        span = trace.get_current_span()
+        span.set_attribute("switchboard.outcome", outcome)
+        if outcome != "ok":
+            span.set_status(StatusCode.ERROR, outcome)
+        if self._on_call is not None:
+            self._on_call(self.name, self.kind, outcome, time.perf_counter() - started)
 
     async def _call(self, op: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
 

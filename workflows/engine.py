@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 from connectors.secrets import scrub, scrub_data
 from workflows import audit, fanout_run
@@ -39,7 +40,7 @@ from workflows.language.steps import step_kind
 from workflows.language.workflow import Workflow
 from workflows.lifecycle import ENDED_JOB
 from workflows.limits import Limit, defer_seconds
-from workflows.observe import EngineObserver, NullObserver, StepResult
+from workflows.observe import EngineObserver, NullObserver, RunStatus, StepResult
 from workflows.outbox import Outbox
 from workflows.ports import Chat, ChatError, ChatMessage, Clock, MessageRef
 from workflows.presence import Presence, run_view
@@ -47,6 +48,7 @@ from workflows.steps import STEP_KINDS
 from workflows.steps.base import Services, StepContext, StepError, StepOutcome
 from workflows.store import Store, is_database_outage
 from workflows.tables import RunRow
+from workflows.tracing import RUN_ID, WORKFLOW, emit_run_span, run_parent
 from workflows.versions import SHORT, VersionUnavailable, WorkflowVersions
 
 __all__ = ["ClaimedJob", "Engine"]
@@ -68,6 +70,8 @@ class Engine:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     versions: WorkflowVersions | None = None
     """Where a run's pinned definition is found; default: over ``workflows``."""
+    tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
+    """Spans for steps and runs (``workflows/tracing.py``); no-op unless ``bot/tracing.py``."""
 
     def __post_init__(self) -> None:
         self.registry = self.versions or WorkflowVersions(self.store, self.workflows)
@@ -120,8 +124,14 @@ class Engine:
             await self.queue.release(job, after=defer_seconds())
             self.observer.step_deferred(workflow.name)
             return None
+        attributes = {RUN_ID: run.id, WORKFLOW: run.workflow, "switchboard.step": step.id}
         try:
-            return await self._execute_step(job, run, workflow, step)
+            with self.tracer.start_as_current_span(
+                f"step {_kind(step)}",
+                context=run_parent(run.id),  # every step of the run in the run's trace
+                attributes=attributes | {"switchboard.attempt": job.attempt},
+            ):
+                return await self._execute_step(job, run, workflow, step)
         finally:
             if limits:
                 await self.queue.give_back(limits, job)
@@ -140,8 +150,7 @@ class Engine:
             await self.presence.ended(run, self.workflows.get(run.workflow), "cancelled", by=by)
         await self.queue.finish(job, "done")
         if job.payload.get("ending") == "cancelled":  # the other endings are counted as they land
-            seconds = ((run.finished_at or self.clock.now()) - run.created_at).total_seconds()
-            self.observer.run_finished(run.workflow, "cancelled", seconds)
+            self._run_finished(run, "cancelled", run.finished_at or self.clock.now())
 
     async def _execute_step(
         self, job: ClaimedJob, run: RunRow, workflow: Workflow, step: StepBase
@@ -233,6 +242,12 @@ class Engine:
     ) -> None:
         seconds = time.perf_counter() - started
         self.observer.step_finished(run.workflow, _kind(step), result, seconds, queue_delay)
+        trace.get_current_span().set_attribute("switchboard.result", result)
+
+    def _run_finished(self, run: RunRow, status: RunStatus, now: datetime) -> None:
+        """Count the run's end and emit its root span (its steps' spans already point at it)."""
+        self.observer.run_finished(run.workflow, status, (now - run.created_at).total_seconds())
+        emit_run_span(self.tracer, run, status, now)
 
     def _context(
         self,
@@ -302,7 +317,7 @@ class Engine:
         values = step_done.completion.run_values
         ending = values.get("status")
         if ending in ("succeeded", "rejected", "timed_out"):
-            self.observer.run_finished(run.workflow, ending, (now - run.created_at).total_seconds())
+            self._run_finished(run, ending, now)
             by = outcome.output.get("decided_by") if ending == "rejected" else None
             await self.presence.ended(run, workflow, str(ending), by=by)
         follow = step_done.next_step
@@ -352,9 +367,7 @@ class Engine:
         if failed:
             await self._audit_run_failed(run, step_id, message, now)
             await self.presence.ended(run, workflow, "failed", step=step_id)
-            self.observer.run_finished(
-                run.workflow, "failed", (now - run.created_at).total_seconds()
-            )
+            self._run_finished(run, "failed", now)
         return failed
 
     async def _audit_run_failed(

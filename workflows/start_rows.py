@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import Table
 
 from workflows import audit
 from workflows.language.workflow import Workflow
 from workflows.row_inserts import Rows
 from workflows.tables import AuditRow, JobRow, RequestRow, RunRow
+from workflows.tracing import RUN_ID
 from workflows.versions import digest_of
 
 
@@ -44,6 +46,7 @@ _TABLES: dict[str, Table] = {table.name: table for table in _MODELS}
 
 def start_values(run_id: str, request: StartRequest, now: datetime, source: dict[str, Any]) -> Rows:
     """The request, its run, the first job and ``run.started``: column values per table."""
+    trace.get_current_span().set_attribute(RUN_ID, run_id)  # the ack's span names its run
     inputs = {"text": request.text, "user": request.user_id, "channel": request.channel_id}
     inputs |= request.input or {}
     first_step = request.workflow.steps[0].id
