@@ -30,6 +30,7 @@ from bot.listeners.approvals import (
 from bot.listeners.asks import ASK_ACTION, ASK_VIEW, AskListeners
 from bot.listeners.commands import FlowCommands
 from bot.listeners.forms import START_ACTION, START_VIEW, FormListeners
+from bot.listeners.functions import FunctionStepListeners
 from bot.listeners.home import HomeTab
 from bot.listeners.intake import Intake
 from bot.listeners.routing import REASSIGN_VIEW, RoutingListeners
@@ -110,4 +111,6 @@ def build_app(
     questions = AskListeners(deps, background, home)
     app.action(ASK_ACTION)(questions.on_click)
     app.view(ASK_VIEW)(questions.on_submit)
+    steps = FunctionStepListeners(deps, background)  # Workflow Builder (manifest functions)
+    app.function("run_workflow")(steps.on_run_workflow)
     return app

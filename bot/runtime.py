@@ -25,6 +25,7 @@ from bot.app import build_app
 from bot.background import Background
 from bot.connections import build_registry
 from bot.deps import BotDeps
+from bot.function_steps import SlackFunctionSteps
 from bot.identity import IdentityCache
 from bot.logs import Scrubber
 from bot.metrics import MeteredAI, Metrics
@@ -231,6 +232,7 @@ def build_runtime(
             steps_dir=settings.workflows_dir / "steps",
         ),
         observer=metrics,
+        function_steps=SlackFunctionSteps(client),  # Workflow Builder steps' completions
     )
     webhook_keys = resolve_webhook_keys(loaded.workflows, os.environ if env is None else env)
     deps = BotDeps(

@@ -33,6 +33,7 @@ from workflows.chat_waits import ChatTimeExcluded, step_deadline
 from workflows.completion import Committer, Landed, Lease, completion_for
 from workflows.ending_chat import EndingChat
 from workflows.expressions import ExpressionError, Expressions
+from workflows.function_runs import FunctionCompleter, FunctionEndings
 from workflows.jobs import ITEM_JOB, MAX_CLAIMS, ClaimedJob, JobQueue, retry_for
 from workflows.language.spec import StepBase
 from workflows.language.steps import step_kind
@@ -68,6 +69,8 @@ class Engine:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     versions: WorkflowVersions | None = None
     """Where a run's pinned definition is found; default: over ``workflows``."""
+    function_steps: FunctionCompleter | None = None
+    """Ends Workflow Builder steps at Slack (``workflows/function_runs.py``); None: no chat."""
 
     def __post_init__(self) -> None:
         self.registry = self.versions or WorkflowVersions(self.store, self.workflows)
@@ -79,6 +82,8 @@ class Engine:
             self.store, self.outbox, self._chat, self.workflows, self.expressions
         )
         self.queue = JobQueue(self.store, self.clock, self.owner, self.lease_seconds)
+        steps = self.function_steps
+        self.function_endings = FunctionEndings(self.store, steps, self.clock) if steps else None
         self.committer = Committer(self.store, self.clock, self.owner)
 
     async def claim(self, limit: int) -> list[ClaimedJob]:
@@ -129,6 +134,8 @@ class Engine:
     async def _announce_end(self, job: ClaimedJob, run: RunRow) -> None:
         """Chat's side of a run's end (``workflows/lifecycle.py``): cards, thread, App Home."""
         try:
+            if self.function_endings is not None:  # a Workflow Builder step waits for it
+                await self.function_endings.complete(run)
             await self.ending.announce(run, job.payload, _scope(run))
         except ChatError as exc:
             if exc.retryable and job.attempt < MAX_CLAIMS:

@@ -41,6 +41,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from workflows.audit import record as audit_record
+from workflows.function_runs import mark_endings
 from workflows.tables import AssignmentRow, AuditRow, GateRow, JobRow, RunRow, SubRunRow
 
 LIVE = ("running", "waiting")
@@ -84,6 +85,8 @@ async def close_owned(
     if not endings:
         return
     conn = target if isinstance(target, AsyncConnection) else await target.connection()
+    # Runs a Workflow Builder step started: their ending is recorded for Slack (one UPDATE).
+    steps = await mark_endings(conn, [(e.run_id, e.status) for e in endings])
     ended_jobs = []
     for ending in endings:
         closed: dict[str, list[str]] = {"gates": [], "assignments": []}
@@ -94,9 +97,10 @@ async def close_owned(
             .where(_JOBS.c.run_id == ending.run_id, _JOBS.c.status.in_(PENDING_JOBS))
             .values(status="cancelled", finished_at=now, lease_owner=None)
         )
-        if ending.status != "succeeded" or any(closed.values()):
+        if ending.status != "succeeded" or any(closed.values()) or ending.run_id in steps:
             # A plain success owns nothing open and its thread has its notes: no chat
             # work, so the hot path (thousands of runs a minute) pays no extra job.
+            # A Workflow Builder step's run does: Slack waits for its completion.
             ended_jobs.append(_ended_job(ending, closed, now))
     if ended_jobs:
         await conn.execute(insert(_JOBS), ended_jobs)

@@ -1,0 +1,172 @@
+"""Switchboard as a Workflow Builder step, end to end through the emulator's Workflow Builder.
+
+A workflow built in the emulator (a link trigger, our "Run a Switchboard workflow" step, then
+Slack's own "Send a message" step that reads our step's outputs) calls the bot over the
+Events API (``function_executed``); the run it starts waits for a person's approval, across a
+restart of the bot, and its ending completes the step (``functions.completeSuccess`` /
+``completeError``) exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from sandbox.slack.functions import FunctionStep, MessageStep, WorkflowBuilder
+from tests.support.harness import Harness, running_bot
+from tests.support.stores import Database
+from workflows.tables import FunctionRunRow, RunRow
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPENSE = """
+name: expense
+title: Expense approval
+channel: "#general"
+steps:
+  - id: review
+    approve:
+      channel: "#finance-approvals"
+      approvers: ["@finance"]
+      title: "Expense: {{ input.text }}"
+  - id: book
+    set: {booked: "{{ input.text }}"}
+"""
+BROKEN = """
+name: broken
+title: Always fails
+channel: "#general"
+steps:
+  - id: boom
+    fail: "the ledger is closed for {{ input.text }}"
+"""
+
+
+def manifest() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture
+async def harness(database: Database, tmp_path: Path) -> AsyncIterator[Harness]:
+    (tmp_path / "expense.yaml").write_text(textwrap.dedent(EXPENSE))
+    (tmp_path / "broken.yaml").write_text(textwrap.dedent(BROKEN))
+    async with running_bot(database, workflows_dir=tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def builder(harness: Harness) -> WorkflowBuilder:
+    return WorkflowBuilder(harness.slack, manifest())
+
+
+def expense_flow(builder: WorkflowBuilder, workflow: str = "expense") -> Any:
+    inputs = {"workflow": workflow, "text": "team dinner", "requester": "{{trigger.user}}"}
+    return builder.workflow(
+        "Expenses",
+        [
+            FunctionStep("run_workflow", inputs),
+            MessageStep("#general", "Expense run {{steps.0.run_id}}: {{steps.0.outcome}}"),
+        ],
+    )
+
+
+async def card_in(harness: Harness) -> dict[str, Any]:
+    return await harness.slack.wait_for(
+        lambda: next(iter(harness.slack.messages("finance-approvals")), None),
+        message="no approval card",
+    )
+
+
+async def function_rows(harness: Harness) -> list[FunctionRunRow]:
+    async with harness.runtime.store.read() as session:
+        return list(await session.scalars(select(FunctionRunRow)))
+
+
+def completions(harness: Harness) -> list[Any]:
+    slack = harness.slack
+    return slack.api_calls("functions.completeSuccess") + slack.api_calls("functions.completeError")
+
+
+async def test_the_step_continues_with_its_outputs_after_an_approval_across_a_restart(
+    harness: Harness, builder: WorkflowBuilder
+) -> None:
+    slack = harness.slack
+    flow = await builder.start(expense_flow(builder), user="alice")
+    card = await card_in(harness)
+    assert flow.status == "running" and completions(harness) == []
+    (row,) = await function_rows(harness)
+    assert row.token == flow.executions[0].token and row.completed_at is None
+
+    await harness.restart()  # nothing waits in memory: the approval is a gate row
+    await slack.click("carol", card["ts"], "approval:approve", channel="finance-approvals")
+    await builder.finished(flow)
+
+    assert flow.status == "completed", flow.error
+    (outputs, _message) = flow.outputs
+    async with harness.runtime.store.read() as session:
+        run = (await session.scalars(select(RunRow))).one()
+    assert outputs["outcome"] == "succeeded" and outputs["run_id"] == run.id
+    assert outputs["decided_by"] == slack.user_id("carol")
+    assert json.loads(outputs["outputs"])["book"] == {"booked": "team dinner"}
+    posted = [m["text"] for m in slack.messages("general")]
+    assert f"Expense run {run.id}: succeeded" in posted  # the next step read our outputs
+    (row,) = await function_rows(harness)
+    assert (row.completion, row.token) == ("success", None)  # the token is forgotten
+    assert len(completions(harness)) == 1
+
+
+async def test_a_rejected_run_completes_the_step_with_an_error(
+    harness: Harness, builder: WorkflowBuilder
+) -> None:
+    slack = harness.slack
+    flow = await builder.start(expense_flow(builder), user="alice")
+    card = await card_in(harness)
+    await slack.click("carol", card["ts"], "approval:reject", channel="finance-approvals")
+    views = await slack.wait_for(lambda: slack.open_views("carol"), message="no reason modal")
+    await slack.submit_view("carol", views[-1]["id"], {"reason": {"reason": "Over budget"}})
+    await builder.finished(flow)
+    assert flow.status == "failed"
+    assert flow.error is not None and "rejected" in flow.error and "Over budget" in flow.error
+    assert len(flow.outputs) == 0, "the next step never ran"
+    assert [c.method for c in completions(harness)] == ["functions.completeError"]
+
+
+async def test_a_failed_run_completes_the_step_with_an_error(
+    harness: Harness, builder: WorkflowBuilder
+) -> None:
+    flow = await builder.start(expense_flow(builder, "broken"), user="alice")
+    await builder.finished(flow)
+    assert flow.status == "failed"
+    assert flow.error is not None and "the ledger is closed for team dinner" in flow.error
+    assert "failed at step boom" in flow.error
+
+
+async def test_an_unknown_workflow_fails_the_step_at_once(
+    harness: Harness, builder: WorkflowBuilder
+) -> None:
+    flow = await builder.start(expense_flow(builder, "nope"), user="alice")
+    await builder.finished(flow)
+    assert flow.status == "failed" and flow.error is not None
+    assert "no workflow named 'nope'" in flow.error
+    assert await function_rows(harness) == []
+
+
+async def test_a_redelivered_event_starts_one_run(
+    harness: Harness, builder: WorkflowBuilder
+) -> None:
+    flow = await builder.start(expense_flow(builder), user="alice")
+    await card_in(harness)
+    await builder.redeliver(flow.executions[0])
+    await builder.redeliver(flow.executions[0])
+    async with harness.runtime.store.read() as session:
+        runs = list(await session.scalars(select(RunRow)))
+    assert len(runs) == 1 and len(await function_rows(harness)) == 1
+    assert len(harness.slack.messages("finance-approvals")) == 1
