@@ -90,6 +90,16 @@ async def function_rows(harness: Harness) -> list[FunctionRunRow]:
         return list(await session.scalars(select(FunctionRunRow)))
 
 
+async def recorded(harness: Harness) -> FunctionRunRow:
+    """The one function row, once its completion is recorded (after Slack answered)."""
+
+    async def completed() -> FunctionRunRow | None:
+        rows = await function_rows(harness)
+        return rows[0] if len(rows) == 1 and rows[0].completed_at is not None else None
+
+    return await harness.slack.wait_for(completed, message="the completion was not recorded")
+
+
 def completions(harness: Harness) -> list[Any]:
     slack = harness.slack
     return slack.api_calls("functions.completeSuccess") + slack.api_calls("functions.completeError")
@@ -118,7 +128,7 @@ async def test_the_step_continues_with_its_outputs_after_an_approval_across_a_re
     assert json.loads(outputs["outputs"])["book"] == {"booked": "team dinner"}
     posted = [m["text"] for m in slack.messages("general")]
     assert f"Expense run {run.id}: succeeded" in posted  # the next step read our outputs
-    (row,) = await function_rows(harness)
+    row = await recorded(harness)
     assert (row.completion, row.token) == ("success", None)  # the token is forgotten
     assert len(completions(harness)) == 1
 
