@@ -39,6 +39,7 @@ from bot.socket_mode import SocketModeIngress, socket_mode_ingress
 from bot.starters import StarterPolicy
 from bot.webhooks import WebhookKey, resolve_webhook_keys
 from workflows.engine import Engine
+from workflows.function_runs import APPROVAL_WORKFLOW
 from workflows.language.triggers import MessageTrigger, ReactionTrigger
 from workflows.language.workflow import Workflow
 from workflows.loader import CheckContext, DefinitionError, LoadResult, load_folder
@@ -141,7 +142,8 @@ class Runtime:
     async def _watch_definitions(self) -> None:
         """Store the loaded versions (runs pin them), then follow edits of the folder."""
         try:
-            await self.engine.registry.record(self.workflows, self.engine.clock.now())
+            built_in = {APPROVAL_WORKFLOW.name: APPROVAL_WORKFLOW}  # "Ask for approval" steps
+            await self.engine.registry.record(self.workflows | built_in, self.engine.clock.now())
         except OSError as exc:  # the engine finds live versions without their rows
             log.warning("workflow versions not recorded: %s", type(exc).__name__)
         if self.watcher is not None:

@@ -34,6 +34,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflows.language.workflow import Workflow
 from workflows.ports import ChatError, Clock
 from workflows.store import Store
 from workflows.tables import FunctionRunRow, RunRow
@@ -44,6 +45,28 @@ RUN_WORKFLOW = "run_workflow"
 """Manifest callback id of "Run a Switchboard workflow" (inputs workflow, text, requester)."""
 ASK_APPROVAL = "ask_for_approval"
 """Manifest callback id of "Ask for approval" (inputs approvers, text)."""
+APPROVAL_WORKFLOW = Workflow.model_validate(
+    {
+        "name": "workflow-builder-approval",
+        "title": "Approval asked in Workflow Builder",
+        "description": "The 'Ask for approval' step: one approval, its outcome the step's output.",
+        "steps": [
+            {
+                "id": "approval",
+                "approve": {
+                    "approvers": ["{{ input.approvers }}"],
+                    # A channel if the step names one, else a DM to the first approver.
+                    "channel": "{{ input.step_channel or ('@' ~ input.approvers[0]) }}",
+                    "title": "Approval needed",
+                    "summary": "{{ input.text }}",
+                    "not_requester": True,
+                },
+            }
+        ],
+    }
+)
+"""What "Ask for approval" runs: not a file in the workflows folder (not listed, not
+reloaded); its version is recorded at start-up so any worker finds it by its digest."""
 CLAIM_SECONDS = 60.0
 OUTPUTS_CHARS = 4000
 """The ``outputs`` text (the run's step outputs as JSON) is cut here."""

@@ -20,7 +20,7 @@ from slack_bolt.context.fail.async_fail import AsyncFail
 from bot.background import Background
 from bot.deps import BotDeps
 from bot.request_text import capped
-from workflows.function_runs import RUN_WORKFLOW
+from workflows.function_runs import APPROVAL_WORKFLOW, RUN_WORKFLOW
 from workflows.language.workflow import Workflow
 from workflows.runs import StartRequest, record_refusal, start_run
 from workflows.start_rows import FunctionExecution
@@ -45,6 +45,18 @@ class FunctionStepListeners:
             return
         await self._start(workflow, event, body, fail, inputs)
 
+    async def on_ask_for_approval(
+        self, event: dict[str, Any], body: dict[str, Any], fail: AsyncFail
+    ) -> None:
+        inputs = dict(event.get("inputs") or {})
+        approvers = inputs.get("approvers")
+        if not isinstance(approvers, list) or not all(isinstance(a, str) and a for a in approvers):
+            self._fail(fail, "Ask for approval needs approvers: a list of people.")
+            return
+        # The card goes to the step's channel (or a DM): the run itself has no thread.
+        inputs["step_channel"] = inputs.pop("channel", None)
+        await self._start(APPROVAL_WORKFLOW, event, body, fail, inputs)
+
     async def _start(
         self,
         workflow: Workflow,
@@ -56,7 +68,7 @@ class FunctionStepListeners:
         execution_id = str(event.get("function_execution_id") or "")
         callback_id = str((event.get("function") or {}).get("callback_id") or RUN_WORKFLOW)
         requester = str(inputs.get("requester") or "") or None
-        channel = str(inputs.get("channel") or "") or None
+        channel = str(inputs.get("channel") or "") or None  # where the run's thread goes
         extra = {k: v for k, v in inputs.items() if k not in ("workflow", "text", "requester")}
         request = StartRequest(
             workflow=workflow,

@@ -107,6 +107,8 @@ class Execution:
     outputs: dict[str, Any] | None = None
     error: str | None = None
     event: JSON = field(default_factory=dict)
+    triggers: list[str] = field(default_factory=list)
+    """``trigger_id``s of clicks in this step (they open views with its token only)."""
 
 
 class WorkflowBuilder:
@@ -255,6 +257,7 @@ class WorkflowBuilder:
         action = slack._action(msg.blocks or [], action_id, None, None)
         trigger = ws.new_trigger(u.id)
         self._step_triggers[trigger.id] = execution
+        execution.triggers.append(trigger.id)
         ch = slack.channel(msg.channel)
         payload = payloads.block_actions(
             ws, u, [action], trigger.id, channel=ch, message=ws.message_dict(msg), message_ts=msg.ts
