@@ -19,10 +19,11 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from connectors.secrets import Scrubber
 from sandbox.slack.functions import FunctionStep, MessageStep, WorkflowBuilder
 from tests.support.harness import Harness, running_bot
 from tests.support.stores import Database
-from workflows.tables import FunctionRunRow, RunRow
+from workflows.tables import AuditRow, FunctionRunRow, RequestRow, RunRow
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPENSE = """
@@ -180,3 +181,31 @@ async def test_a_redelivered_event_starts_one_run(
         runs = list(await session.scalars(select(RunRow)))
     assert len(runs) == 1 and len(await function_rows(harness)) == 1
     assert len(harness.slack.messages("finance-approvals")) == 1
+
+
+async def test_the_steps_token_is_kept_only_on_its_row_and_scrubbed_elsewhere(
+    harness: Harness, builder: WorkflowBuilder
+) -> None:
+    flow = await builder.start(expense_flow(builder), user="alice")
+    await card_in(harness)
+    token = flow.executions[0].token
+    async with harness.runtime.store.read() as session:
+        kept = [
+            json.dumps(row, default=str)
+            for model in (RunRow, RequestRow, AuditRow)
+            for row in (await session.execute(select(model.__table__))).all()
+        ]
+    assert kept and not any(token in text for text in kept)
+    assert token not in Scrubber().text(f"a log line with {token}")
+
+
+async def test_a_cancelled_run_completes_the_step_with_an_error(
+    harness: Harness, builder: WorkflowBuilder
+) -> None:
+    flow = await builder.start(expense_flow(builder), user="alice")
+    await card_in(harness)
+    (row,) = await function_rows(harness)
+    await harness.slack.slash_command("alice", "general", f"cancel {row.run_id}")
+    await builder.finished(flow)
+    assert flow.status == "failed" and flow.error is not None
+    assert f"was cancelled (run {row.run_id})" in flow.error
