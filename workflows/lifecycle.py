@@ -26,6 +26,10 @@ thread told, both through the outbox under fixed keys, so a retried or re-run
 for the requester and the approvers (``views.publish`` replaces the whole view,
 so publishing twice is harmless).
 
+A run a Workflow Builder step started (``function_runs``) has its ending recorded there
+and always gets its ``ended`` job: that job completes the step at Slack, once
+(``workflows/function_runs.py``).
+
 A click on a finished run's card is refused with ``ended_note`` and changes
 nothing (``workflows.approvals.decide``, ``workflows.routing``).
 """
