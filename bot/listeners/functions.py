@@ -36,7 +36,7 @@ class FunctionStepListeners:
     async def on_run_workflow(
         self, event: dict[str, Any], body: dict[str, Any], fail: AsyncFail
     ) -> None:
-        inputs = event.get("inputs") or {}
+        inputs = _inputs(event)
         name = str(inputs.get("workflow") or "").strip()
         workflow = self.deps.workflows.get(name)
         if workflow is None:
@@ -48,7 +48,7 @@ class FunctionStepListeners:
     async def on_ask_for_approval(
         self, event: dict[str, Any], body: dict[str, Any], fail: AsyncFail
     ) -> None:
-        inputs = dict(event.get("inputs") or {})
+        inputs = _inputs(event)
         approvers = inputs.get("approvers")
         if not isinstance(approvers, list) or not all(isinstance(a, str) and a for a in approvers):
             self._fail(fail, "Ask for approval needs approvers: a list of people.")
@@ -66,6 +66,8 @@ class FunctionStepListeners:
         inputs: dict[str, Any],
     ) -> None:
         execution_id = str(event.get("function_execution_id") or "")
+        if not execution_id:
+            return  # nothing Slack could be told about (Bolt matches only events with one)
         callback_id = str((event.get("function") or {}).get("callback_id") or RUN_WORKFLOW)
         requester = str(inputs.get("requester") or "") or None
         channel = str(inputs.get("channel") or "") or None  # where the run's thread goes
@@ -96,3 +98,9 @@ class FunctionStepListeners:
     def _fail(self, fail: AsyncFail, error: str) -> None:
         """After the ack: ``functions.completeError`` with the execution's token."""
         self.background.spawn(fail(error=error), "function-step-fail")
+
+
+def _inputs(event: dict[str, Any]) -> dict[str, Any]:
+    """The step's inputs; anything but an object (Slack sends one) is no inputs."""
+    inputs = event.get("inputs")
+    return dict(inputs) if isinstance(inputs, dict) else {}
