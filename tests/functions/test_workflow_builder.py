@@ -209,3 +209,14 @@ async def test_a_cancelled_run_completes_the_step_with_an_error(
     await builder.finished(flow)
     assert flow.status == "failed" and flow.error is not None
     assert f"was cancelled (run {row.run_id})" in flow.error
+
+
+async def test_a_malformed_step_event_is_answered_and_starts_nothing(
+    harness: Harness, builder: WorkflowBuilder
+) -> None:
+    flow = await builder.start(expense_flow(builder, "nope"), user="alice")
+    await builder.finished(flow)
+    event = dict(flow.executions[0].event) | {"inputs": ["not", "an", "object"]}
+    result = await harness.slack.send_event(event)
+    assert result.status == 200
+    assert await function_rows(harness) == []
