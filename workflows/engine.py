@@ -133,9 +133,12 @@ class Engine:
 
     async def _announce_end(self, job: ClaimedJob, run: RunRow) -> None:
         """Chat's side of a run's end (``workflows/lifecycle.py``): cards, thread, App Home."""
+        if self.function_endings is not None:  # a Workflow Builder step waits for it
+            retry = await self.function_endings.complete(run, job.attempt)
+            if retry is not None:
+                await self.queue.release(job, after=retry)
+                return
         try:
-            if self.function_endings is not None:  # a Workflow Builder step waits for it
-                await self.function_endings.complete(run)
             await self.ending.announce(run, job.payload, _scope(run))
         except ChatError as exc:
             if exc.retryable and job.attempt < MAX_CLAIMS:

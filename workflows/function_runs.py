@@ -68,6 +68,7 @@ APPROVAL_WORKFLOW = Workflow.model_validate(
 """What "Ask for approval" runs: not a file in the workflows folder (not listed, not
 reloaded); its version is recorded at start-up so any worker finds it by its digest."""
 CLAIM_SECONDS = 60.0
+RETRY_MAX_SECONDS = 300.0
 OUTPUTS_CHARS = 4000
 """The ``outputs`` text (the run's step outputs as JSON) is cut here."""
 
@@ -167,8 +168,18 @@ class FunctionEndings:
         self.completer = completer
         self.clock = clock
 
-    async def complete(self, run: RunRow) -> None:
-        """Called by the run's ``ended`` job; raises ``ChatError`` (retryable) to be retried."""
+    async def complete(self, run: RunRow, attempt: int) -> float | None:
+        """Called by the run's ``ended`` job: None when done (or nothing to do), else the
+        seconds after which to try again. Slack must hear of the end however long it is
+        away, so a retryable failure is retried without a limit (at most every 5 minutes)."""
+        try:
+            await self._complete(run)
+        except ChatError as exc:
+            log.info("Workflow Builder step not completed yet: %s", exc)
+            return min(2.0**attempt, RETRY_MAX_SECONDS)
+        return None
+
+    async def _complete(self, run: RunRow) -> None:
         claimed = await self._claim(run.id)
         if claimed is None:
             return
