@@ -91,3 +91,15 @@ async def test_a_click_in_the_step_opens_views_only_with_the_steps_token(
     with pytest.raises(SlackApiError) as refused:
         await app_client.views_open(trigger_id=trigger, view={"type": "modal"})
     assert refused.value.response["error"] == "not_allowed_token_type"
+
+
+async def test_the_waiting_approval_is_in_the_approvers_app_home(harness: Harness) -> None:
+    slack = harness.slack
+    builder = WorkflowBuilder(slack, manifest())
+    carol = slack.user_id("carol")
+    await builder.start(approval_flow(builder, carol), user="alice")
+    await dm_card(harness, "carol")
+    await slack.open_home("carol")
+    home = await slack.wait_for(lambda: slack.home_view(carol), message="no App Home")
+    text = str(home["blocks"])
+    assert "approval:approve" in text and "A new laptop" in text
