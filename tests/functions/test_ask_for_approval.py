@@ -15,10 +15,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.slack.functions import FunctionStep, MessageStep, WorkflowBuilder
-from tests.functions.test_workflow_builder import completions, harness, manifest
+from tests.functions.support import completions, manifest
 from tests.support.harness import BOT_TOKEN, Harness
-
-__all__ = ["harness"]  # the fixture, shared with the end-to-end tests
 
 
 def approval_flow(builder: WorkflowBuilder, approver: str) -> Any:

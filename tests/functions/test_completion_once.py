@@ -9,19 +9,16 @@ from typing import Any
 from sqlalchemy import select, update
 
 from sandbox.slack.functions import FunctionStep, MessageStep, WorkflowBuilder
-from tests.functions.test_workflow_builder import (
+from tests.functions.support import (
     card_in,
     completions,
     function_rows,
-    harness,
     manifest,
     recorded,
 )
 from tests.support.harness import Harness
 from workflows.lifecycle import ENDED_JOB, ENDED_STEP
 from workflows.tables import FunctionRunRow, JobRow, RunRow
-
-__all__ = ["harness"]  # the fixture, shared with the end-to-end tests
 
 
 def quick_flow(builder: WorkflowBuilder) -> Any:

@@ -7,10 +7,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.slack.functions import WorkflowBuilder
-from tests.functions.test_workflow_builder import card_in, expense_flow, harness, manifest
+from tests.functions.support import card_in, expense_flow, manifest
 from tests.support.harness import BOT_TOKEN, Harness
-
-__all__ = ["harness"]
 
 
 async def error_of(call: object) -> str:

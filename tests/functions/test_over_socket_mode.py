@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 from sandbox.slack.functions import WorkflowBuilder
-from tests.functions.test_workflow_builder import EXPENSE, card_in, expense_flow, manifest
+from tests.functions.support import EXPENSE, card_in, expense_flow, manifest
 from tests.support.socket_harness import running_socket_bot
 from tests.support.stores import sqlite_database
 
