@@ -30,6 +30,7 @@ from bot.listeners.approvals import (
 from bot.listeners.asks import ASK_ACTION, ASK_VIEW, AskListeners
 from bot.listeners.commands import FlowCommands
 from bot.listeners.forms import START_ACTION, START_VIEW, FormListeners
+from bot.listeners.functions import FunctionStepListeners
 from bot.listeners.home import HomeTab
 from bot.listeners.intake import Intake
 from bot.listeners.routing import REASSIGN_VIEW, RoutingListeners
@@ -87,6 +88,9 @@ def build_app(
         # Socket Mode has none); Bolt checking the same bytes again was a second HMAC.
         request_verification_enabled=False,
         ignoring_self_events_enabled=True,
+        # A click inside a Workflow Builder step carries the step's bot_access_token; Bolt
+        # puts it on the listener's client, as Slack requires for its views (tests/functions).
+        attaching_function_token_enabled=True,
     )
     forms = FormListeners(deps, background)
     app.command("/flow")(FlowCommands(deps, forms=forms).on_flow)
@@ -110,4 +114,7 @@ def build_app(
     questions = AskListeners(deps, background, home)
     app.action(ASK_ACTION)(questions.on_click)
     app.view(ASK_VIEW)(questions.on_submit)
+    steps = FunctionStepListeners(deps, background)  # Workflow Builder (manifest functions)
+    app.function("run_workflow")(steps.on_run_workflow)
+    app.function("ask_for_approval")(steps.on_ask_for_approval)
     return app

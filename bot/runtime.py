@@ -26,6 +26,7 @@ from bot.app import build_app
 from bot.background import Background
 from bot.connections import build_registry
 from bot.deps import BotDeps
+from bot.function_steps import SlackFunctionSteps
 from bot.identity import IdentityCache
 from bot.logs import Scrubber
 from bot.metrics import MeteredAI, Metrics
@@ -40,6 +41,7 @@ from bot.starters import StarterPolicy
 from bot.tracing import Tracing
 from bot.webhooks import WebhookKey, resolve_webhook_keys
 from workflows.engine import Engine
+from workflows.function_runs import APPROVAL_WORKFLOW
 from workflows.language.triggers import MessageTrigger, ReactionTrigger
 from workflows.language.workflow import Workflow
 from workflows.loader import CheckContext, DefinitionError, LoadResult, load_folder
@@ -144,7 +146,8 @@ class Runtime:
     async def _watch_definitions(self) -> None:
         """Store the loaded versions (runs pin them), then follow edits of the folder."""
         try:
-            await self.engine.registry.record(self.workflows, self.engine.clock.now())
+            built_in = {APPROVAL_WORKFLOW.name: APPROVAL_WORKFLOW}  # "Ask for approval" steps
+            await self.engine.registry.record(self.workflows | built_in, self.engine.clock.now())
         except OSError as exc:  # the engine finds live versions without their rows
             log.warning("workflow versions not recorded: %s", type(exc).__name__)
         if self.watcher is not None:
@@ -240,6 +243,7 @@ def build_runtime(
         ),
         observer=metrics,
         tracer=tracing.tracer,
+        function_steps=SlackFunctionSteps(client),  # Workflow Builder steps' completions
     )
     webhook_keys = resolve_webhook_keys(loaded.workflows, os.environ if env is None else env)
     deps = BotDeps(

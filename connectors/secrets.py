@@ -86,9 +86,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "slack_token",
         re.compile(
             _B + r"(?:xox[abeoprs]-[A-Za-z0-9-]{6,}|xoxe\.xox[bp]-[A-Za-z0-9-]{6,}"
-            r"|xapp-[A-Za-z0-9-]{6,})"
-            + _E
-            + r"|https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+"
+            r"|xapp-[A-Za-z0-9-]{6,}|xwfp-[A-Za-z0-9-]{6,})"  # xwfp-: a Workflow Builder step's
+             + _E + r"|https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+"
         ),
     ),
     SecretRule(

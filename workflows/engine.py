@@ -29,11 +29,12 @@ import structlog
 from opentelemetry import trace
 
 from connectors.secrets import scrub, scrub_data
-from workflows import audit, fanout_run
+from workflows import audit, fanout_run, lifecycle
 from workflows.chat_waits import ChatTimeExcluded, step_deadline
 from workflows.completion import Committer, Landed, Lease, completion_for
 from workflows.ending_chat import EndingChat
 from workflows.expressions import ExpressionError, Expressions
+from workflows.function_runs import FunctionCompleter, FunctionEndings
 from workflows.jobs import ITEM_JOB, MAX_CLAIMS, ClaimedJob, JobQueue, retry_for
 from workflows.language.spec import StepBase
 from workflows.language.steps import step_kind
@@ -48,8 +49,8 @@ from workflows.steps import STEP_KINDS
 from workflows.steps.base import Services, StepContext, StepError, StepOutcome
 from workflows.store import Store, is_database_outage
 from workflows.tables import RunRow
-from workflows.tracing import RUN_ID, WORKFLOW, emit_run_span, run_parent
-from workflows.versions import SHORT, VersionUnavailable, WorkflowVersions
+from workflows.tracing import emit_run_span, step_span
+from workflows.versions import VersionUnavailable, WorkflowVersions
 
 __all__ = ["ClaimedJob", "Engine"]
 
@@ -72,6 +73,8 @@ class Engine:
     """Where a run's pinned definition is found; default: over ``workflows``."""
     tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
     """Spans for steps and runs (``workflows/tracing.py``); no-op unless ``bot/tracing.py``."""
+    function_steps: FunctionCompleter | None = None
+    """Ends Workflow Builder steps at Slack (``workflows/function_runs.py``); None: no chat."""
 
     def __post_init__(self) -> None:
         self.registry = self.versions or WorkflowVersions(self.store, self.workflows)
@@ -83,6 +86,8 @@ class Engine:
             self.store, self.outbox, self._chat, self.workflows, self.expressions
         )
         self.queue = JobQueue(self.store, self.clock, self.owner, self.lease_seconds)
+        steps = self.function_steps
+        self.function_endings = FunctionEndings(self.store, steps, self.clock) if steps else None
         self.committer = Committer(self.store, self.clock, self.owner)
 
     async def claim(self, limit: int) -> list[ClaimedJob]:
@@ -124,13 +129,8 @@ class Engine:
             await self.queue.release(job, after=defer_seconds())
             self.observer.step_deferred(workflow.name)
             return None
-        attributes = {RUN_ID: run.id, WORKFLOW: run.workflow, "switchboard.step": step.id}
         try:
-            with self.tracer.start_as_current_span(
-                f"step {_kind(step)}",
-                context=run_parent(run.id),  # every step of the run in the run's trace
-                attributes=attributes | {"switchboard.attempt": job.attempt},
-            ):
+            with step_span(self.tracer, run, step.id, _kind(step), job.attempt):
                 return await self._execute_step(job, run, workflow, step)
         finally:
             if limits:
@@ -138,6 +138,11 @@ class Engine:
 
     async def _announce_end(self, job: ClaimedJob, run: RunRow) -> None:
         """Chat's side of a run's end (``workflows/lifecycle.py``): cards, thread, App Home."""
+        if self.function_endings is not None:  # a Workflow Builder step waits for it
+            retry = await self.function_endings.complete(run, job.attempt)
+            if retry is not None:
+                await self.queue.release(job, after=retry)
+                return
         try:
             await self.ending.announce(run, job.payload, _scope(run))
         except ChatError as exc:
@@ -365,25 +370,10 @@ class Engine:
         step_id = step.id if step else job.step_id
         failed = await self.queue.fail(job, run, step_id, message, goto)
         if failed:
-            await self._audit_run_failed(run, step_id, message, now)
+            await lifecycle.audit_run_failed(self.store, run, step_id, message, now)
             await self.presence.ended(run, workflow, "failed", step=step_id)
             self._run_finished(run, "failed", now)
         return failed
-
-    async def _audit_run_failed(
-        self, run: RunRow, step_id: str, message: str, now: datetime
-    ) -> None:
-        version = (run.workflow_version or "")[:SHORT] or None
-        async with self.store.transaction() as session:
-            await audit.append(
-                session,
-                run_id=run.id,
-                step_id=step_id,
-                actor="switchboard",
-                action="run.failed",
-                detail={"error": message, "version": version},
-                now=now,
-            )
 
 
 def _kind(step: StepBase) -> str:

@@ -26,6 +26,10 @@ thread told, both through the outbox under fixed keys, so a retried or re-run
 for the requester and the approvers (``views.publish`` replaces the whole view,
 so publishing twice is harmless).
 
+A run a Workflow Builder step started (``function_runs``) has its ending recorded there
+and always gets its ``ended`` job: that job completes the step at Slack, once
+(``workflows/function_runs.py``).
+
 A click on a finished run's card is refused with ``ended_note`` and changes
 nothing (``workflows.approvals.decide``, ``workflows.routing``).
 """
@@ -40,8 +44,12 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from workflows import audit
 from workflows.audit import record as audit_record
+from workflows.function_runs import mark_endings
+from workflows.store import Store
 from workflows.tables import AssignmentRow, AuditRow, GateRow, JobRow, RunRow, SubRunRow
+from workflows.versions import SHORT
 
 LIVE = ("running", "waiting")
 ENDINGS = ("succeeded", "failed", "rejected", "cancelled", "timed_out")
@@ -84,6 +92,8 @@ async def close_owned(
     if not endings:
         return
     conn = target if isinstance(target, AsyncConnection) else await target.connection()
+    # Runs a Workflow Builder step started: their ending is recorded for Slack (one UPDATE).
+    steps = await mark_endings(conn, [(e.run_id, e.status) for e in endings])
     ended_jobs = []
     for ending in endings:
         closed: dict[str, list[str]] = {"gates": [], "assignments": []}
@@ -94,9 +104,10 @@ async def close_owned(
             .where(_JOBS.c.run_id == ending.run_id, _JOBS.c.status.in_(PENDING_JOBS))
             .values(status="cancelled", finished_at=now, lease_owner=None)
         )
-        if ending.status != "succeeded" or any(closed.values()):
+        if ending.status != "succeeded" or any(closed.values()) or ending.run_id in steps:
             # A plain success owns nothing open and its thread has its notes: no chat
             # work, so the hot path (thousands of runs a minute) pays no extra job.
+            # A Workflow Builder step's run does: Slack waits for its completion.
             ended_jobs.append(_ended_job(ending, closed, now))
     if ended_jobs:
         await conn.execute(insert(_JOBS), ended_jobs)
@@ -219,3 +230,20 @@ async def ended_note(session: AsyncSession, run: RunRow) -> str:
 
 def is_live(run: RunRow | None) -> bool:
     return run is not None and run.status in LIVE
+
+
+async def audit_run_failed(
+    store: Store, run: RunRow, step_id: str, message: str, now: datetime
+) -> None:
+    """``run.failed`` in the audit trail, naming the version the run failed on."""
+    version = (run.workflow_version or "")[:SHORT] or None
+    async with store.transaction() as session:
+        await audit.append(
+            session,
+            run_id=run.id,
+            step_id=step_id,
+            actor="switchboard",
+            action="run.failed",
+            detail={"error": message, "version": version},
+            now=now,
+        )

@@ -17,7 +17,7 @@ from sqlalchemy import Table
 from workflows import audit
 from workflows.language.workflow import Workflow
 from workflows.row_inserts import Rows
-from workflows.tables import AuditRow, JobRow, RequestRow, RunRow
+from workflows.tables import AuditRow, FunctionRunRow, JobRow, RequestRow, RunRow
 from workflows.tracing import RUN_ID
 from workflows.versions import digest_of
 
@@ -36,10 +36,21 @@ class StartRequest:
     """Thread the run under this existing message (an intake message) instead of a new root."""
     trigger_id: str | None = None
     """Slack's id of the command or shortcut use that asked for the run (audited)."""
+    function: FunctionExecution | None = None
+    """The Workflow Builder step that asked for the run: recorded with it (``function_runs``)."""
+
+
+@dataclass(frozen=True)
+class FunctionExecution:
+    """A ``function_executed`` event's execution: its id, step and short-lived token."""
+
+    execution_id: str
+    callback_id: str
+    token: str | None
 
 
 _MODELS: dict[Any, Any] = {
-    model.__table__: model for model in (RequestRow, RunRow, JobRow, AuditRow)
+    model.__table__: model for model in (RequestRow, RunRow, JobRow, AuditRow, FunctionRunRow)
 }
 _TABLES: dict[str, Table] = {table.name: table for table in _MODELS}
 
@@ -87,11 +98,28 @@ def start_values(run_id: str, request: StartRequest, now: datetime, source: dict
         detail=source,
         now=now,
     )
-    return {
+    rows: Rows = {
         _TABLES["requests"]: [request_row],
         _TABLES["runs"]: [run],
         _TABLES["jobs"]: [job],
         _TABLES["audit_records"]: [started],
+    }
+    if request.function is not None:
+        rows[_TABLES["function_runs"]] = [_function_row(run_id, request, now)]
+    return rows
+
+
+def _function_row(run_id: str, request: StartRequest, now: datetime) -> dict[str, Any]:
+    function = request.function
+    assert function is not None
+    return {
+        "execution_id": function.execution_id,
+        "run_id": run_id,
+        "callback_id": function.callback_id,
+        "team_id": request.team_id,
+        "token": function.token,
+        "attempts": 0,
+        "created_at": now,
     }
 
 

@@ -363,3 +363,28 @@ class SubRunRow(Base):
     parent_run_id: Mapped[str] = mapped_column(String(32), index=True)
     parent_step: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FunctionRunRow(Base):
+    """A Workflow Builder step (a ``function_executed`` event) and the run it started.
+
+    Written with the run (``StartRequest.function``); the run's ending transaction sets
+    ``ending`` (``workflows/lifecycle.py``); the ``ended`` job completes the execution once
+    (``workflows/function_runs.py``), then forgets the execution's token."""
+
+    __tablename__ = "function_runs"
+
+    execution_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), unique=True)
+    callback_id: Mapped[str] = mapped_column(String(64))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    token: Mapped[str | None] = mapped_column(Text)
+    """The execution's ``bot_access_token`` until it is completed; then NULL."""
+    ending: Mapped[str | None] = mapped_column(String(16))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """While one ``ended`` job is calling Slack: nobody else calls until then."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    completion: Mapped[str | None] = mapped_column(String(16))
+    """``success`` | ``error`` (what we told Slack) | ``gone`` (Slack had it already)."""
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -16,6 +16,7 @@ it reads ``FORCED_IDS``.
 from __future__ import annotations
 
 import hashlib
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -45,6 +46,22 @@ def run_parent(run_id: str) -> Context:
         trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
     )
     return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+def step_span(
+    tracer: trace.Tracer, run: RunRow, step_id: str, kind: str, attempt: int
+) -> AbstractContextManager[trace.Span]:
+    """One attempt of a step, in its run's trace (whichever process runs it)."""
+    return tracer.start_as_current_span(
+        f"step {kind}",
+        context=run_parent(run.id),
+        attributes={
+            RUN_ID: run.id,
+            WORKFLOW: run.workflow,
+            "switchboard.step": step_id,
+            "switchboard.attempt": attempt,
+        },
+    )
 
 
 def emit_run_span(tracer: trace.Tracer, run: RunRow, status: str, ended: datetime) -> None:

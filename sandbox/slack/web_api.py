@@ -73,6 +73,10 @@ POST_BURST = 5
 """Posts one channel takes at once before about one a second (Slack: "short bursts")."""
 
 
+ACCEPTED = "accepted"
+TokenGuard = Callable[[str, str, dict[str, Any]], str | None]
+
+
 @dataclass
 class ApiCall:
     """One recorded Web API call (the token is never recorded)."""
@@ -210,6 +214,17 @@ class WebApi:
         self.faults: dict[str, deque[Fault]] = {}
         self.on_call = on_call
         self.learned_base_url: str | None = None
+        self.token_guards: list[TokenGuard] = []
+        """Other tokens' rules (``sandbox/slack/functions.py``: Workflow Builder tokens)."""
+
+    def _refused(self, token: str, method: str, args: dict[str, Any]) -> str | None:
+        """Slack's error for this token on this call; None: allowed. A guard says
+        ``ACCEPTED``, an error code, or None (no opinion); else only the bot token passes."""
+        verdicts = [guard(token, method, args) for guard in self.token_guards]
+        errors = [v for v in verdicts if v and v != ACCEPTED]
+        if errors:
+            return errors[0]
+        return None if ACCEPTED in verdicts or token == self.bot_token else "invalid_auth"
 
     @property
     def routes(self) -> list[Route]:
@@ -295,8 +310,9 @@ class WebApi:
         args = {k: v for k, v in raw.items() if k != "token"}
         if token is None:
             return self._reply(method, args, {"ok": False, "error": "not_authed"})
-        if token != self.bot_token:
-            return self._reply(method, args, {"ok": False, "error": "invalid_auth"})
+        refused = self._refused(token, method, args)
+        if refused is not None:
+            return self._reply(method, args, {"ok": False, "error": refused})
         handler = self.methods.table.get(method)
         if handler is None:
             return self._reply(

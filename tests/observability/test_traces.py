@@ -73,7 +73,9 @@ async def ping(request: Request) -> JSONResponse:
     return JSONResponse({"pong": True})
 
 
-async def test_a_run_is_one_trace_from_ack_to_every_call(database: Database, tmp_path: Path) -> None:
+async def test_a_run_is_one_trace_from_ack_to_every_call(
+    database: Database, tmp_path: Path
+) -> None:
     collector = Collector()
     receiver = Starlette(routes=[Route("/v1/traces", collector.traces, methods=["POST"])])
     erp = Starlette(routes=[Route("/api/ping", ping)])
@@ -90,8 +92,7 @@ async def test_a_run_is_one_trace_from_ack_to_every_call(database: Database, tmp
             root = await harness.root_message("general", "started traced")
             await slack.wait_for(
                 lambda: any(
-                    "ok 40.00 EUR" in m.get("text", "")
-                    for m in slack.thread("general", root["ts"])
+                    "ok 40.00 EUR" in m.get("text", "") for m in slack.thread("general", root["ts"])
                 ),
                 message="the run did not finish",
             )

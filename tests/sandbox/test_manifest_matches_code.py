@@ -59,6 +59,9 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "users.lookupByEmail": frozenset({"users:read.email"}),
     "views.open": frozenset(),
     "views.publish": frozenset(),
+    # Workflow Builder steps: "No scope required" (https://api.slack.com/methods/functions.completeSuccess).
+    "functions.completeSuccess": frozenset(),
+    "functions.completeError": frozenset(),
 }
 # Scopes that widen a method rather than unlock it: chat:write.public lets chat.postMessage
 # post in a public channel the bot has not joined (https://api.slack.com/scopes/chat:write.public).
@@ -206,6 +209,11 @@ def manifest_bodies(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     for shortcut in manifest["features"].get("shortcuts", []):
         body = {"type": shortcut["type"] + "_action", "callback_id": shortcut["callback_id"]}
         bodies.append(team | body | {"user": {"id": "U0001"}, "team": {"id": "T0001"}})
+    for callback_id in manifest.get("functions", {}):  # Workflow Builder steps
+        function = {"callback_id": callback_id, "id": "Fn0001"}
+        event = {"type": "function_executed", "function": function, "inputs": {}}
+        event |= {"function_execution_id": "Fx0001", "bot_access_token": "xwfp-0001"}
+        bodies.append(team | {"type": "event_callback", "event": event})
     return bodies
 
 
@@ -234,6 +242,9 @@ async def test_the_built_app_listens_to_everything_the_manifest_declares(
     assert not await heard(app, stray_event)
     assert not await heard(app, {"command": "/other", "text": ""})
     assert not await heard(app, {"type": "message_action", "callback_id": "other"})
+    other = {"type": "function_executed", "function": {"callback_id": "other"}}
+    other |= {"function_execution_id": "Fx0002"}
+    assert not await heard(app, {"type": "event_callback", "event": other | {"inputs": {}}})
 
 
 def test_the_scan_sees_a_new_call_and_a_new_listener() -> None:
