@@ -69,6 +69,9 @@ class ChatRecorder:
     async def channel_members(self, name_or_id: str) -> list[str]:
         return list(self.members)
 
+    async def user_by_email(self, email: str) -> str | None:
+        return None  # `switchboard test` knows no workspace: on-call lookups give ids
+
     async def message_text(self, channel: str, ts: str) -> str:
         return next((m.text for m in self.messages if m.ts == ts), "")
 

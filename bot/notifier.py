@@ -266,6 +266,15 @@ class SlackChat:
         self._groups[key] = (time.monotonic() + GROUP_CACHE_SECONDS, users)
         return users
 
+    async def user_by_email(self, email: str) -> str | None:
+        try:
+            response = await self._call("users_lookupByEmail", email=email)
+        except ChatError as exc:
+            if str(exc).endswith(": users_not_found"):  # _call's "Slack method: error"
+                return None
+            raise
+        return str(response["user"]["id"])
+
     async def channel_members(self, name_or_id: str) -> list[str]:
         channel = await self.resolve_channel(name_or_id)
         members: list[str] = []

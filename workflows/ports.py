@@ -74,6 +74,10 @@ class Chat(Protocol):
 
     async def channel_members(self, name_or_id: str) -> list[str]: ...
 
+    async def user_by_email(self, email: str) -> str | None:
+        """The user ID of the workspace member with this e-mail address, or None."""
+        ...
+
     async def message_text(self, channel: str, ts: str) -> str:
         """The text of an existing message (for runs started by an emoji reaction)."""
         ...

@@ -21,6 +21,7 @@ from workflows import routing
 from workflows.language.steps.route import OwnerDef, RouteSpec, RouteStep, SlaSpec
 from workflows.ports import ChatMessage, MessageRef
 from workflows.steps.base import StepContext, StepError, StepOutcome, Timer, evaluate
+from workflows.steps.route_owner import owner_for
 from workflows.tables import AssignmentRow
 
 
@@ -38,7 +39,8 @@ async def _assign(ctx: StepContext) -> StepOutcome:
     raw = evaluate(ctx, spec.label)
     label = str(raw) if raw not in (None, "") and str(raw) in spec.owners else None
     confidence = evaluate(ctx, spec.confidence) if spec.confidence else None
-    kind, owner = _owner(ctx, spec, label)
+    chosen = await owner_for(ctx, spec, label)
+    kind, owner = chosen.kind, chosen.id
     row = await routing.open_assignment(
         ctx.store,
         run_id=ctx.run_id,
@@ -63,7 +65,8 @@ async def _assign(ctx: StepContext) -> StepOutcome:
     where = "triage" if label is None else label
     return StepOutcome(
         output={"assignment": row.id, "label": label, "owner": owner, "status": "open"},
-        summary=f"routed to {where} ({_where(ref, owner)})",
+        summary=f"routed to {where} ({_where(ref, owner)})"
+        + (f"; {chosen.note}" if chosen.note else ""),
         waiting=True,
         timers=_sla_timers(ctx, spec, label),
         action="route.assigned",
@@ -85,7 +88,8 @@ async def _on_signal(ctx: StepContext) -> StepOutcome:
         previous = ctx.payload.get("previous")
         previous_label = str(previous) if previous else None
         old_kind, old_owner = row.owner_kind, row.owner_id
-        kind, owner = _owner(ctx, spec, row.label)
+        chosen = await owner_for(ctx, spec, row.label)
+        kind, owner = chosen.kind, chosen.id
         await routing.set_owner(ctx.store, row.id, kind, owner)
         # The old card stays where it was, updated to say where the request went.
         moved = AssignmentRow(
@@ -189,23 +193,6 @@ def _sla_for(spec: RouteSpec, label: str | None) -> SlaSpec | None:
     if isinstance(owner, OwnerDef) and owner.sla is not None:
         return owner.sla
     return spec.sla
-
-
-def _owner(ctx: StepContext, spec: RouteSpec, label: str | None) -> tuple[str, str]:
-    """(kind, id): where the card goes for this label."""
-    if label is None or label not in spec.owners:
-        return "triage", spec.triage
-    owner = spec.owners[label]
-    if isinstance(owner, str):
-        return ("user", owner) if owner.startswith("U") else ("channel", owner)
-    if owner.oncall:
-        period = ctx.clock.now().toordinal() // (1 if owner.rotate == "daily" else 7)
-        return "user", owner.oncall[period % len(owner.oncall)]
-    if owner.user:
-        return "user", owner.user
-    if owner.channel:
-        return "channel", owner.channel
-    raise StepError(f"owner of {label!r} names no channel, user or on-call rotation")
 
 
 async def _post_card(

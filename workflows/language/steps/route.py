@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from workflows.language.spec import Duration, Reference, StepBase, Strict
 
@@ -16,11 +16,29 @@ class SlaSpec(Strict):
     escalate_to: str | None = Field(default=None, description="Channel or user told at breach")
 
 
+class OncallLookup(Strict):
+    """Who is on call now, asked of an on-call system (a PagerDuty- or Opsgenie-shaped API)."""
+
+    path: str = Field(description="GET under the route's oncall_connection, e.g. /oncalls")
+    params: dict[str, str] = Field(
+        default_factory=dict, description="Query parameters, e.g. {schedule_ids[]: PX1}"
+    )
+    user: str = Field(
+        description="JSON path to the person in the answer: a Slack user ID or an e-mail, "
+        "e.g. oncalls[0].user.email"
+    )
+
+
 class OwnerDef(Strict):
     channel: str | None = Field(default=None, description="The card goes to this channel")
     user: str | None = Field(default=None, description="The card goes to this person by DM")
     group: str | None = Field(default=None, description="@handle mentioned on the card")
     oncall: list[str] = Field(default_factory=list, description="A rotation of user IDs")
+    oncall_from: OncallLookup | None = Field(
+        default=None,
+        description="Ask the on-call system (oncall_connection); on failure the card goes to "
+        "the rotation, else the channel, else triage",
+    )
     rotate: Literal["daily", "weekly"] = "weekly"
     sla: SlaSpec | None = None
 
@@ -34,6 +52,20 @@ class RouteSpec(Strict):
     sla: SlaSpec | None = None
     shadow: bool = False
     until: Literal["claim", "close"] = "close"
+    oncall_connection: str | None = Field(
+        default=None, description="The http connection owners' oncall_from asks"
+    )
+
+    @model_validator(mode="after")
+    def _lookups_have_a_connection(self) -> RouteSpec:
+        asks = [
+            label for label, o in self.owners.items() if isinstance(o, OwnerDef) and o.oncall_from
+        ]
+        if asks and not self.oncall_connection:
+            raise ValueError(
+                f"owner {asks[0]!r} has oncall_from: set the route's oncall_connection"
+            )
+        return self
 
 
 class RouteStep(StepBase):
@@ -52,6 +84,13 @@ class RouteStep(StepBase):
     )
     WAITS: ClassVar[bool] = True
     route: RouteSpec
+
+    def connection_reference(self) -> Reference | None:
+        name = self.route.oncall_connection
+        return (("route", "oncall_connection"), name) if name else None
+
+    def connection_types(self) -> tuple[str, ...]:
+        return ("http",)
 
     def people(self) -> list[Reference]:
         found: list[Reference] = []
