@@ -92,6 +92,7 @@ class Presence:
             # Read after start_run, so scrubbed here: a reaction's text is request text too.
             text = scrub(await self._chat.message_text(ref.channel, str(inputs.get("message_ts"))))
             run.context = dict(run.context) | {"input": dict(inputs) | {"text": text}}
+            self.outbox.learn(run.id, text)  # its mentions must not ping when echoed
         data = _root_data(run, workflow)
         await self.outbox.send(
             run.id,
