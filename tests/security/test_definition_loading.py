@@ -271,6 +271,30 @@ def test_step_ids_that_name_mapping_methods_are_refused(tmp_path: Path, step_id:
     assert f"steps.{step_id} means the mapping's method" in error.message
 
 
+NAMED_LIKE_METHODS = {
+    "form input": (
+        "inputs:\n  - {id: items, label: Items}\nsteps:\n  - id: a\n    set: {x: 1}\n",
+        "input id 'items'",
+    ),
+    "set key": ("steps:\n  - id: a\n    set: {keys: 1}\n", "output 'keys'"),
+    "extract field": (
+        "steps:\n  - id: a\n    extract: {fields: {values: {type: str, pattern: 'v(.)'}}}\n",
+        "output 'values'",
+    ),
+}
+
+
+@pytest.mark.parametrize("where", sorted(NAMED_LIKE_METHODS))
+def test_names_authors_give_values_cannot_shadow_mapping_methods(
+    tmp_path: Path, where: str
+) -> None:
+    # `{{ input.items }}` / `{{ steps.a.keys }}` would read the dict's method, not the value.
+    body, named = NAMED_LIKE_METHODS[where]
+    write(tmp_path, "shadow", "name: shadow\ntriggers: [{command: shadow}]\n" + body)
+    error = only_error(tmp_path, "shadow")
+    assert named in error.message and "mapping's method" in error.message, str(error)
+
+
 ESCAPES = {
     "attr_class": "{{ steps.a|attr('__class__') }}",
     "attr_dynamic": "{{ steps.a|attr('__cla' ~ 'ss__') }}",
