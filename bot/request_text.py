@@ -1,19 +1,14 @@
-"""How long a request's text may be.
+"""How long a request's text may be: ``/flow`` refuses a longer one in one line.
 
-8,000 characters: a pasted e-mail or log excerpt fits, and a request stays small where it
-is stored (the request row and the run's input) and where it is sent on (AI prompts of about
-2,000 tokens, thread messages). Slack allows 40,000 characters in a message; a text that
-long is almost always a paste by mistake, and it would be stored twice.
+The limit and how other triggers' texts are cut live in ``workflows/request_text.py``
+(applied to every trigger by ``start_run``).
 """
 
 from __future__ import annotations
 
-MAX_REQUEST_CHARS = 8_000
-CUT_MARK = " […]"
+from workflows.request_text import CUT_MARK, MAX_REQUEST_CHARS, capped, too_long
 
-
-def too_long(text: str) -> bool:
-    return len(text) > MAX_REQUEST_CHARS
+__all__ = ["CUT_MARK", "MAX_REQUEST_CHARS", "capped", "refusal", "too_long"]
 
 
 def refusal(text: str) -> str:
@@ -21,10 +16,3 @@ def refusal(text: str) -> str:
         f"That request is {len(text):,} characters; the limit is {MAX_REQUEST_CHARS:,}. "
         "Shorten it or link to the full text."
     )
-
-
-def capped(text: str) -> str:
-    """The text as stored from a channel message: cut at the limit, marked as cut."""
-    if not too_long(text):
-        return text
-    return text[: MAX_REQUEST_CHARS - len(CUT_MARK)] + CUT_MARK

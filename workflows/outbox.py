@@ -15,13 +15,15 @@ sent, is ``workflows/chat_lanes.py``'s: ``send`` waits for its state to land,
 
 Every message also carries the mentions the run's requester typed
 (``request_mentions``), so the renderer can escape them wherever a summary quotes
-request text: echoing someone's words must not ping the people they named.
+request text: echoing someone's words must not ping the people they named. They are
+read from everything the run was given: the request's text and every string of its
+``input`` (a webhook's body, a form's fields, a reacted message's text once read).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +34,7 @@ from workflows.chat_lanes import CARD, HUMAN, Deliver, Lanes, Priority
 from workflows.group_commit import GroupCommit
 from workflows.ports import Chat, ChatFile, ChatMessage, Clock, MessageRef
 from workflows.store import Store
-from workflows.tables import OutboundMessageRow, RequestRow
+from workflows.tables import OutboundMessageRow, RequestRow, RunRow
 
 REQUEST_MENTIONS = "request_mentions"
 """The data key under which a message carries the mentions typed in its run's request."""
@@ -47,13 +49,26 @@ def typed_mentions(text: str) -> list[str]:
     return sorted(set(_TYPED_MENTION.findall(text)))
 
 
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON-like value (keys too: a webhook chooses them)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for key, item in value.items() for s in (*_strings(key), *_strings(item))]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
 class Outbox:
     def __init__(self, store: Store, chat: Chat, clock: Clock) -> None:
         self._store = store
         self._chat = chat
         self._clock = clock
-        # A request's text never changes: its mentions are read once per run.
+        # A run's request and input are written once (a reaction's text is ``learn``t when
+        # read): their mentions are read once per run.
         self._mentions: dict[str, list[str]] = {}
+        self._learned: dict[str, list[str]] = {}
         self.lanes = Lanes()
 
     async def send(
@@ -162,8 +177,20 @@ class Outbox:
             if len(self._mentions) >= _CACHED_RUNS:
                 self._mentions.clear()
             text = await session.scalar(select(RequestRow.text).where(RequestRow.id == run_id))
-            self._mentions[run_id] = typed_mentions(text or "")
-        return self._mentions[run_id]
+            context = await session.scalar(select(RunRow.context).where(RunRow.id == run_id))
+            given = _strings((context or {}).get("input"))
+            self._mentions[run_id] = typed_mentions("\n".join([text or "", *given]))
+        learned = self._learned.get(run_id)
+        return sorted({*self._mentions[run_id], *learned}) if learned else self._mentions[run_id]
+
+    def learn(self, run_id: str, text: str) -> None:
+        """Input read after the run started (a reacted message): its mentions are typed too.
+
+        Kept apart until the run's context with it is committed (another process reads it
+        from there)."""
+        if len(self._learned) >= _CACHED_RUNS:
+            self._learned.clear()
+        self._learned[run_id] = typed_mentions(text)
 
     async def _channel_id(self, channel: str) -> str:
         if channel.startswith("@"):

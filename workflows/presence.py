@@ -33,6 +33,7 @@ from workflows.language.workflow import Workflow
 from workflows.null_chat import ChatDisabled
 from workflows.outbox import Outbox
 from workflows.ports import Chat, ChatError, ChatFile, ChatMessage, MessageRef
+from workflows.request_text import capped
 from workflows.steps.base import SendMessage, StepOutcome, UploadFile
 from workflows.tables import RunRow
 
@@ -90,8 +91,10 @@ class Presence:
         inputs = run.context.get("input", {})
         if inputs.get("fetch_text") and not inputs.get("text"):
             # Read after start_run, so scrubbed here: a reaction's text is request text too.
-            text = scrub(await self._chat.message_text(ref.channel, str(inputs.get("message_ts"))))
+            read = await self._chat.message_text(ref.channel, str(inputs.get("message_ts")))
+            text = capped(scrub(read))
             run.context = dict(run.context) | {"input": dict(inputs) | {"text": text}}
+            self.outbox.learn(run.id, text)  # its mentions must not ping when echoed
         data = _root_data(run, workflow)
         await self.outbox.send(
             run.id,

@@ -7,7 +7,8 @@ schedule fire) finds the run the first delivery started.
 
 Every trigger starts through ``start_run``, so this is where request text and
 inputs are scrubbed of secrets (``connectors/secrets.py``) before anything is
-stored: no trigger can forget it, and nothing downstream (``requests.text``,
+stored, and request text is cut to its limit (``workflows/request_text.py``):
+no trigger can forget either, and nothing downstream (``requests.text``,
 ``runs.context``, expressions, threads, the AI prompt) ever sees the secret.
 
 The audit trail says who started each run, by which trigger and from where
@@ -34,6 +35,7 @@ from workflows import audit, lifecycle, refusals, row_inserts, start_rows
 from workflows.group_commit import GroupCommit
 from workflows.ids import new_id
 from workflows.language.workflow import Workflow
+from workflows.request_text import capped
 from workflows.start_rows import StartRequest as StartRequest  # where callers import it
 from workflows.store import Store
 from workflows.tables import AuditRow, GateRow, JobRow, RequestRow, RunRow
@@ -68,9 +70,12 @@ _scrubber = Scrubber()
 
 
 def scrubbed(request: StartRequest) -> StartRequest:
-    """``request`` with secrets removed from its text and every string in its input."""
-    text = _scrubber.text(request.text)
+    """``request`` with secrets removed from its text and every string in its input, and its
+    text cut to the limit (scrubbed first, so a cut never leaves half a secret behind)."""
+    text = capped(_scrubber.text(request.text))
     inputs = _scrubber.value(request.input) if request.input else request.input
+    if inputs and isinstance(inputs.get("text"), str):  # a webhook's `text` is input.text
+        inputs = inputs | {"text": capped(inputs["text"])}
     if text == request.text and inputs == request.input:
         return request
     return dataclasses.replace(request, text=text, input=inputs)

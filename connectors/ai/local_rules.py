@@ -16,6 +16,7 @@ import numpy as np
 from connectors.ai.base import FieldSpec
 from connectors.ai.local_classifier import Tfidf
 from connectors.ai.money import Money, parse_amount
+from connectors.patterns import compile_linear
 
 Value = str | int | float | bool | None
 
@@ -75,10 +76,15 @@ def extract_fields(text: str, fields: list[FieldSpec]) -> tuple[dict[str, Value]
     values: dict[str, Value] = {}
     missing: list[str] = []
     for spec in fields:
-        patterns = [spec.pattern] if spec.pattern else BUILTIN_PATTERNS.get(spec.type, [])
+        # An author's pattern runs on RE2 (linear in the text); ours are tested, on ``re``.
+        patterns = (
+            [compile_linear(spec.pattern)]
+            if spec.pattern
+            else [re.compile(p) for p in BUILTIN_PATTERNS.get(spec.type, [])]
+        )
         value: Value = None
         for pattern in patterns:
-            match = re.search(pattern, text)
+            match = pattern.search(text)
             if match:
                 raw = match.group(1) if match.groups() else match.group(0)
                 value = _convert(raw, spec)

@@ -271,6 +271,30 @@ def test_step_ids_that_name_mapping_methods_are_refused(tmp_path: Path, step_id:
     assert f"steps.{step_id} means the mapping's method" in error.message
 
 
+NAMED_LIKE_METHODS = {
+    "form input": (
+        "inputs:\n  - {id: items, label: Items}\nsteps:\n  - id: a\n    set: {x: 1}\n",
+        "input id 'items'",
+    ),
+    "set key": ("steps:\n  - id: a\n    set: {keys: 1}\n", "output 'keys'"),
+    "extract field": (
+        "steps:\n  - id: a\n    extract: {fields: {values: {type: str, pattern: 'v(.)'}}}\n",
+        "output 'values'",
+    ),
+}
+
+
+@pytest.mark.parametrize("where", sorted(NAMED_LIKE_METHODS))
+def test_names_authors_give_values_cannot_shadow_mapping_methods(
+    tmp_path: Path, where: str
+) -> None:
+    # `{{ input.items }}` / `{{ steps.a.keys }}` would read the dict's method, not the value.
+    body, named = NAMED_LIKE_METHODS[where]
+    write(tmp_path, "shadow", "name: shadow\ntriggers: [{command: shadow}]\n" + body)
+    error = only_error(tmp_path, "shadow")
+    assert named in error.message and "mapping's method" in error.message, str(error)
+
+
 ESCAPES = {
     "attr_class": "{{ steps.a|attr('__class__') }}",
     "attr_dynamic": "{{ steps.a|attr('__cla' ~ 'ss__') }}",
@@ -373,6 +397,45 @@ async def test_a_catastrophic_pattern_cannot_stall_intake(
             message="the matching message started no run",
         )
         assert len(bot.slack.thread("#general", missed["ts"])) == 1, "no run for a non-match"
+
+
+EXTRACTOR = """\
+name: extractor
+triggers: [{command: extractor}]
+steps:
+  - id: fields
+    extract:
+      fields:
+        code: {pattern: '%s'}
+"""
+
+
+def test_check_refuses_extract_patterns_re2_cannot_run(tmp_path: Path) -> None:
+    write(tmp_path, "extractor", EXTRACTOR % r"(a)\1")
+    error = only_error(tmp_path, "extractor")
+    assert (error.line, error.field) == (6, "steps[0].extract.fields"), str(error)
+    assert error.message.startswith("field 'code': bad regular expression"), str(error)
+    assert "linear-time" in error.message and "backreference" in error.message, str(error)
+
+
+@pytest.mark.timing  # asserts a time bound: runs in make test's serial phase
+def test_a_catastrophic_extract_pattern_cannot_stall_a_run(tmp_path: Path) -> None:
+    # The offline extractor runs author patterns on request text; Python's re would hold the
+    # GIL for hours on this one, so the run goes through `switchboard test` in a subprocess.
+    path = write(tmp_path, "extractor", EXTRACTOR % "(a+)+$")
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/unused.db"}
+    text = "a" * 5_000 + "!"
+    command = [str(SWITCHBOARD), "test", str(path), "--text", text]
+    try:
+        result = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        result = None
+    assert result is not None, "the extract step backtracked on its pattern for 30 s"
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out, out[-2000:]
+    assert "could not" in out or "missing" in out, out[-2000:]
 
 
 # --- property: the loader only ever answers with its own one-line errors ---------------------

@@ -2,7 +2,8 @@
 
 One request text holds every credential shape the scrubber knows plus a configured secret
 value (a connection's token, not shaped like anything). It arrives through /flow, an intake
-channel message, the message shortcut and a signed webhook, against the real bot and the
+channel message, the message shortcut, a signed webhook and an emoji reaction (the bot reads
+that message's text after the run started), against the real bot and the
 Slack emulator, with the OpenAI-compatible test server as the remote model. Afterwards:
 no bot message in the emulator, no row of any table (every column, SQL over all of them),
 no captured log line and no prompt the model server received holds any of the secrets,
@@ -83,6 +84,7 @@ triggers:
   - message: {channel: "#ap-inbox"}
   - shortcut: true
   - webhook: {secret_env: TEST_LEAK_HOOK_SECRET}
+  - reaction: {emoji: eyes, channel: "#finance-approvals"}
 steps:
   - id: keep
     set: {said: "{{ input.text }}"}
@@ -185,14 +187,19 @@ async def test_pasted_secrets_reach_no_thread_row_log_or_model(
     pasted = await slack.user_posts("carol", "general", REQUEST)
     assert (await slack.message_shortcut("carol", "general", pasted["ts"])).ok
     assert (await post_webhook(harness, {"text": REQUEST})).status_code == 200
+    reacted = await slack.user_posts("carol", "finance-approvals", REQUEST)  # read later
+    await slack.add_reaction("alice", "finance-approvals", reacted["ts"], "eyes")
 
-    async def all_four() -> bool:
-        return await succeeded(harness) >= 4
+    async def all_five() -> bool:
+        return await succeeded(harness) >= 5
 
-    await slack.wait_for(all_four, timeout=30, message="the four runs did not finish")
+    await slack.wait_for(all_five, timeout=30, message="the five runs did not finish")
     bot_messages = [
-        m for m in slack.messages("general", include_replies=True) if m.get("bot_id")
-    ] + [m for m in slack.messages("ap-inbox", include_replies=True) if m.get("bot_id")]
+        m
+        for channel in ("general", "ap-inbox", "finance-approvals")
+        for m in slack.messages(channel, include_replies=True)
+        if m.get("bot_id")
+    ]
     outputs = {
         "threads": json.dumps(bot_messages) + json.dumps(slack.ephemerals("alice")),
         "database": await every_row(harness),
@@ -200,9 +207,9 @@ async def test_pasted_secrets_reach_no_thread_row_log_or_model(
         "model prompts": json.dumps([request.body for request in fake.requests]),
     }
 
-    assert len(fake.requests) >= 4, "each run's summarize step asked the model"
+    assert len(fake.requests) >= 5, "each run's summarize step asked the model"
     echoes = [m["text"] for m in bot_messages if m["text"].startswith("you said")]
-    assert len(echoes) == 4, "each trigger's run echoed the request"
+    assert len(echoes) == 5, "each trigger's run echoed the request"
     assert all(ORDINARY in echo for echo in echoes), "business text is left alone"
     leaks = [
         f"{name} in {where}"

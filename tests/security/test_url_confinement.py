@@ -3,7 +3,8 @@
 End to end: the real bot and the Slack emulator, the bundled campaign-report workflow and two
 probe workflows, with the connections pointed at a recording server (``home``, under path
 prefixes) and a second one (``elsewhere``) that no credential may reach. Then properties of
-the URL builder (path rendering + the transport's check) over arbitrary values.
+the URL builder (path rendering + the transport's check) over arbitrary values, and every
+bundled workflow run with hostile request text on the engine ``switchboard test`` uses.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot.settings import BUNDLED_WORKFLOWS
+from bot.settings import BUNDLED_TEMPLATES, BUNDLED_WORKFLOWS, PROJECT_ROOT
+from bot.workflow_test import open_bench, run_case
+from bot.workflow_test_stubs import OutboundCall
+from connectors.ai.local import LocalProvider
 from connectors.config import BreakerSettings, RetrySettings
 from connectors.errors import ConnectorRejected
 from connectors.resilience import CircuitBreaker, Guard
@@ -33,7 +37,10 @@ from tests.support.harness import Harness, running_bot
 from tests.support.servers import serve_asgi
 from tests.support.stores import Database
 from workflows.expressions import Expressions
-from workflows.language.steps.http import HttpSpec
+from workflows.language.steps.http import HttpSpec, HttpStep
+from workflows.language.workflow import Workflow
+from workflows.language.workflow_tests import CaseInput, WorkflowTest
+from workflows.loader import CheckContext, load_file
 from workflows.tables import AuditRow, RunRow
 
 TOKEN = "ads-s3cret-token"
@@ -294,3 +301,54 @@ def test_any_url_the_builder_accepts_is_under_the_base(url: str, scheme: str) ->
     raw = built.raw_path.decode("ascii", "replace").split("?")[0]
     assert raw == "/api/v2" or raw.startswith("/api/v2/")
     assert not any(_climbs(unquote(s)) for s in raw.split("/"))
+
+
+# --- the bundled workflows: request text never becomes (part of) a URL path ---------------
+
+BUNDLED = sorted(
+    path
+    for folder in (BUNDLED_WORKFLOWS, PROJECT_ROOT / "examples")
+    for path in folder.rglob("*.yaml")
+    if path.stem != "connections"
+)
+MARK = "zq9hostile"
+HOSTILE = [f"../../{MARK}/admin?role=admin#", f"http://{MARK}.example/x {MARK}%2F.."]
+
+
+async def _calls_with_hostile_text(workflow: Workflow) -> list[OutboundCall]:
+    """Run ``workflow`` on the real engine with each hostile text (every approval approved,
+    each in-file test's recorded answers tried); every call it sent to a connection."""
+    fixtures = [
+        case.model_dump(include={"ai", "connections"}, by_alias=True) for case in workflow.tests
+    ]
+    calls: list[OutboundCall] = []
+    async with open_bench(LocalProvider(), BUNDLED_TEMPLATES) as bench:
+        for text in HOSTILE:
+            for recorded in fixtures or [{}]:
+                case = WorkflowTest(
+                    name="hostile",
+                    input=CaseInput(text=text),
+                    decisions=["approve"],
+                    **recorded,
+                )
+                calls += (await run_case(bench, workflow, case, adhoc=True)).calls
+    return calls
+
+
+@pytest.mark.slow  # about 25 s: a dozen runs of the bundled workflows
+async def test_bundled_workflows_never_put_request_text_into_a_url_path() -> None:
+    sent: dict[str, list[str]] = {}
+    for path in BUNDLED:
+        workflow, errors = load_file(path, CheckContext(templates_dir=BUNDLED_TEMPLATES))
+        assert workflow is not None and not errors, [str(e) for e in errors]
+        if not any(isinstance(step, HttpStep) for step in workflow.steps):
+            continue
+        for step in workflow.steps:  # not even through a filter or a method of it
+            if isinstance(step, HttpStep):
+                assert "input.text" not in step.http.path, f"{path.name}: {step.id}"
+        sent[path.name] = [call.path for call in await _calls_with_hostile_text(workflow)]
+    assert {"campaign-report.yaml", "it-access.yaml", "invoice.yaml"} <= set(sent)
+    assert any(sent.values()), "no bundled workflow called a connection: the probe proves nothing"
+    for name, paths in sent.items():
+        for sent_path in paths:
+            assert MARK not in unquote(sent_path), f"{name} sent request text in {sent_path}"

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from workflows.language.spec import NAME_PATTERN, Strict
+from workflows.language.spec import NAME_PATTERN, RESERVED_STEP_IDS, Strict
 
 InputType = Literal["text", "long_text", "number", "money", "date", "select", "user", "channel"]
 MAX_FIELDS = 20
@@ -91,6 +91,11 @@ def check_fields(fields: list[InputField], reserved: frozenset[str] = frozenset(
     for field in fields:
         if field.id in seen:
             raise ValueError(f"input id {field.id!r} is used twice")
+        if field.id in RESERVED_STEP_IDS:
+            raise ValueError(
+                f"input id {field.id!r} is reserved: in expressions input.{field.id} means "
+                "the mapping's method, not the value; choose another id"
+            )
         if field.id in reserved:
             raise ValueError(
                 f"input id {field.id!r} is reserved (input.{field.id} is already set); "

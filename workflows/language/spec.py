@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 # Expressions reach a step's output as ``steps.<id>``, and Jinja looks an attribute up
-# before a key: a step named ``items`` would be shadowed by the mapping's method.
+# before a key: a step named ``items`` would be shadowed by the mapping's method. The same
+# holds for every name an author gives a value: outputs (``steps.<id>.<name>``) and input
+# ids (``input.<id>``).
 RESERVED_STEP_IDS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -83,6 +92,17 @@ class StepBase(Strict):
                 "mapping's method, not the step; choose another id"
             )
         return value
+
+    @model_validator(mode="after")
+    def _outputs_readable(self) -> Self:
+        named = set(self.outputs() or ()) - set(self.OUTPUT)  # the names the author chose
+        for name in sorted(named):
+            if name in RESERVED_STEP_IDS:
+                raise ValueError(
+                    f"output {name!r} is reserved: in expressions steps.{self.id}.{name} "
+                    "means the mapping's method, not the value; choose another name"
+                )
+        return self
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from workflows.language.patterns import compile_linear
+from connectors.patterns import compile_linear
 from workflows.language.spec import Duration, Strict
 from workflows.language.steps.http import HttpSpec
 from workflows.language.steps.sql import SqlSpec

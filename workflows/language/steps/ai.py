@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from connectors.ai.base import FieldType
+from connectors.patterns import compile_linear
 from workflows.language.spec import Reference, StepBase, Strict, ValueType
 
 DEFAULT_TEXT = "{{ input.text }}"
@@ -94,7 +95,9 @@ VALUE_TYPES: dict[str, ValueType] = {
 class FieldDef(Strict):
     type: FieldType = "str"
     description: str = ""
-    pattern: str | None = None
+    pattern: str | None = Field(
+        default=None, description="A regular expression (RE2: linear-time, no lookarounds)"
+    )
     required: bool = True
 
 
@@ -114,9 +117,14 @@ class ExtractSpec(Strict):
     @field_validator("fields")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name in value:
+        for name, field in value.items():
             if not name.isidentifier():
                 raise ValueError(f"field name {name!r} must be an identifier")
+            if isinstance(field, FieldDef) and field.pattern is not None:
+                try:
+                    compile_linear(field.pattern)  # the offline extractor runs it on text
+                except ValueError as exc:
+                    raise ValueError(f"field {name!r}: {exc}") from None
         return value
 
 

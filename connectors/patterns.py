@@ -1,9 +1,11 @@
 """Author-written regular expressions, compiled with RE2 so matching is linear in the text.
 
 A message trigger's ``match`` runs on every message in a watched channel, on the
-ack path. Python's ``re`` backtracks: ``(a+)+$`` against 30 ``a``s and a ``!``
-takes minutes and stalls the event loop. RE2 never backtracks; the price is that
-backreferences and lookarounds do not exist, and ``check`` says so.
+ack path; an ``extract`` field's ``pattern`` runs on request text in the offline
+extractor. Python's ``re`` backtracks: ``(a+)+$`` against 30 ``a``s and a ``!``
+takes minutes, holding the GIL, so the whole process stalls. RE2 never backtracks;
+the price is that backreferences and lookarounds do not exist, and ``check`` says so
+(``workflows/language/triggers.py``, ``workflows/language/steps/ai.py``).
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ def _reason(pattern: str, exc: Exception) -> str:
     for construct, what in _UNSUPPORTED:
         if construct.search(pattern):
             return (
-                f"bad regular expression: {what} are not supported; match patterns are "
+                f"bad regular expression: {what} are not supported; patterns are "
                 "linear-time (RE2 syntax)"
             )
     detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-    return f"bad regular expression: {detail} (match patterns are linear-time RE2 syntax)"
+    return f"bad regular expression: {detail} (patterns are linear-time RE2 syntax)"
