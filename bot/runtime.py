@@ -47,6 +47,7 @@ from workflows.language.workflow import Workflow
 from workflows.loader import CheckContext, DefinitionError, LoadResult, load_folder
 from workflows.null_chat import NullChat
 from workflows.ports import Chat, ChatError, Clock, SystemClock
+from workflows.retention import purge_every
 from workflows.runs import warm_up
 from workflows.scheduler import Scheduler
 from workflows.steps.base import Services
@@ -88,6 +89,7 @@ class Runtime:
     """What definitions name (webhook ``secret_env``); None: os.environ."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _watching: asyncio.Task[None] | None = None
+    _retention: asyncio.Task[None] | None = None
     _workers: list[Worker] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -117,6 +119,17 @@ class Runtime:
             self._tasks.append(asyncio.create_task(worker.run(), name="switchboard-worker"))
         if self.scheduler is not None and self.settings.run_scheduler:
             await self.scheduler.start()
+        elif self.run_workers:  # the scheduler purges hourly; without one, the workers do
+            self._retention = asyncio.create_task(
+                purge_every(
+                    self.store,
+                    self.workflows,
+                    self.settings.retention_days,
+                    self.engine.clock,
+                    actor="worker",
+                ),
+                name="switchboard-retention",
+            )
 
     async def _resolve_watched_channels(self) -> None:
         """``#name`` in message/reaction triggers -> channel IDs, once (not on the ack path)."""
@@ -168,11 +181,12 @@ class Runtime:
             self.watcher.request_reload()
 
     async def stop(self) -> None:
-        if self._watching is not None:
-            self._watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watching
-            self._watching = None
+        for background in (self._watching, self._retention):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
+        self._watching = self._retention = None
         if self.deps.starters is not None:
             await self.deps.starters.stop()
         if self.deps.route_access is not None:

@@ -113,8 +113,10 @@ class Committer:
     async def _apply(self, session: AsyncSession, batch: Sequence[Completion]) -> list[Result]:
         now = self.clock.now()
         conn = await session.connection()
+        # Runs before jobs, the order a run's ending takes (cancel: the run, then its jobs):
+        # job-then-run deadlocked a completion against a cancel on PostgreSQL.
+        current = await _run_versions(conn, sorted({c.run_id for c in batch}))
         ours = await self._close_jobs(conn, batch, now)
-        current = await _run_versions(conn, [c.run_id for c in batch if c.job_id in ours])
         results: dict[int, Result] = {}
         landing: list[Completion] = []
         moved: list[int] = []
@@ -164,7 +166,7 @@ class Committer:
 async def _run_versions(conn: AsyncConnection, run_ids: list[str]) -> dict[str, int]:
     if not run_ids:
         return {}
-    query = select(_RUNS.c.id, _RUNS.c.version).where(_RUNS.c.id.in_(run_ids))
+    query = select(_RUNS.c.id, _RUNS.c.version).where(_RUNS.c.id.in_(run_ids)).order_by(_RUNS.c.id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()  # held to commit: the versions stay as read
     return {row.id: row.version for row in await conn.execute(query)}

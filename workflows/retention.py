@@ -17,6 +17,8 @@ and counted once. Runs still running or waiting are never touched.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from workflows import audit
 from workflows.language.workflow import Workflow
 from workflows.lifecycle import ENDINGS
-from workflows.store import Store
+from workflows.ports import Clock
+from workflows.store import Store, is_database_outage
 from workflows.tables import (
     AuditRow,
     DecisionRow,
@@ -51,6 +54,8 @@ from workflows.tables import (
     RequestRow,
     RunRow,
 )
+
+log = logging.getLogger(__name__)
 
 FINISHED = ENDINGS
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
@@ -148,6 +153,31 @@ async def purge(
         total += len(purged)
         if len(ids) < batch:
             return total
+
+
+async def purge_every(
+    store: Store,
+    workflows: Mapping[str, Workflow],
+    default_days: int | None,
+    clock: Clock,
+    *,
+    seconds: float = 3600,
+    actor: str,
+) -> None:
+    """Purge now and every ``seconds``, for a process with workers but no scheduler
+    (``switchboard worker``). The policy is read from ``workflows`` each time, so it follows
+    reloads; concurrent purges elsewhere are safe (each run is purged once)."""
+    while True:
+        policy = policy_for(workflows.values(), default_days)
+        try:
+            if policy.active:
+                await purge(store, policy, clock.now(), actor=actor)
+        except Exception as exc:  # the next round retries; the loop outlives a bad moment
+            if not is_database_outage(exc):
+                log.exception("retention purge failed")
+            else:
+                log.warning("retention purge postponed: database unreachable")
+        await asyncio.sleep(seconds)
 
 
 async def _erase_runs(

@@ -48,7 +48,8 @@ class Scheduler:
         self.wakeup = wakeup
         self.schedules: list[ScheduleEntry] = schedule_entries(workflows.values())
         self.thresholds: list[ThresholdEntry] = threshold_entries(workflows.values())
-        self.retention = policy_for(workflows.values(), retention_days)
+        self.workflows = workflows
+        self.retention_days = retention_days
         self.checker = ThresholdChecker(store, clock, connectors, wakeup=wakeup)
         self._aps: AsyncIOScheduler | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
@@ -87,8 +88,12 @@ class Scheduler:
         return await self.checker.check(entry)
 
     async def purge_expired(self) -> int:
-        """Retention, hourly: safe in every process at once (each run is purged once)."""
-        return await purge(self.store, self.retention, self.clock.now(), actor="scheduler")
+        """Retention, hourly: safe in every process at once (each run is purged once). The
+        policy is read from the definitions now: a reload that adds ``retention:`` counts."""
+        policy = policy_for(self.workflows.values(), self.retention_days)
+        if not policy.active:
+            return 0
+        return await purge(self.store, policy, self.clock.now(), actor="scheduler")
 
     async def start(self) -> None:
         known = set(self.checker.connectors.names) if self.checker.connectors else set()
@@ -120,14 +125,13 @@ class Scheduler:
                 id=threshold.job_id,
                 coalesce=True,
             )
-        if self.retention.active:
-            aps.add_job(
-                self._job,
-                trigger=IntervalTrigger(hours=1, timezone="UTC"),
-                args=[lambda _: self.purge_expired(), None, "retention"],
-                id="retention",
-                coalesce=True,
-            )
+        aps.add_job(
+            self._job,
+            trigger=IntervalTrigger(hours=1, timezone="UTC"),
+            args=[lambda _: self.purge_expired(), None, "retention"],
+            id="retention",
+            coalesce=True,
+        )
         aps.start()
         self._aps = aps
         log.info(

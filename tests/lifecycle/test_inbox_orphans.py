@@ -23,17 +23,18 @@ async def harness(database: Database, tmp_path: Path) -> AsyncIterator[Harness]:
         yield running
 
 
-async def _seed_orphans(harness: Harness, approver: str) -> None:
-    """Open gates left behind by runs that ended before gates were closed with their run."""
+async def _seed_orphans(harness: Harness, approver: str, *, live: bool = False) -> None:
+    """Open gates left behind by runs that ended before gates were closed with their run;
+    ``live``: older gates of runs still waiting (someone else's backlog)."""
     long_ago = harness.runtime.engine.clock.now() - timedelta(days=30)
     runs, gates = [], []
     for n in range(ORPHANS):
         at = long_ago + timedelta(seconds=n)
         run_id = f"orphan{n:04d}"
-        status = "cancelled" if n % 2 else "succeeded"
+        status = "waiting" if live else ("cancelled" if n % 2 else "succeeded")
         runs.append(
             {"id": run_id, "workflow": "expense", "status": status, "context": {}, "version": 1}
-            | {"created_at": at, "updated_at": at, "finished_at": at}
+            | {"created_at": at, "updated_at": at, "finished_at": None if live else at}
         )
         gates.append(
             {"id": f"g{run_id}", "run_id": run_id, "step_id": "review", "status": "open"}
@@ -57,5 +58,22 @@ async def test_a_new_approval_shows_despite_600_older_orphaned_open_gates(
     view = await slack.wait_for(lambda: slack.home_view("carol"), message="no home for carol")
     assert "museum tickets" in str(view["blocks"])
     assert "orphan" not in str(view["blocks"])
+    pending = await slack.slash_command("carol", "general", "approvals")
+    assert "1 waiting for you" in pending.body and "museum tickets" in pending.body
+
+
+async def test_a_new_approval_shows_despite_600_older_open_gates_of_waiting_runs(
+    harness: Harness,
+) -> None:
+    """The scan reads the newest open gates: a backlog of older ones (here Dave's, on runs
+    still waiting) must not push Carol's new approval out of the 500 read."""
+    slack = harness.slack
+    await _seed_orphans(harness, slack.user_id("dave"), live=True)
+    await slack.slash_command("alice", "general", "expense museum tickets")
+    await card_in(harness)
+
+    await slack.open_home("carol")
+    view = await slack.wait_for(lambda: slack.home_view("carol"), message="no home for carol")
+    assert "museum tickets" in str(view["blocks"])
     pending = await slack.slash_command("carol", "general", "approvals")
     assert "1 waiting for you" in pending.body and "museum tickets" in pending.body

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -65,3 +66,14 @@ async def test_a_rejected_request_ends_rejected_and_stats_count_it(harness: Harn
     await slack.slash_command("alice", "general", "expense-digest")
     digest = await harness.root_message("general", "Daily digest")
     assert "1 rejected" in str(digest["blocks"]) and "succeeded" not in str(digest["blocks"])
+
+    status = await slack.slash_command("alice", "general", f"status {run.id}")
+    assert "of *expense* is *rejected*" in status.body, status.body
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"{harness.bot_url}/metrics")).text
+    finished = {
+        line.split('status="')[1].split('"')[0]: line.rsplit(" ", 1)[1]
+        for line in metrics.splitlines()
+        if line.startswith("switchboard_runs_finished_total{") and 'workflow="expense"' in line
+    }
+    assert finished == {"rejected": "1.0"}, finished

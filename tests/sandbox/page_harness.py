@@ -62,13 +62,15 @@ def thread_replies(messages: list[JSON], root_ts: str) -> list[JSON]:
 
 
 @contextlib.asynccontextmanager
-async def running_demo(tmp_path: Path) -> AsyncIterator[RunningDemo]:
-    """``switchboard demo`` as the CLI builds it, on a free port and a fresh SQLite file."""
+async def running_demo(tmp_path: Path, workflows: Path | None = None) -> AsyncIterator[RunningDemo]:
+    """``switchboard demo`` as the CLI builds it, on a free port and a fresh SQLite file
+    (``workflows``: ``--workflows DIR``; default the bundled examples)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = demo_settings(
         base,
         tmp_path / "demo.db",
+        workflows,
         SWITCHBOARD_POLL_SECONDS=0.05,
         SWITCHBOARD_SLACK_POST_BURST=50,
         SWITCHBOARD_SLACK_POSTS_PER_S=50,
