@@ -69,6 +69,9 @@ class ChatRecorder:
     async def channel_members(self, name_or_id: str) -> list[str]:
         return list(self.members)
 
+    async def usergroup_id(self, handle: str) -> str | None:
+        return None  # no workspace: the card names the group as written
+
     async def user_by_email(self, email: str) -> str | None:
         return None  # `switchboard test` knows no workspace: on-call lookups give ids
 

@@ -171,6 +171,7 @@ class SlackChat:
         self._scrubber = scrubber or Scrubber()
         self._channel_ids: dict[str, str] = {}
         self._groups: dict[str, tuple[float, list[str]]] = {}
+        self._group_ids: dict[str, str] = {}  # handle -> id; a group's id never changes
 
     async def post(
         self, channel: str, message: ChatMessage, *, thread_ts: str | None = None
@@ -254,17 +255,21 @@ class SlackChat:
         cached = self._groups.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        group_id = key
-        if not key.startswith("S"):
-            response = await self._call("usergroups_list")
-            match = [g for g in response.get("usergroups", []) if g.get("handle") == key]
-            if not match:
-                raise ChatError(f"user group @{key} not found", retryable=False)
-            group_id = str(match[0]["id"])
+        group_id = key if key.startswith("S") else await self.usergroup_id(key)
+        if group_id is None:
+            raise ChatError(f"user group @{key} not found", retryable=False)
         response = await self._call("usergroups_users_list", usergroup=group_id)
         users = [str(u) for u in response.get("users", [])]
         self._groups[key] = (time.monotonic() + GROUP_CACHE_SECONDS, users)
         return users
+
+    async def usergroup_id(self, handle: str) -> str | None:
+        key = handle.lstrip("@")
+        if key not in self._group_ids:
+            response = await self._call("usergroups_list")
+            for group in response.get("usergroups", []):
+                self._group_ids[str(group.get("handle"))] = str(group["id"])
+        return self._group_ids.get(key)
 
     async def user_by_email(self, email: str) -> str | None:
         try:

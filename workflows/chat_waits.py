@@ -131,6 +131,10 @@ class ChatTimeExcluded:
         with chat_time():
             return await self._chat.channel_members(name_or_id)
 
+    async def usergroup_id(self, handle: str) -> str | None:
+        with chat_time():
+            return await self._chat.usergroup_id(handle)
+
     async def user_by_email(self, email: str) -> str | None:
         with chat_time():
             return await self._chat.user_by_email(email)

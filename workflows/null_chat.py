@@ -62,6 +62,9 @@ class NullChat:
     async def channel_members(self, name_or_id: str) -> list[str]:
         raise self._refuse(f"members of {name_or_id}")
 
+    async def usergroup_id(self, handle: str) -> str | None:
+        return None  # nothing is posted anywhere: nothing to mention
+
     async def user_by_email(self, email: str) -> str | None:
         raise self._refuse("a user by e-mail")
 

@@ -74,6 +74,10 @@ class Chat(Protocol):
 
     async def channel_members(self, name_or_id: str) -> list[str]: ...
 
+    async def usergroup_id(self, handle: str) -> str | None:
+        """The ID of the user group ``@handle`` (for a ``<!subteam^ID>`` mention), or None."""
+        ...
+
     async def user_by_email(self, email: str) -> str | None:
         """The user ID of the workspace member with this e-mail address, or None."""
         ...

@@ -19,7 +19,7 @@ from typing import Any
 
 from workflows import routing
 from workflows.language.steps.route import OwnerDef, RouteSpec, RouteStep, SlaSpec
-from workflows.ports import ChatMessage, MessageRef
+from workflows.ports import ChatError, ChatMessage, MessageRef
 from workflows.steps.base import StepContext, StepError, StepOutcome, Timer, evaluate
 from workflows.steps.route_owner import owner_for
 from workflows.tables import AssignmentRow
@@ -210,6 +210,7 @@ async def _post_card(
             "claimed_by": row.claimed_by,
             "owner": row.owner_id,
             "group": group,
+            "group_id": await _group_id(ctx, group),
             "moved_to": moved_to,
         },
         "labels": sorted(spec.owners),
@@ -227,6 +228,16 @@ async def _post_card(
     if moved_to is None and row.message_ts != ref.ts:
         await routing.set_card(ctx.store, row.id, ref.channel, ref.ts)
     return ref
+
+
+async def _group_id(ctx: StepContext, group: str | None) -> str | None:
+    """The owner group's id for a real mention; None (named as written) if Slack can't say."""
+    if not group:
+        return None
+    try:
+        return await ctx.chat.usergroup_id(group)
+    except ChatError:
+        return None
 
 
 def _verdict(row: AssignmentRow) -> str:
