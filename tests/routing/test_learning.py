@@ -133,3 +133,44 @@ async def test_removing_a_learned_example_undoes_it(
         async with harness.runtime.store.read() as session:
             actions = (await session.scalars(select(AuditRow.action))).all()
         assert "example.removed" in actions
+
+
+async def test_with_learn_after_approval_a_correction_counts_once_approved(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in database.env().items():
+        monkeypatch.setenv(name, value)
+    folder = write(tmp_path, True)
+    path = folder / "inquiries.yaml"
+    path.write_text(
+        path.read_text().replace("learn: true\n", "learn: true\n      learn_after_approval: true\n")
+    )
+    async with running_bot(database, workflows_dir=folder, seed=SEED) as harness:
+        await teach_tech(harness)
+        assert await where_it_went(harness, SIMILAR) == "triage", "not approved yet"
+        listed = await asyncio.to_thread(CliRunner().invoke, app, ["examples", "list"])
+        assert "tech (AI: unsure) [not approved]" in listed.output and FIRST in listed.output
+        example_id = listed.output.split("\t", 1)[0]
+        approved = await asyncio.to_thread(
+            CliRunner().invoke, app, ["examples", "approve", example_id]
+        )
+        assert approved.exit_code == 0 and f"approved 1: {example_id}" in approved.output
+        assert await where_it_went(harness, AGAIN) == "it-help"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["examples", "remove", "seven"], 2, "example ids are whole numbers, not 'seven'"),
+        (["examples", "remove", "999"], 1, "no example with id 999"),
+        (["examples", "approve", "999"], 1, "no example with id 999"),
+    ],
+)
+async def test_bad_example_ids_give_one_line(
+    database: Database, monkeypatch: pytest.MonkeyPatch, args: list[str], code: int, message: str
+) -> None:
+    for name, value in database.env().items():
+        monkeypatch.setenv(name, value)
+    result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == code
+    assert result.output.strip().splitlines() == [message]
