@@ -28,6 +28,7 @@ import itertools
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,11 @@ def replay(
     return result
 
 
+def fewer(label: LabelSpec, shots: int) -> LabelSpec:
+    groups = {name: texts[:shots] for name, texts in label.example_groups.items()}
+    return label.model_copy(update={"examples": label.examples[:shots], "example_groups": groups})
+
+
 def curve_rows(runs: dict[str, Replay], size: int) -> list[str]:
     edges = [round(size * i / BUCKETS) for i in range(BUCKETS + 1)]
     lines = ["| stream | " + " | ".join(f"{name} routed right" for name in runs) + " |"]
@@ -110,13 +116,13 @@ def curve_rows(runs: dict[str, Replay], size: int) -> list[str]:
 
 def summary_rows(runs: dict[str, Replay], warm: int, size: int) -> list[str]:
     lines = [
-        "| after the first 20 % | " + " | ".join(runs) + " |",
+        f"| after the first {warm:,} requests | " + " | ".join(runs) + " |",
         "|---|" + "---|" * len(runs),
     ]
-    measures = [
+    measures: list[tuple[str, Callable[[Replay], str]]] = [
         ("routed right (all)", lambda r: f"{r.rate(warm, size):.2%}"),
         ("in scope routed to the right team", lambda r: f"{r.rate(warm, size, scope=True):.2%}"),
-        ("out of scope sent to triage", lambda r: f"{r.rate(warm, size, scope=False):.2%}"),
+        ("out of scope sent to triage", lambda r: _share(r, warm, size, scope=False)),
         ("triage share", lambda r: f"{r.triage_share(warm, size):.2%}"),
         ("examples learned (whole stream)", lambda r: f"{r.learned:,}"),
         ("refits / seconds", lambda r: f"{r.refits} / {r.seconds:.0f} s"),
@@ -126,8 +132,13 @@ def summary_rows(runs: dict[str, Replay], warm: int, size: int) -> list[str]:
     return lines
 
 
-def plot(path: Path, runs: dict[str, Replay], size: int) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def _share(run: Replay, start: int, end: int, *, scope: bool) -> str:
+    if not any(s == scope for s in run.in_scope[start:end]):
+        return "n/a"
+    return f"{run.rate(start, end, scope=scope):.2%}"
+
+
+def plot(path: Path, runs: dict[str, Replay], size: int, warm: int) -> None:
     from matplotlib.figure import Figure
 
     edges = [round(size * i / BUCKETS) for i in range(BUCKETS + 1)]
@@ -137,12 +148,12 @@ def plot(path: Path, runs: dict[str, Replay], size: int) -> None:
     for name, run in runs.items():
         rates = [100 * run.rate(a, b) for a, b in itertools.pairwise(edges)]
         axes.plot(middles, rates, marker="o", label=name)
-    axes.axvline(size * 0.2, color="grey", linestyle=":", label="end of the first 20 %")
+    axes.axvline(warm, color="grey", linestyle=":", label="end of the warm-up")
     axes.set_xlabel("requests into the stream")
     axes.set_ylabel("routed right, % (per tenth)")
     axes.legend()
     axes.grid(alpha=0.3)
-    FigureCanvasAgg(figure).print_png(str(path))
+    figure.savefig(str(path), format="png")
 
 
 def main() -> int:
@@ -154,10 +165,18 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="stream order")
     parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument(
+        "--shots",
+        type=int,
+        default=None,
+        help="start from only the first N written examples of each kind (a colder start)",
+    )
     args = parser.parse_args()
     workflow = resolve_workflow(args.workflow, ROOT / "workflows")
     step = classify_step(workflow, None)
     labels = label_specs(step.classify)
+    if args.shots is not None:
+        labels = [fewer(label, args.shots) for label in labels]
     stream = read_data(args.data, list(step.classify.labels))
     random.Random(args.seed).shuffle(stream)
     stream = stream[: args.limit] if args.limit else stream
@@ -170,7 +189,9 @@ def main() -> int:
     size, warm = len(stream), round(len(stream) * args.warmup)
     print(
         f"{workflow.name}: {size:,} requests ({sum(e.label is None for e in stream):,} out of "
-        f"scope), min_confidence {threshold}, corrections applied every {args.batch}\n"
+        f"scope), min_confidence {threshold}, corrections applied every {args.batch}"
+        + (f", {args.shots} written examples per kind" if args.shots else "")
+        + "\n"
     )
     print("\n".join(summary_rows(runs, warm, size)) + "\n")
     print("\n".join(curve_rows(runs, size)))
@@ -179,7 +200,7 @@ def main() -> int:
     rest = f"{1 - args.warmup:.0%}"
     print(f"\nrouted right on the last {rest}: {100 * gain:+.1f} points with learning")
     if args.plot is not None:
-        plot(args.plot, runs, size)
+        plot(args.plot, runs, size, warm)
         print(f"curve written to {args.plot}")
     return 0
 
