@@ -174,3 +174,31 @@ async def test_bad_example_ids_give_one_line(
     result = await asyncio.to_thread(CliRunner().invoke, app, args)
     assert result.exit_code == code
     assert result.output.strip().splitlines() == [message]
+
+
+async def test_shadow_mode_decisions_teach_a_learning_step(
+    database: Database, tmp_path: Path
+) -> None:
+    folder = write(tmp_path, True)
+    path = folder / "inquiries.yaml"
+    path.write_text(path.read_text().replace("shadow: false", "shadow: true"))
+    async with running_bot(database, workflows_dir=folder, seed=SEED) as harness:
+        slack = harness.slack
+
+        async def labels_once_waiting(n: int) -> list[str | None] | None:
+            """Each run's classify label once ``n`` runs are classified."""
+            async with harness.runtime.store.read() as session:
+                runs = (await session.scalars(select(RunRow).order_by(RunRow.created_at))).all()
+            kinds = [r.context.get("steps", {}).get("kind") for r in runs]
+            if len(runs) < n or None in kinds:
+                return None
+            return [kind["label"] for kind in kinds]
+
+        await slack.user_posts("alice", "requests", FIRST)
+        assert await slack.wait_for(lambda: labels_once_waiting(1), timeout=30) == [None]
+        async with harness.runtime.store.read() as session:
+            run_id = (await session.scalars(select(RunRow.id))).one()
+        answer = await slack.slash_command("carol", "requests", f"route {run_id} tech")
+        assert "Routed to tech" in answer.body
+        await slack.user_posts("alice", "requests", SIMILAR)
+        assert await slack.wait_for(lambda: labels_once_waiting(2), timeout=30) == [None, "tech"]
