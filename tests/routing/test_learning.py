@@ -185,20 +185,25 @@ async def test_shadow_mode_decisions_teach_a_learning_step(
     async with running_bot(database, workflows_dir=folder, seed=SEED) as harness:
         slack = harness.slack
 
-        async def labels_once_waiting(n: int) -> list[str | None] | None:
-            """Each run's classify label once ``n`` runs are classified."""
+        async def labels_of(n: int, *, waiting: bool) -> list[str | None] | None:
+            """Each run's classify label once ``n`` runs are classified (and, with
+            ``waiting``, their route steps are waiting for a decision)."""
             async with harness.runtime.store.read() as session:
                 runs = (await session.scalars(select(RunRow).order_by(RunRow.created_at))).all()
             kinds = [r.context.get("steps", {}).get("kind") for r in runs]
             if len(runs) < n or None in kinds:
                 return None
+            if waiting and any(r.status != "waiting" for r in runs):
+                return None
             return [kind["label"] for kind in kinds]
 
         await slack.user_posts("alice", "requests", FIRST)
-        assert await slack.wait_for(lambda: labels_once_waiting(1), timeout=30) == [None]
+        unsure = await slack.wait_for(lambda: labels_of(1, waiting=True), timeout=30)
+        assert unsure == [None]
         async with harness.runtime.store.read() as session:
             run_id = (await session.scalars(select(RunRow.id))).one()
         answer = await slack.slash_command("carol", "requests", f"route {run_id} tech")
         assert "Routed to tech" in answer.body
         await slack.user_posts("alice", "requests", SIMILAR)
-        assert await slack.wait_for(lambda: labels_once_waiting(2), timeout=30) == [None, "tech"]
+        taught = await slack.wait_for(lambda: labels_of(2, waiting=False), timeout=30)
+        assert taught == [None, "tech"]
