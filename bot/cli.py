@@ -18,6 +18,7 @@ import typer
 from bot.cli_support import counted, fail, settings, workspace_errors
 from bot.cli_support import run as _run
 from bot.db_ready import NOT_READY_EXIT, DatabaseNotReady, ready_store
+from bot.examples_cli import examples_app
 from bot.reports import report_app
 from bot.retention_commands import forget_command, purge_command
 from bot.run_commands import cancel_command, retry_command
@@ -37,6 +38,7 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
+app.add_typer(examples_app, name="examples")  # bot/examples_cli.py
 app.command("purge")(purge_command)
 app.command("forget")(forget_command)
 app.command("workflows")(workflows_command)

@@ -47,6 +47,9 @@ class Provenance(BaseModel):
     latency_ms: float = 0.0
     redactions: list[str] = Field(default_factory=list)
     """Kinds of data removed before the text left the process (e.g. ``email``)."""
+    model_version: str | None = None
+    """Which fitted model answered: a digest of its method and every label and example it
+    was fitted on (the local provider), so a prediction names the examples it was made with."""
 
 
 class LabelSpec(BaseModel):
@@ -64,6 +67,10 @@ class ClassifyRequest(BaseModel):
     text: str
     labels: list[LabelSpec]
     model: str | None = None
+    model_family: str | None = None
+    """A stable name for a label set that changes as it learns (``workflow:step``). With it,
+    the local provider refits a changed set in the background and keeps answering with the
+    family's previous model until the new one is ready (after a short, bounded wait)."""
 
 
 class Candidate(BaseModel):

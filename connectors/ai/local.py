@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 from connectors.ai.base import (
@@ -34,12 +32,15 @@ from connectors.ai.local_classifier import (
 )
 from connectors.ai.local_embed import MODEL_NAME, MiniLMEmbedder
 from connectors.ai.local_rules import extract_fields, extractive_summary
+from connectors.ai.model_cache import REFIT_WAIT_S, ModelCache
 
 PROVIDER = "local"
 EXTRACT_VERSION = "local-rules-v1"
 SUMMARY_VERSION = "local-extractive-v1"
 # How many candidates a classification lists (the triage buttons).
 MAX_CANDIDATES = 5
+# Characters of the label-set digest a prediction's provenance names its model by.
+VERSION_CHARS = 16
 
 
 def label_set_key(labels: list[LabelSpec]) -> str:
@@ -61,20 +62,27 @@ class LocalProvider:
     """``AIProvider`` running entirely in-process on the CPU."""
 
     def __init__(
-        self, *, model_path: Path | None = None, threads: int = 2, max_cached_models: int = 32
+        self,
+        *,
+        model_path: Path | None = None,
+        threads: int = 2,
+        max_cached_models: int = 32,
+        refit_wait_s: float | None = REFIT_WAIT_S,
     ) -> None:
         self._embedder = MiniLMEmbedder(model_path=model_path, threads=threads)
-        self._models: OrderedDict[str, FewShotClassifier] = OrderedDict()
-        self._max_models = max_cached_models
-        self._lock = threading.Lock()
-        # Two requests for the same new label set must not both pay for the fit.
-        self._fitting: dict[str, threading.Lock] = {}
-        self.fits = 0
-        """How many models this instance has fitted (cache misses)."""
+        # ``refit_wait_s=None``: a changed family waits for its new model (benchmarks).
+        self._cache: ModelCache[FewShotClassifier] = ModelCache(
+            max_models=max_cached_models, refit_wait_s=refit_wait_s
+        )
 
     @property
     def name(self) -> str:
         return PROVIDER
+
+    @property
+    def fits(self) -> int:
+        """How many models this instance has fitted (cache misses)."""
+        return self._cache.fits
 
     @property
     def model_load_seconds(self) -> float | None:
@@ -86,26 +94,19 @@ class LocalProvider:
 
     def fitted(self, labels: list[LabelSpec]) -> FewShotClassifier:
         """The model for ``labels``, fitted on first use (synchronous: call from a thread)."""
+        return self.versioned(labels)[1]
+
+    def versioned(
+        self, labels: list[LabelSpec], family: str | None = None
+    ) -> tuple[str, FewShotClassifier]:
+        """(model version, model) answering for ``labels``: see ``model_cache``. The version
+        is the label-set digest of the model used (the family's previous one while a refit
+        is under way)."""
         key = label_set_key(labels)
-        with self._lock:
-            model = self._models.get(key)
-            if model is not None:
-                self._models.move_to_end(key)
-                return model
-            fit_lock = self._fitting.setdefault(key, threading.Lock())
-        with fit_lock:
-            with self._lock:
-                model = self._models.get(key)
-            if model is None:
-                model = FewShotClassifier(labels, self._embedder.embed)
-                with self._lock:
-                    self.fits += 1
-                    self._models[key] = model
-                    while len(self._models) > self._max_models:
-                        self._models.popitem(last=False)
-            with self._lock:
-                self._fitting.pop(key, None)
-            return model
+        digest, model = self._cache.get(
+            key, lambda: FewShotClassifier(labels, self._embedder.embed), family
+        )
+        return digest[:VERSION_CHARS], model
 
     def score(self, labels: list[LabelSpec], texts: list[str]) -> Prediction:
         """Label probabilities, nearest-example similarity and confidences for many texts at
@@ -117,7 +118,7 @@ class LocalProvider:
 
     def _classify_sync(self, request: ClassifyRequest) -> Classification:
         started = time.perf_counter()
-        model = self.fitted(request.labels)
+        version, model = self.versioned(request.labels, request.model_family)
         confidences = self._predict(model, [request.text]).confidences()[0]
         order = confidences.argsort()[::-1][:MAX_CANDIDATES]
         candidates = [
@@ -135,6 +136,7 @@ class LocalProvider:
                 model=MODEL_NAME,
                 prompt_version=METHOD_VERSION,
                 latency_ms=(time.perf_counter() - started) * 1000,
+                model_version=version,
             ),
         )
 
@@ -199,6 +201,5 @@ class LocalProvider:
         )
 
     async def aclose(self) -> None:
-        with self._lock:
-            self._models.clear()
+        self._cache.clear()
         self._embedder.close()

@@ -23,13 +23,14 @@ from connectors.ai.base import (
     SummarizeRequest,
 )
 from connectors.ai.money import Money
-from workflows.language.steps.ai import ClassifyStep, ExtractStep, SummarizeStep
+from workflows.language.steps.ai import ClassifySpec, ClassifyStep, ExtractStep, SummarizeStep
+from workflows.learned import examples_for, with_learned
 from workflows.steps.base import StepContext, StepError, StepOutcome, evaluate
 
 
-async def run_classify(ctx: StepContext) -> StepOutcome:
-    assert isinstance(ctx.step, ClassifyStep)
-    spec = ctx.step.classify
+async def _classify_request(ctx: StepContext, spec: ClassifySpec) -> tuple[ClassifyRequest, int]:
+    """The request for the provider, with what people taught a ``learn: true`` step, and
+    how many learned examples it carries."""
     labels = [
         LabelSpec(
             name=name,
@@ -39,11 +40,24 @@ async def run_classify(ctx: StepContext) -> StepOutcome:
         )
         for name, d in spec.labels.items()
     ]
-    text = str(evaluate(ctx, spec.text))
+    assert isinstance(ctx.step, ClassifyStep)
+    learned = await examples_for(ctx.store, ctx.workflow, ctx.step) if spec.learn else []
+    request = ClassifyRequest(
+        text=str(evaluate(ctx, spec.text)),
+        labels=with_learned(labels, [(e.text, e.label) for e in learned]),
+        model=spec.model,
+        # A learning step's model is refitted in the background as its examples change.
+        model_family=f"{ctx.workflow.name}:{ctx.step.id}" if spec.learn else None,
+    )
+    return request, len(learned)
+
+
+async def run_classify(ctx: StepContext) -> StepOutcome:
+    assert isinstance(ctx.step, ClassifyStep)
+    spec = ctx.step.classify
+    request, learned = await _classify_request(ctx, spec)
     try:
-        answer = await _provider(ctx).classify(
-            ClassifyRequest(text=text, labels=labels, model=spec.model)
-        )
+        answer = await _provider(ctx).classify(request)
     except AIError as exc:
         # The provider chain already fell through every provider: a person decides.
         output: dict[str, Any] = {
@@ -82,7 +96,8 @@ async def run_classify(ctx: StepContext) -> StepOutcome:
         output=output,
         summary=summary,
         audit=_audit(answer.provenance)
-        | {"label": answer.label, "confidence": round(answer.confidence, 4), "triage": unsure},
+        | {"label": answer.label, "confidence": round(answer.confidence, 4), "triage": unsure}
+        | ({"learned": learned} if spec.learn else {}),
     )
     if unsure and spec.on_low_confidence:
         outcome.next_step = spec.on_low_confidence
@@ -193,4 +208,4 @@ def _audit(provenance: Provenance) -> dict[str, Any]:
         "tokens": provenance.usage.prompt_tokens + provenance.usage.completion_tokens,
         "cost_usd": round(provenance.usage.cost_usd, 6),
         "redactions": provenance.redactions,
-    }
+    } | ({"model_version": provenance.model_version} if provenance.model_version else {})

@@ -34,6 +34,16 @@ class ClassifySpec(Strict):
     on_low_confidence: str | None = Field(
         default=None, description="Step to go to when unsure (default: carry on with triage=true)"
     )
+    learn: bool = Field(
+        default=False,
+        description="Learn from people: triage picks, reassignments and shadow decisions of the"
+        " route steps that route on this step's label become examples (switchboard examples)",
+    )
+    learn_after_approval: bool = Field(
+        default=False,
+        description="With learn: a correction counts only once an owner approves it"
+        " (switchboard examples approve ID)",
+    )
 
 
 class ClassifyStep(StepBase):
