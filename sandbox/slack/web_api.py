@@ -210,6 +210,9 @@ class WebApi:
         self.faults: dict[str, deque[Fault]] = {}
         self.on_call = on_call
         self.learned_base_url: str | None = None
+        self.authenticate: Callable[[str], str | None] | None = None
+        """Set by ``sandbox/slack/oauth.py`` (tokens issued by an install): token -> the error
+        code refusing it, or None. Unset: only ``bot_token`` is accepted."""
 
     @property
     def routes(self) -> list[Route]:
@@ -295,8 +298,13 @@ class WebApi:
         args = {k: v for k, v in raw.items() if k != "token"}
         if token is None:
             return self._reply(method, args, {"ok": False, "error": "not_authed"})
-        if token != self.bot_token:
-            return self._reply(method, args, {"ok": False, "error": "invalid_auth"})
+        refused = (
+            self.authenticate(token)
+            if self.authenticate is not None
+            else (None if token == self.bot_token else "invalid_auth")
+        )
+        if refused is not None:
+            return self._reply(method, args, {"ok": False, "error": refused})
         handler = self.methods.table.get(method)
         if handler is None:
             return self._reply(
