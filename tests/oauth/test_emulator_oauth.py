@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+import yaml
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.oauth import BOT_SCOPES
 from sandbox.slack.oauth import SlackWorkspaces
 from tests.oauth.workspaces import CLIENT_ID, CLIENT_SECRET, TEAM_A, TEAM_B, registration, seeds
 from tests.support.servers import serve_asgi
@@ -111,3 +114,11 @@ async def test_consent_refuses_unknown_redirects_and_denial_keeps_state(
         "state": ["s9"],
         "error": ["access_denied"],
     }
+
+
+def test_an_install_asks_for_the_manifests_bot_scopes() -> None:
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
+    assert set(BOT_SCOPES) == set(manifest["oauth_config"]["scopes"]["bot"])
+    assert "https://switchboard.example.com/slack/oauth_redirect" in (
+        manifest["oauth_config"]["redirect_urls"]
+    )
