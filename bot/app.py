@@ -100,7 +100,8 @@ def build_app(
         request_verification_enabled=False,
         ignoring_self_events_enabled=True,
     )
-    app.use(workspace_scope)  # the request's work is its workspace's (bot/team_tokens.py)
+    # The request's work is its workspace's: its token, its runs (bot/team_tokens.py).
+    app.use(workspace_scope(unassigned=multi is None))
     installs = InstallListeners(multi)
     app.event("tokens_revoked")(installs.on_tokens_revoked)
     app.event("app_uninstalled")(installs.on_app_uninstalled)

@@ -24,6 +24,7 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 from bot.installations import DatabaseInstallationStore, installation_key
 from workflows.ports import CHAT_WORKSPACE, ChatError, ChatWorkspace
+from workflows.team_scope import READ_SCOPE, TeamScope
 
 CACHE_SECONDS = 10.0
 """A token is read from the database at most this often per workspace and process; an
@@ -98,12 +99,22 @@ class TeamTokens:
         return expires is not None and expires <= time.time() + self.minutes_before_expiration * 60
 
 
-async def workspace_scope(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
-    """Bolt middleware: the request's work (its listener and what that spawns) is for the
-    request's workspace, as Bolt's authorize found it."""
-    team = context.team_id
-    scope = CHAT_WORKSPACE.set(ChatWorkspace(team, context.enterprise_id) if team else None)
-    try:
-        await next()
-    finally:
-        CHAT_WORKSPACE.reset(scope)
+def workspace_scope(*, unassigned: bool) -> Callable[..., Awaitable[None]]:
+    """Bolt middleware: a request's work (its listener and what that spawns) is for the
+    request's workspace (Bolt's ``context.team_id``): chat calls use its token, and every read
+    sees its runs only (``workflows/team_scope.py``: where Slack's team scope is enforced).
+    ``unassigned``: runs of no workspace stay visible (single-workspace mode)."""
+
+    async def middleware(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        team = context.team_id
+        chat = CHAT_WORKSPACE.set(ChatWorkspace(team, context.enterprise_id) if team else None)
+        # No team (a payload Bolt found none in): nothing of any workspace is visible.
+        scope = TeamScope(team or "-", context.enterprise_id, unassigned=unassigned)
+        read = READ_SCOPE.set(scope)
+        try:
+            await next()
+        finally:
+            READ_SCOPE.reset(read)
+            CHAT_WORKSPACE.reset(chat)
+
+    return middleware

@@ -33,8 +33,8 @@ from connectors.secrets import Scrubber
 from workflows import audit, lifecycle, refusals, row_inserts, start_rows
 from workflows.group_commit import GroupCommit
 from workflows.ids import new_id
-from workflows.ports import CHAT_WORKSPACE
 from workflows.language.workflow import Workflow
+from workflows.ports import CHAT_WORKSPACE
 from workflows.start_rows import StartRequest as StartRequest  # where callers import it
 from workflows.store import Store
 from workflows.tables import AuditRow, GateRow, JobRow, RequestRow, RunRow
