@@ -106,15 +106,12 @@ def workspace_scope(*, unassigned: bool) -> Callable[..., Awaitable[None]]:
     ``unassigned``: runs of no workspace stay visible (single-workspace mode)."""
 
     async def middleware(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        # Set, not wrapped around next(): Bolt runs the listener after the middleware chain
+        # returns, in the same task (one per request), which keeps these values.
         team = context.team_id
-        chat = CHAT_WORKSPACE.set(ChatWorkspace(team, context.enterprise_id) if team else None)
+        CHAT_WORKSPACE.set(ChatWorkspace(team, context.enterprise_id) if team else None)
         # No team (a payload Bolt found none in): nothing of any workspace is visible.
-        scope = TeamScope(team or "-", context.enterprise_id, unassigned=unassigned)
-        read = READ_SCOPE.set(scope)
-        try:
-            await next()
-        finally:
-            READ_SCOPE.reset(read)
-            CHAT_WORKSPACE.reset(chat)
+        READ_SCOPE.set(TeamScope(team or "-", context.enterprise_id, unassigned=unassigned))
+        await next()
 
     return middleware
