@@ -12,8 +12,10 @@ for the engine's chat. ``bot/listeners/installs.py`` deletes an installation on
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
@@ -42,8 +44,6 @@ BOT_SCOPES = (
     "users:read.email",
 )
 """What an install asks for: manifest.yml's bot scopes (``tests/oauth`` holds them equal)."""
-ROTATE_MINUTES_BEFORE_EXPIRY = 120
-"""A token expiring within this is refreshed before use (Bolt's default)."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,20 @@ def multi_workspace(
         installation_store=installations,
         installation_store_bot_only=True,
         state_store=DatabaseStateStore(store, clock),
-        token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE_EXPIRY,
+        token_rotation_expiration_minutes=settings.slack_token_refresh_minutes,
     )
+    # Bolt's own authorize, given our client: the one it builds refreshes at slack.com
+    # whatever SLACK_API_URL says. Its rotator is then told the refresh window (0 stays 0).
+    authorize = AsyncInstallationStoreAuthorize(
+        logger=logging.getLogger("slack_bolt.AsyncApp"),
+        installation_store=installations,
+        client_id=client_id,
+        client_secret=secret,
+        bot_only=True,
+        client=client,
+    )
+    oauth_settings.authorize = authorize
     rotator = AsyncTokenRotator(client_id=client_id, client_secret=secret, client=client)
-    tokens = TeamTokens(
-        installations, rotator, minutes_before_expiration=ROTATE_MINUTES_BEFORE_EXPIRY
-    )
+    minutes = settings.slack_token_refresh_minutes
+    tokens = TeamTokens(installations, rotator, minutes_before_expiration=minutes)
     return MultiWorkspace(installations, tokens, oauth_settings)

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     slack_redirect_uri: str = Field(default="", alias="SLACK_REDIRECT_URI")
     """The OAuth redirect URL (``https://host/slack/oauth_redirect``); unset: the app's only
     configured one, as Slack allows."""
+    slack_token_refresh_minutes: int = Field(
+        default=120, ge=0, le=720, alias="SWITCHBOARD_SLACK_TOKEN_REFRESH_MINUTES"
+    )
+    """With token rotation: a token expiring within this many minutes is refreshed before
+    use (Bolt's default, 2 hours of a 12-hour token)."""
     slack_authorize_url: str = Field(default="", alias="SLACK_AUTHORIZE_URL")
     """Where ``/slack/install`` sends people; unset: ``oauth/v2/authorize`` beside
     ``SLACK_API_URL`` (https://slack.com/oauth/v2/authorize)."""

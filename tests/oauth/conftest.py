@@ -84,8 +84,9 @@ class Installed:
 
 @contextlib.asynccontextmanager
 async def installed_bot(
-    database: Database, folder: Path, **settings: Any
+    database: Database, folder: Path, expires_in: int = 43200, **settings: Any
 ) -> AsyncIterator[Installed]:
+    """``expires_in``: seconds each access token lives (token rotation is on)."""
     (folder / "expense.yaml").write_text(textwrap.dedent(EXPENSE))
     slack = SlackWorkspaces(SIGNING_SECRET, seeds(), registration("http://unset/"))
     try:
@@ -109,7 +110,7 @@ async def installed_bot(
             runtime = build_runtime(config)
             async with serve_asgi(create_asgi(runtime)) as bot_url:
                 slack.request_url = f"{bot_url}/slack/events"
-                slack.app = registration(f"{bot_url}/slack/oauth_redirect")
+                slack.app = registration(f"{bot_url}/slack/oauth_redirect", expires_in=expires_in)
                 yield Installed(slack, runtime, bot_url)
     finally:
         await slack.aclose()
@@ -119,4 +120,12 @@ async def installed_bot(
 async def installed(database: Database, tmp_path: Path) -> AsyncIterator[Installed]:
     # Alice of Beta administers Switchboard there: admins see every run -- of their workspace.
     async with installed_bot(database, tmp_path, SWITCHBOARD_ADMINS="UBETAALICE") as bot:
+        yield bot
+
+
+@pytest.fixture
+async def short_tokens(database: Database, tmp_path: Path) -> AsyncIterator[Installed]:
+    """Access tokens live 2 s and are refreshed only once expired, so one expires mid-run."""
+    settings = {"SWITCHBOARD_SLACK_TOKEN_REFRESH_MINUTES": 0}
+    async with installed_bot(database, tmp_path, expires_in=2, **settings) as bot:
         yield bot

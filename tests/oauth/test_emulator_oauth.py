@@ -119,6 +119,7 @@ async def test_consent_refuses_unknown_redirects_and_denial_keeps_state(
 def test_an_install_asks_for_the_manifests_bot_scopes() -> None:
     manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
     assert set(BOT_SCOPES) == set(manifest["oauth_config"]["scopes"]["bot"])
-    assert "https://switchboard.example.com/slack/oauth_redirect" in (
-        manifest["oauth_config"]["redirect_urls"]
+    assert (
+        "https://switchboard.example.com/slack/oauth_redirect"
+        in (manifest["oauth_config"]["redirect_urls"])
     )

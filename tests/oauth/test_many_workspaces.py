@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
@@ -85,3 +86,57 @@ async def test_two_workspaces_install_and_never_see_each_others_runs(installed: 
 
 async def _status_is(installed: Installed, run_id: str, status: str) -> bool:
     return {r.id: r.status for r in await installed.runs()}.get(run_id) == status
+
+
+async def test_a_token_that_expires_mid_run_is_refreshed(short_tokens: Installed) -> None:
+    installed = short_tokens
+    await installed.install(TEAM_A, "UACMEALICE")
+    first = (await installed_bots(installed))[TEAM_A]
+    run = await started(installed, TEAM_A, "alice", "hotel 300 EUR")
+    acme = installed.slack.team(TEAM_A)
+    api = AsyncWebClient(base_url=installed.slack.api_url)
+    await acme.wait_for(lambda: _refused(api, first), message="the token did not expire")
+    the_card = await card(installed, TEAM_A)
+    await acme.click("carol", the_card["ts"], "approval:approve", channel="finance-approvals")
+    await acme.wait_for(
+        lambda: _status_is(installed, run.id, "succeeded"), message="the run did not end"
+    )
+    assert "refresh_token" in installed.slack.exchanges  # the expired token was exchanged
+    # The card was updated after the expiry, with a fresh token: no buttons left.
+    settled = acme.message(acme.channel_id("finance-approvals"), the_card["ts"])
+    assert settled is not None and "actions" not in {b["type"] for b in settled["blocks"]}
+    # Only the test's own probe met the expired token: the product never posted with it.
+    refused = [c.method for c in acme.api_calls() if c.error in ("token_expired", "invalid_auth")]
+    assert refused == ["auth.test"]
+
+
+async def installed_bots(installed: Installed) -> dict[str | None, str]:
+    async with installed.runtime.store.read() as session:
+        rows = (await session.scalars(select(InstallationRow))).all()
+    return {row.team_id: str(row.data["bot_token"]) for row in rows}
+
+
+async def _refused(api: AsyncWebClient, token: str) -> bool:
+    try:
+        await api.auth_test(token=token)
+    except SlackApiError as exc:
+        return exc.response.get("error") == "token_expired"
+    return False
+
+
+async def test_an_uninstall_removes_the_workspace_and_its_requests_are_refused(
+    installed: Installed,
+) -> None:
+    await installed.install(TEAM_A, "UACMEALICE")
+    await installed.install(TEAM_B, "UBETABOB")
+    await installed.slack.uninstall(TEAM_A)  # tokens_revoked, then app_uninstalled
+    assert await installed.installed_teams() == {TEAM_B}
+    acme = installed.slack.team(TEAM_A)
+    refused = await acme.slash_command("alice", "general", "expense x")
+    assert refused.ok  # Bolt answers, then says so through the response_url:
+    await acme.wait_for(
+        lambda: "reinstall this app" in str(acme.ephemerals("alice")), message="not told"
+    )
+    assert await installed.runs() == []
+    run_b = await started(installed, TEAM_B, "bob", "train 80 EUR")  # Beta is unaffected
+    assert run_b.team_id == TEAM_B

@@ -41,10 +41,13 @@ def seeds() -> list[WorkspaceSeed]:
     return [seed(TEAM_A, "ACME", "Acme"), seed(TEAM_B, "BETA", "Beta")]
 
 
-def registration(redirect_url: str, *, rotation: bool = True) -> AppRegistration:
+def registration(
+    redirect_url: str, *, rotation: bool = True, expires_in: int = 43200
+) -> AppRegistration:
     return AppRegistration(
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         redirect_urls=(redirect_url,),
         token_rotation_enabled=rotation,
+        expires_in=expires_in,
     )
