@@ -36,10 +36,8 @@ a working token.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import html
-import json
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -54,12 +52,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .emulator import SlackEmulator
+from .oauth_routing import basic_auth, is_sign_in, page_headers, read_body, sign_in_target, token_of
 from .seeds import WorkspaceSeed
 
 CODE_TTL_SECONDS = 600
 ROTATED_EXPIRES_IN = 43200
 """Seconds an access token lives with token rotation (Slack: 12 hours)."""
-PAGE_CSP = "default-src 'none'; form-action 'self' http: https:; frame-ancestors 'none'"
 AUTH_PARAMS = ("client_id", "scope", "user_scope", "redirect_uri", "state")
 
 
@@ -173,8 +171,16 @@ class SlackWorkspaces:
         if scope["type"] != "http" or path in ("/oauth/v2/authorize", "/api/oauth.v2.access"):
             await self._app(scope, receive, send)
             return
-        body = await _read_body(receive)
-        target = self._target(scope, body)
+        body = await read_body(receive)
+        if is_sign_in(path):
+            target = sign_in_target(self.teams.values(), scope, body)
+            if target is None and path == "/openid/connect/authorize":
+                await HTMLResponse(self._workspace_picker(scope), headers=page_headers())(
+                    scope, receive, send
+                )
+                return
+        else:
+            target = self._target(scope, body)
         if target is None:
             error = "not_authed" if path.startswith("/api/") else "invalid_url"
             await JSONResponse(
@@ -192,6 +198,20 @@ class SlackWorkspaces:
 
         await target.asgi_app(scope, replay, send)
 
+    def register_sign_in(self, client_id: str, client_secret: str) -> None:
+        """Sign in with Slack (the console) for the same app, in every workspace."""
+        for emulator in self.teams.values():
+            emulator.oidc.register(client_id, client_secret)
+
+    def _workspace_picker(self, scope: Scope) -> str:
+        query = scope.get("query_string", b"").decode("latin-1")
+        links = "".join(
+            f'<a href="/openid/connect/authorize?{html.escape(query)}&amp;team='
+            f'{html.escape(e.workspace.team_id)}">{html.escape(e.workspace.team_name)}</a>'
+            for e in self.teams.values()
+        )
+        return f"<!doctype html><html><body><h1>Choose a workspace</h1>{links}</body></html>"
+
     def _target(self, scope: Scope, body: bytes) -> SlackEmulator | None:
         path = str(scope.get("path", ""))
         rest = path.rsplit("/", 1)[-1]
@@ -199,7 +219,7 @@ class SlackWorkspaces:
             return next((e for e in self.teams.values() if rest in e.workspace.response_urls), None)
         if path.startswith("/upload/"):
             return next((e for e in self.teams.values() if rest in e.workspace.files), None)
-        token = _token_of(scope, body)
+        token = token_of(scope, body)
         issued = self.tokens.get(token or "")
         if issued is None:
             # Unknown tokens still reach a workspace, which refuses them with Slack's error.
@@ -225,16 +245,16 @@ class SlackWorkspaces:
             params |= dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         problem = self._authorize_problem(params)
         if problem is not None:
-            return HTMLResponse(f"<p>{html.escape(problem)}</p>", 400, headers=_page_headers())
+            return HTMLResponse(f"<p>{html.escape(problem)}</p>", 400, headers=page_headers())
         if request.method == "GET":
-            return HTMLResponse(self._consent_page(params), headers=_page_headers())
+            return HTMLResponse(self._consent_page(params), headers=page_headers())
         back: dict[str, str] = {"state": params.get("state", "")}
         emulator = self.teams.get(params.get("team", ""))
         user = emulator.workspace.find_user(params.get("user", "")) if emulator else None
         if "deny" in params:
             back["error"] = "access_denied"
         elif emulator is None or user is None or user.is_bot:
-            return HTMLResponse(self._consent_page(params), 400, headers=_page_headers())
+            return HTMLResponse(self._consent_page(params), 400, headers=page_headers())
         else:
             code = secrets.token_urlsafe(24)
             self._codes[code] = _Grant(
@@ -288,7 +308,7 @@ class SlackWorkspaces:
     async def access(self, request: Request) -> Response:
         args = dict(request.query_params)
         args |= dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        args |= _basic_auth(request.headers.get("authorization", ""))
+        args |= basic_auth(request.headers.get("authorization", ""))
         if args.get("client_id") != self.app.client_id:
             return _error("invalid_client_id")
         if not hmac.compare_digest(args.get("client_secret", ""), self.app.client_secret):
@@ -374,47 +394,5 @@ class SlackWorkspaces:
         await emulator.send_event({"type": "app_uninstalled"})
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _token_of(scope: Scope, body: bytes) -> str | None:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip() or None
-    values = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    if headers.get("content-type", "").startswith("application/json"):
-        try:
-            parsed = json.loads(body or b"{}")
-        except ValueError:
-            parsed = {}
-        values |= parsed if isinstance(parsed, dict) else {}
-    else:
-        values |= dict(parse_qsl(body.decode("utf-8", "replace")))
-    token = values.get("token")
-    return str(token) if token else None
-
-
 def _error(code: str) -> Response:
     return JSONResponse({"ok": False, "error": code})
-
-
-def _basic_auth(header: str) -> dict[str, str]:
-    """``Authorization: Basic`` (how slack_sdk may send the client's id and secret)."""
-    if not header.lower().startswith("basic "):
-        return {}
-    try:
-        client_id, _, client_secret = base64.b64decode(header[6:]).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return {"client_id": client_id, "client_secret": client_secret}
-
-
-def _page_headers() -> dict[str, str]:
-    return {"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"}

@@ -20,7 +20,7 @@ from bot.settings import load_settings
 from sandbox.slack.oauth import SlackWorkspaces
 from tests.oauth.workspaces import CLIENT_ID, CLIENT_SECRET, registration, seeds
 from tests.support.harness import SIGNING_SECRET
-from tests.support.servers import serve_asgi
+from tests.support.servers import free_port, serve_asgi
 from tests.support.stores import Database
 from workflows.tables import GateRow, InstallationRow, RunRow
 
@@ -69,6 +69,24 @@ class Installed:
             cookie = start.headers["set-cookie"].split(";")[0]
             return await browser.get(back, headers={"cookie": cookie})
 
+    async def console_as(self, team: str, user: str) -> httpx.AsyncClient:
+        """A browser signed in to the console with Slack, as ``user`` of ``team``."""
+        http = httpx.AsyncClient(base_url=self.bot_url, timeout=10)
+        login = await http.get("/console/auth/login")
+        assert login.status_code == 302, login.text
+        picker = await http.get(login.headers["location"])
+        assert picker.status_code == 200 and "Choose a workspace" in picker.text
+        authorize = f"{login.headers['location']}&team={team}"
+        page = await http.get(authorize)
+        assert page.status_code == 200 and "Continue as" in page.text
+        params = dict(httpx.URL(authorize).params)
+        chosen = await http.post(authorize.split("?")[0], data=params | {"user": user})
+        assert chosen.status_code == 302, chosen.text
+        signed = await http.get(chosen.headers["location"])
+        assert signed.status_code == 303, signed.text
+        http.headers["X-CSRF-Token"] = (await http.get("/console/api/me")).json()["csrf"]
+        return http
+
     async def runs(self) -> list[RunRow]:
         async with self.runtime.store.read() as session:
             return list((await session.scalars(select(RunRow).order_by(RunRow.created_at))).all())
@@ -89,6 +107,8 @@ async def installed_bot(
     """``expires_in``: seconds each access token lives (token rotation is on)."""
     (folder / "expense.yaml").write_text(textwrap.dedent(EXPENSE))
     slack = SlackWorkspaces(SIGNING_SECRET, seeds(), registration("http://unset/"))
+    slack.register_sign_in(CLIENT_ID, CLIENT_SECRET)  # the console signs people in
+    port = free_port()
     try:
         async with serve_asgi(slack) as slack_url:
             slack.base_url = slack_url
@@ -104,11 +124,12 @@ async def installed_bot(
                     "SWITCHBOARD_WORKFLOWS": folder,
                     "SWITCHBOARD_POLL_SECONDS": 0.05,
                     "SWITCHBOARD_SCHEDULER": False,
+                    "SWITCHBOARD_CONSOLE_URL": f"http://127.0.0.1:{port}",
                 }
                 | settings
             )
             runtime = build_runtime(config)
-            async with serve_asgi(create_asgi(runtime)) as bot_url:
+            async with serve_asgi(create_asgi(runtime), port=port) as bot_url:
                 slack.request_url = f"{bot_url}/slack/events"
                 slack.app = registration(f"{bot_url}/slack/oauth_redirect", expires_in=expires_in)
                 yield Installed(slack, runtime, bot_url)

@@ -140,3 +140,21 @@ async def test_an_uninstall_removes_the_workspace_and_its_requests_are_refused(
     assert await installed.runs() == []
     run_b = await started(installed, TEAM_B, "bob", "train 80 EUR")  # Beta is unaffected
     assert run_b.team_id == TEAM_B
+
+
+async def test_the_console_shows_a_workspace_its_own_runs_only(installed: Installed) -> None:
+    await installed.install(TEAM_A, "UACMEALICE")
+    await installed.install(TEAM_B, "UBETABOB")
+    run_a = await started(installed, TEAM_A, "alice", "team dinner 120 EUR")
+    run_b = await started(installed, TEAM_B, "bob", "taxi 30 EUR")
+    beta_admin = await installed.console_as(TEAM_B, "UBETAALICE")
+    try:
+        listed = (await beta_admin.get("/console/api/runs")).json()
+        assert [r["id"] for r in listed["runs"]] == [run_b.id]
+        assert (await beta_admin.get(f"/console/api/runs/{run_a.id}")).status_code == 404
+        cancel = await beta_admin.post(f"/console/api/runs/{run_a.id}/cancel", json={})
+        assert cancel.status_code == 404
+        assert (await beta_admin.get(f"/console/api/runs/{run_b.id}")).status_code == 200
+    finally:
+        await beta_admin.aclose()
+    assert {r.id: r.status for r in await installed.runs()}[run_a.id] == "waiting"
