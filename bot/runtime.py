@@ -286,7 +286,8 @@ def build_runtime(
     )
     if runtime.watcher is not None:
         runtime.watcher.on_change = runtime._definitions_changed
-        runtime.watcher.prepare = functools.partial(resolve_at_start, client=client)
+        if multi is None:  # names are one workspace's: resolved only with one (as at start)
+            runtime.watcher.prepare = functools.partial(resolve_at_start, client=client)
     return runtime
 
 
