@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -32,8 +33,11 @@ from bot.listeners.commands import FlowCommands
 from bot.listeners.forms import START_ACTION, START_VIEW, FormListeners
 from bot.listeners.functions import FunctionStepListeners
 from bot.listeners.home import HomeTab
+from bot.listeners.installs import InstallListeners
 from bot.listeners.intake import Intake
 from bot.listeners.routing import REASSIGN_VIEW, RoutingListeners
+from bot.oauth import MultiWorkspace
+from bot.team_tokens import workspace_scope
 
 MAX_BOLT_LOG_CHARS = 1000
 """Bolt puts request bodies in some messages (a failed signature check, a middleware that
@@ -76,12 +80,20 @@ def build_app(
     signing_secret: str,
     identity: IdentityCache,
     background: Background,
+    multi: MultiWorkspace | None = None,
 ) -> AsyncApp:
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+    # One workspace: our authorize (auth.test cached at start-up). Many: Bolt's, over the
+    # installation store, with its OAuth flow and token rotation (bot/oauth.py).
+    who: dict[str, Any] = (
+        {"oauth_settings": multi.oauth_settings}
+        if multi is not None
+        else {"authorize": identity.authorizer()}
+    )
     app = AsyncApp(
         client=client,
         logger=bolt_logger(),
-        authorize=identity.authorizer(),
+        **who,
         signing_secret=signing_secret,
         process_before_response=True,
         # bot/slack_ingress.py verifies every request's signature before Bolt sees it (and
@@ -92,6 +104,11 @@ def build_app(
         # puts it on the listener's client, as Slack requires for its views (tests/functions).
         attaching_function_token_enabled=True,
     )
+    # The request's work is its workspace's: its token, its runs (bot/team_tokens.py).
+    app.use(workspace_scope(unassigned=multi is None))
+    installs = InstallListeners(multi)
+    app.event("tokens_revoked")(installs.on_tokens_revoked)
+    app.event("app_uninstalled")(installs.on_app_uninstalled)
     forms = FormListeners(deps, background)
     app.command("/flow")(FlowCommands(deps, forms=forms).on_flow)
     app.action(START_ACTION)(forms.on_start_button)

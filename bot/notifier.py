@@ -37,8 +37,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.logs import Scrubber
 from bot.metrics import CountingRateLimitHandler, MeteredWebClient, Metrics
 from bot.render import Rendered, Renderer, RenderError
+from bot.team_tokens import TeamTokens
 from workflows.chat_waits import ChatRateLimited
-from workflows.ports import ChatError, ChatFile, ChatMessage, MessageRef
+from workflows.ports import CHAT_WORKSPACE, ChatError, ChatFile, ChatMessage, MessageRef
 
 METADATA_EVENT = "switchboard_message"
 GROUP_CACHE_SECONDS = 60.0
@@ -163,15 +164,35 @@ class SlackChat:
         renderer: Renderer,
         pacer: ChannelPacer,
         scrubber: Scrubber | None = None,
+        tokens: TeamTokens | None = None,
     ) -> None:
         self._client = client
+        self._tokens = tokens
+        """Several workspaces: each call uses the token of the task's workspace (else the
+        client's own token)."""
         self._renderer = renderer
         self._pacer = pacer
         # Last line of defence: a secret that reached a step's output is not posted.
         self._scrubber = scrubber or Scrubber()
-        self._channel_ids: dict[str, str] = {}
-        self._groups: dict[str, tuple[float, list[str]]] = {}
-        self._group_ids: dict[str, str] = {}  # handle -> id; a group's id never changes
+        # Names and groups differ per workspace: one cache each.
+        self._channel_ids_of: defaultdict[str | None, dict[str, str]] = defaultdict(dict)
+        self._groups_of: defaultdict[str | None, dict[str, tuple[float, list[str]]]] = defaultdict(
+            dict
+        )
+        self._group_ids_of: defaultdict[str | None, dict[str, str]] = defaultdict(dict)
+
+    @property
+    def _channel_ids(self) -> dict[str, str]:
+        return self._channel_ids_of[_team()]
+
+    @property
+    def _groups(self) -> dict[str, tuple[float, list[str]]]:
+        return self._groups_of[_team()]
+
+    @property
+    def _group_ids(self) -> dict[str, str]:
+        """Handle -> id of the current workspace's user groups (a group's id never changes)."""
+        return self._group_ids_of[_team()]
 
     async def post(
         self, channel: str, message: ChatMessage, *, thread_ts: str | None = None
@@ -334,7 +355,9 @@ class SlackChat:
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:
-            return await getattr(self._client, method)(**kwargs)
+            if self._tokens is None:
+                return await getattr(self._client, method)(**kwargs)
+            return await self._call_as_workspace(method, kwargs)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
             wait = retry_after_seconds(exc.response.headers)
@@ -348,3 +371,20 @@ class SlackChat:
             ) from None
         except (ClientError, TimeoutError) as exc:
             raise ChatError(f"Slack {method}: {type(exc).__name__}", retryable=True) from None
+
+    async def _call_as_workspace(self, method: str, kwargs: dict[str, Any]) -> Any:
+        """With the task's workspace token; a token Slack calls expired (our clock or its
+        expiry behind Slack's) is refreshed now and the call made once more."""
+        assert self._tokens is not None
+        try:
+            return await getattr(self._client, method)(token=await self._tokens.token(), **kwargs)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "token_expired":
+                raise
+        fresh = await self._tokens.token(refresh=True)
+        return await getattr(self._client, method)(token=fresh, **kwargs)
+
+
+def _team() -> str | None:
+    workspace = CHAT_WORKSPACE.get()
+    return workspace.team_id if workspace is not None else None

@@ -31,6 +31,7 @@ from bot.identity import IdentityCache
 from bot.logs import Scrubber
 from bot.metrics import MeteredAI, Metrics
 from bot.notifier import ChannelPacer, SlackChat, make_web_client
+from bot.oauth import MultiWorkspace, multi_workspace
 from bot.people import resolve_at_start
 from bot.reload import DefinitionWatcher
 from bot.render import Renderer
@@ -74,6 +75,8 @@ class Runtime:
     """Jobs in flight per in-process worker when not configured: few beside an HTTP ingress
     (worker tasks share its event loop: at 32, acks at 100 req/s waited p50 133 ms on
     PostgreSQL, at 4 25 ms); `switchboard worker` processes run 32."""
+    multi: MultiWorkspace | None = None
+    """Set in multi-workspace mode (``bot/oauth.py``): installations instead of one token."""
     socket_mode: SocketModeIngress | None = None
     """Set when ``SLACK_APP_TOKEN`` is: Slack's requests then arrive over a WebSocket."""
     scheduler: Scheduler | None = None
@@ -96,7 +99,8 @@ class Runtime:
         # One connection pool for every Web API call: without it slack_sdk opens a session
         # (a TCP connection, a TLS handshake against Slack) per call.
         self.client.session = aiohttp.ClientSession()
-        if await self.identity.load() is not None:  # @name, e-mails -> user ids (bot/people.py)
+        # One workspace: who the bot is, and @name, e-mails -> user ids (bot/people.py).
+        if self.multi is None and await self.identity.load() is not None:
             await resolve_at_start(self.workflows, self.client)
         await self._warm_database()
         await self._resolve_watched_channels()
@@ -242,7 +246,8 @@ def build_runtime(
         max_retries=settings.slack_max_retries,
         tracer=tracing.tracer,
     )
-    chat = _chat(settings, client, renderer)
+    multi = multi_workspace(settings, store, clock, client)
+    chat = _chat(settings, client, renderer, multi)
     engine = Engine(
         store=store,
         workflows=loaded.workflows,
@@ -277,6 +282,7 @@ def build_runtime(
         identity=identity,
         background=background,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
+        multi=multi,
     )
     runtime = Runtime(
         settings=settings,
@@ -289,6 +295,7 @@ def build_runtime(
         app=app,
         identity=identity,
         deps=deps,
+        multi=multi,
         socket_mode=socket_mode_ingress(settings, app, client, metrics),
         run_workers=run_workers,
         scheduler=Scheduler(
@@ -307,7 +314,8 @@ def build_runtime(
     )
     if runtime.watcher is not None:
         runtime.watcher.on_change = runtime._definitions_changed
-        runtime.watcher.prepare = functools.partial(resolve_at_start, client=client)
+        if multi is None:  # names are one workspace's: resolved only with one (as at start)
+            runtime.watcher.prepare = functools.partial(resolve_at_start, client=client)
     return runtime
 
 
@@ -324,10 +332,13 @@ def _watcher(
     )
 
 
-def _chat(settings: Settings, client: AsyncWebClient, renderer: Renderer) -> Chat:
-    """Slack when a bot token is configured; otherwise a chat that sends nothing and says so
-    (a worker for webhook-only workflows), so nothing below asks whether chat exists."""
-    if not settings.slack_bot_token.get_secret_value():
+def _chat(
+    settings: Settings, client: AsyncWebClient, renderer: Renderer, multi: MultiWorkspace | None
+) -> Chat:
+    """Slack when a bot token is configured, or installations (each run posts with its
+    workspace's token); otherwise a chat that sends nothing and says so (a worker for
+    webhook-only workflows), so nothing below asks whether chat exists."""
+    if multi is None and not settings.slack_bot_token.get_secret_value():
         log.warning("SLACK_BOT_TOKEN is not set: runs get no Slack thread, chat steps fail")
         return NullChat()
     return SlackChat(
@@ -335,6 +346,7 @@ def _chat(settings: Settings, client: AsyncWebClient, renderer: Renderer) -> Cha
         renderer,
         ChannelPacer(settings.slack_post_burst, settings.slack_posts_per_second),
         Scrubber(settings.secrets()),
+        tokens=multi.tokens if multi is not None else None,
     )
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -89,11 +90,29 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
     routes: list[BaseRoute] = [
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/hooks/{workflow}", hooks, methods=["POST"]),
+        *_install_routes(runtime),
         *_operations_routes(runtime),
         *console.routes(runtime),  # /console: the operator console (bot/console/)
         *extra_routes,
     ]
     return Starlette(routes=routes, lifespan=_lifespan(runtime))
+
+
+def _install_routes(runtime: Runtime) -> list[BaseRoute]:
+    """Multi-workspace mode: Bolt's OAuth flow answers ``/slack/install`` (a state, then the
+    redirect to Slack) and ``/slack/oauth_redirect`` (state checked, code exchanged)."""
+    if runtime.multi is None:
+        return []
+    handler = AsyncSlackRequestHandler(runtime.app)
+
+    async def oauth(request: Request) -> Response:
+        return await handler.handle(request)
+
+    settings = runtime.multi.oauth_settings
+    return [
+        Route(settings.install_path, oauth, methods=["GET"]),
+        Route(settings.redirect_uri_path, oauth, methods=["GET"]),
+    ]
 
 
 def _lifespan(
@@ -173,16 +192,22 @@ async def readiness(runtime: Runtime) -> dict[str, dict[str, Any]]:
         "ok": bool(runtime.workflows),
         "detail": f"{len(runtime.workflows)} loaded",
     }
-    identity = runtime.identity.identity
-    checks["slack"] = (
-        {"ok": True, "detail": f"auth.test ok: team {identity.team_id}, bot {identity.bot_user_id}"}
-        if identity is not None
-        else {"ok": False, "detail": runtime.identity.error or "auth.test has not succeeded yet"}
-    )
+    checks["slack"] = await _slack_check(runtime)
     scheduler = _scheduler_check(runtime)
     if scheduler is not None:
         checks["scheduler"] = scheduler
     return checks
+
+
+async def _slack_check(runtime: Runtime) -> dict[str, Any]:
+    if runtime.multi is not None:
+        teams = await runtime.multi.installations.installed_teams()
+        return {"ok": True, "detail": f"installed in {len(teams)} workspace(s)"}
+    identity = runtime.identity.identity
+    if identity is None:
+        return {"ok": False, "detail": runtime.identity.error or "auth.test has not succeeded yet"}
+    detail = f"auth.test ok: team {identity.team_id}, bot {identity.bot_user_id}"
+    return {"ok": True, "detail": detail}
 
 
 def _scheduler_check(runtime: Runtime) -> dict[str, Any] | None:

@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     """The Slack app's client id: with the secret and ``SWITCHBOARD_CONSOLE_URL``, the operator
     console (``/console``) signs people in with Slack (OpenID Connect)."""
     slack_client_secret: SecretStr = Field(default=SecretStr(""), alias="SLACK_CLIENT_SECRET")
+    """With ``SLACK_CLIENT_ID`` and no ``SLACK_BOT_TOKEN``: installable in many workspaces
+    (``/slack/install``, installations in the database; ``bot/oauth.py``)."""
+    slack_redirect_uri: str = Field(default="", alias="SLACK_REDIRECT_URI")
+    """The OAuth redirect URL (``https://host/slack/oauth_redirect``); unset: the app's only
+    configured one, as Slack allows."""
+    slack_token_refresh_minutes: int = Field(
+        default=120, ge=0, le=720, alias="SWITCHBOARD_SLACK_TOKEN_REFRESH_MINUTES"
+    )
+    """With token rotation: a token expiring within this many minutes is refreshed before
+    use (Bolt's default, 2 hours of a 12-hour token)."""
+    slack_authorize_url: str = Field(default="", alias="SLACK_AUTHORIZE_URL")
+    """Where ``/slack/install`` sends people; unset: ``oauth/v2/authorize`` beside
+    ``SLACK_API_URL`` (https://slack.com/oauth/v2/authorize)."""
     console_url: str = Field(default="", alias="SWITCHBOARD_CONSOLE_URL")
     """Public base URL of this server (``https://bot.example.com``); the sign-in redirect URL
     is ``{console_url}/console/auth/callback`` and the only Host/Origin the console answers."""
@@ -123,6 +136,21 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @property
+    def multi_workspace(self) -> bool:
+        """Installed through OAuth in any number of workspaces: client id and secret set
+        and no ``SLACK_BOT_TOKEN`` (a bot token keeps the single-workspace default)."""
+        return bool(
+            self.slack_client_id
+            and self.slack_client_secret.get_secret_value()
+            and not self.slack_bot_token.get_secret_value()
+        )
+
+    def authorize_url(self) -> str:
+        if self.slack_authorize_url:
+            return self.slack_authorize_url
+        return self.slack_api_url.removesuffix("/").removesuffix("/api") + "/oauth/v2/authorize"
 
     def admin_ids(self) -> frozenset[str]:
         """User IDs and ``@group`` handles, as written (``RouteAccess`` resolves the groups)."""

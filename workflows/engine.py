@@ -29,7 +29,7 @@ import structlog
 from opentelemetry import trace
 
 from connectors.secrets import scrub, scrub_data
-from workflows import audit, fanout_run, lifecycle
+from workflows import audit, fanout_run, lifecycle, ports
 from workflows.chat_waits import ChatTimeExcluded, step_deadline
 from workflows.completion import Committer, Landed, Lease, completion_for
 from workflows.ending_chat import EndingChat
@@ -109,6 +109,16 @@ class Engine:
         if run is None:
             async with self.store.read() as session:
                 run = await session.get(RunRow, job.run_id)
+        # The run's chat goes to its own workspace (a multi-workspace chat picks the token).
+        scope = ports.CHAT_WORKSPACE.set(
+            ports.ChatWorkspace(run.team_id, run.enterprise_id) if run else None
+        )
+        try:
+            return await self._execute_job(job, run)
+        finally:
+            ports.CHAT_WORKSPACE.reset(scope)
+
+    async def _execute_job(self, job: ClaimedJob, run: RunRow | None) -> ClaimedJob | None:
         if run is not None and job.kind == ENDED_JOB:
             await self._announce_end(job, run)
             return None

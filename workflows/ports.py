@@ -11,6 +11,7 @@ posting a second one.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -39,6 +40,21 @@ class ChatFile:
     filename: str
     content: bytes
     title: str
+
+
+@dataclass(frozen=True)
+class ChatWorkspace:
+    """The chat workspace (Slack: team, and Enterprise Grid org) some work belongs to."""
+
+    team_id: str | None
+    enterprise_id: str | None = None
+
+
+CHAT_WORKSPACE: ContextVar[ChatWorkspace | None] = ContextVar("chat_workspace", default=None)
+"""Whose work the current task does: set by the engine for a run's job (the run's
+workspace) and by the bot for a Slack request (the request's). A chat serving several
+workspaces posts with this one's token; ``start_run`` gives a run started without a team
+this one (a sub-workflow its parent's, a click its workspace's)."""
 
 
 class ChatError(Exception):

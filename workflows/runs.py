@@ -35,6 +35,7 @@ from workflows import audit, lifecycle, refusals, row_inserts, start_rows
 from workflows.group_commit import GroupCommit
 from workflows.ids import new_id
 from workflows.language.workflow import Workflow
+from workflows.ports import CHAT_WORKSPACE
 from workflows.request_text import capped
 from workflows.start_rows import StartRequest as StartRequest  # where callers import it
 from workflows.store import Store
@@ -108,6 +109,18 @@ def source_ids(request: StartRequest) -> dict[str, Any]:
     return {name: part[:255] for name, part in zip(given, parts, strict=True)}
 
 
+def _in_workspace(request: StartRequest) -> StartRequest:
+    """A start names its workspace, or takes the one whose work the caller is doing."""
+    current = CHAT_WORKSPACE.get()
+    if current is None or request.team_id not in (None, current.team_id):
+        return request
+    return dataclasses.replace(
+        request,
+        team_id=current.team_id,
+        enterprise_id=request.enterprise_id or current.enterprise_id,
+    )
+
+
 def _start_values(run_id: str, request: StartRequest, now: datetime) -> row_inserts.Rows:
     return start_rows.start_values(run_id, request, now, source_ids(request))
 
@@ -124,7 +137,7 @@ async def start_run(store: Store, request: StartRequest, now: datetime) -> Start
     on SQLite it is one hand-over to the driver's thread (``Store.direct_write``).
     """
     run_id = new_id()
-    request = scrubbed(request)
+    request = scrubbed(_in_workspace(request))
     starts: GroupCommit[tuple[str, StartRequest, datetime], None] = store.shared(
         "start_run",
         lambda: GroupCommit(store, lambda s, items: _insert_starts(store, s, items), urgent=True),

@@ -30,6 +30,7 @@ class StartRequest:
     user_id: str | None = None
     channel_id: str | None = None
     team_id: str | None = None
+    enterprise_id: str | None = None
     dedupe_key: str | None = None
     input: dict[str, Any] | None = None
     thread_ts: str | None = None
@@ -77,6 +78,8 @@ def start_values(run_id: str, request: StartRequest, now: datetime, source: dict
         "status": "running",
         "request_id": run_id,
         "requester": request.user_id,
+        "team_id": request.team_id,
+        "enterprise_id": request.enterprise_id,
         "channel_id": request.channel_id,
         "root_ts": request.thread_ts,
         "current_step": first_step,

@@ -83,6 +83,7 @@ class RunRow(Base):
         Index("ix_runs_workflow_newest", "workflow", "created_at", "id"),
         Index("ix_runs_status_newest", "status", "created_at", "id"),
         Index("ix_runs_requester_newest", "requester", "created_at", "id"),
+        Index("ix_runs_team_newest", "team_id", "created_at", "id"),  # migration 0012
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -90,6 +91,10 @@ class RunRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     request_id: Mapped[str | None] = mapped_column(String(32))
     requester: Mapped[str | None] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    """The Slack workspace the run belongs to (its request's); its chat uses that workspace's
+    token and only that workspace's people see it. NULL: no workspace (webhook, schedule)."""
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     root_ts: Mapped[str | None] = mapped_column(String(32))
     current_step: Mapped[str | None] = mapped_column(String(128))
@@ -388,3 +393,27 @@ class FunctionRunRow(Base):
     """``success`` | ``error`` (what we told Slack) | ``gone`` (Slack had it already)."""
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InstallationRow(Base):
+    """One Slack workspace (or Enterprise Grid org) the app is installed in: the latest
+    install's data as slack_sdk's ``Installation`` fields (``bot/installations.py``)."""
+
+    __tablename__ = "slack_installations"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    """``{enterprise_id or '-'}:{team_id or '-'}``."""
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OAuthStateRow(Base):
+    """An OAuth ``state`` handed out by ``/slack/install``, consumed once by the redirect."""
+
+    __tablename__ = "slack_oauth_states"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -34,6 +34,8 @@ from bot.console.signin import SignIn
 from bot.http_limits import BodyTooLarge, IncompleteBody, read_capped
 from bot.runtime import Runtime
 from workflows import runs
+from workflows.ports import CHAT_WORKSPACE, ChatWorkspace
+from workflows.team_scope import READ_SCOPE, TeamScope
 
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"console.js", "api.js", "views.js", "style.css"}
@@ -102,6 +104,11 @@ class Console:
                 return _error(401, "sign in first: /console/auth/login")
             if request.method == "POST" and not csrf_ok(request, session):
                 return _error(403, "missing or wrong CSRF token; reload the console")
+            # Where the console's team scope is enforced: everything this request reads or
+            # changes is of the signed-in person's workspace (workflows/team_scope.py).
+            unassigned = self.runtime.multi is None
+            READ_SCOPE.set(TeamScope(session.team_id or "-", unassigned=unassigned))
+            CHAT_WORKSPACE.set(ChatWorkspace(session.team_id) if session.team_id else None)
             return await handler(request, session)
 
         return signed_in

@@ -216,15 +216,23 @@ class WebApi:
         self.learned_base_url: str | None = None
         self.token_guards: list[TokenGuard] = []
         """Other tokens' rules (``sandbox/slack/functions.py``: Workflow Builder tokens)."""
+        self.authenticate: Callable[[str], str | None] | None = None
+        """Set by ``sandbox/slack/oauth.py`` (tokens issued by an install): token -> the error
+        code refusing it, or None. Unset: only ``bot_token`` is accepted."""
 
     def _refused(self, token: str, method: str, args: dict[str, Any]) -> str | None:
         """Slack's error for this token on this call; None: allowed. A guard says
-        ``ACCEPTED``, an error code, or None (no opinion); else only the bot token passes."""
+        ``ACCEPTED``, an error code, or None (no opinion); else installs' tokens
+        (``authenticate``) or only the bot token pass."""
         verdicts = [guard(token, method, args) for guard in self.token_guards]
         errors = [v for v in verdicts if v and v != ACCEPTED]
         if errors:
             return errors[0]
-        return None if ACCEPTED in verdicts or token == self.bot_token else "invalid_auth"
+        if ACCEPTED in verdicts:
+            return None
+        if self.authenticate is not None:
+            return self.authenticate(token)
+        return None if token == self.bot_token else "invalid_auth"
 
     @property
     def routes(self) -> list[Route]:

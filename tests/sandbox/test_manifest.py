@@ -51,6 +51,8 @@ def test_manifest_declares_what_the_bot_uses(manifest: dict[str, Any]) -> None:
         "app_mention",
         "reaction_added",
         "app_home_opened",
+        "app_uninstalled",
+        "tokens_revoked",
     }
     assert features["app_home"]["home_tab_enabled"] is True
     assert features["app_home"]["messages_tab_enabled"] is True

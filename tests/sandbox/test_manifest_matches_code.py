@@ -76,6 +76,8 @@ OTHER_TOKENS = {
 EVENT_SCOPES = {
     "app_home_opened": frozenset(),
     "app_mention": frozenset({"app_mentions:read"}),
+    "app_uninstalled": frozenset(),
+    "tokens_revoked": frozenset(),
     "message.channels": frozenset({"channels:history"}),
     "message.groups": frozenset({"groups:history"}),
     "message.im": frozenset({"im:history"}),
@@ -187,7 +189,7 @@ def test_sign_in_with_slack_is_declared() -> None:
     assert set(oauth["scopes"]["user"]) == set(SIGN_IN_SCOPES.split())
     host = "https://switchboard.example.com"
     console = ConsoleConfig("id", "secret", host, "s", 1.0, "https://slack.com/api/")
-    assert oauth["redirect_urls"] == [console.redirect_uri]
+    assert oauth["redirect_urls"][0] == console.redirect_uri
 
 
 @pytest.fixture
