@@ -106,6 +106,14 @@ def build_app(
     )
     # The request's work is its workspace's: its token, its runs (bot/team_tokens.py).
     app.use(workspace_scope(unassigned=multi is None))
+    _listen(app, deps, background, multi)
+    return app
+
+
+def _listen(
+    app: AsyncApp, deps: BotDeps, background: Background, multi: MultiWorkspace | None
+) -> None:
+    """Every Slack surface's listeners: one line a command, event, action or view."""
     installs = InstallListeners(multi)
     app.event("tokens_revoked")(installs.on_tokens_revoked)
     app.event("app_uninstalled")(installs.on_app_uninstalled)
@@ -134,4 +142,3 @@ def build_app(
     steps = FunctionStepListeners(deps, background)  # Workflow Builder (manifest functions)
     app.function("run_workflow")(steps.on_run_workflow)
     app.function("ask_for_approval")(steps.on_ask_for_approval)
-    return app

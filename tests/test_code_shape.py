@@ -23,6 +23,9 @@ ALLOWED: dict[str, str] = {
     "workflows/approvals.py:decide": SPLITTING,
     "workflows/examples/campaigns.py:validate": SPLITTING,
     "bot/runtime.py:build_runtime": SPLITTING,
+    # The schema in one module, so Base.metadata is whole wherever it is imported (migrations,
+    # the schema-vs-migrations comparison, retention's every-table checks): column lists.
+    "workflows/tables.py": "every table's columns in one place for Base.metadata",
 }
 
 
