@@ -9,7 +9,7 @@ failure and the recovery are the connector's own. Same fixtures as test_console_
 from __future__ import annotations
 
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +93,14 @@ def run_messages(console: Console) -> tuple[str, str] | None:
     return (roots[0]["text"], card) if card else None
 
 
+async def settled(
+    console: Console, found: Callable[[], tuple[str, str] | None], message: str
+) -> tuple[str, str]:
+    messages = await console.slack.wait_for(found, message=message)
+    assert messages is not None
+    return messages
+
+
 async def test_retry_a_failed_run_from_a_chosen_step(
     browser: Browser,  # noqa: F811 - the fixture imported above
     erp_console: Console,
@@ -107,7 +115,7 @@ async def test_retry_a_failed_run_from_a_chosen_step(
         found = run_messages(console)
         return found if found and "HTTP 503" in found[1] else None
 
-    root, card = await console.slack.wait_for(failed, message="Slack did not say it failed")
+    root, card = await settled(console, failed, "Slack did not say the run failed")
     assert root.startswith("Failed at step book")
     assert "\nbook: [erp] POST /invoices: HTTP 503" in card
     erp.up = True
@@ -135,7 +143,7 @@ async def test_retry_a_failed_run_from_a_chosen_step(
         found = run_messages(console)
         return found if found and found[0].startswith("Done") and "Done" in found[1] else None
 
-    root, card = await console.slack.wait_for(finished, message="Slack's card did not finish")
+    root, card = await settled(console, finished, "Slack's card did not say done")
     assert "\nbook: POST erp/invoices → 201\ndone: set booked = True" in card
     assert errors == []
     await page.close()
