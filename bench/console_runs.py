@@ -2,6 +2,7 @@
 
     python -m bench.console_runs                          # 1,000,000 runs, SQLite and PostgreSQL
     python -m bench.console_runs --runs 100000 --backend sqlite
+    python -m bench.console_runs --backend postgres --explain   # + the non-admin list's plan
 
 Per backend, a fresh migrated database (as bench/engine_throughput.py makes them) is
 filled with ``--runs`` finished or waiting runs of five workflows and twenty requesters,
