@@ -2,6 +2,7 @@
 
     python -m bench.console_runs                          # 1,000,000 runs, SQLite and PostgreSQL
     python -m bench.console_runs --runs 100000 --backend sqlite
+    python -m bench.console_runs --backend postgres --explain   # + the non-admin list's plan
 
 Per backend, a fresh migrated database (as bench/engine_throughput.py makes them) is
 filled with ``--runs`` finished or waiting runs of five workflows and twenty requesters,
@@ -37,7 +38,7 @@ from sqlalchemy import insert, text
 
 from bench.engine_throughput import database, percentile
 from bot.console.run_view import read_run
-from bot.console.runs_list import RunQuery, list_runs
+from bot.console.runs_list import RunQuery, list_runs, list_statement
 from workflows import migrate
 from workflows.store import Store
 from workflows.tables import AuditRow, DecisionRow, GateRow, JobRow, RequestRow, RunRow
@@ -207,6 +208,15 @@ async def measure(store: Store, runs: int, samples: int) -> dict[str, float]:
     return figures
 
 
+async def explain_own_list(store: Store) -> None:
+    """PostgreSQL's plan of a non-admin's first page, as EXPLAIN (ANALYZE, BUFFERS) says."""
+    statement = list_statement(RunQuery.parse({}), USERS[3], False, store.engine.dialect.name)
+    sql = str(statement.compile(store.engine, compile_kwargs={"literal_binds": True}))
+    async with store.read() as session:
+        plan = await session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}"))
+        print("\n".join(f"  {line}" for (line,) in plan.all()), flush=True)
+
+
 async def one_backend(backend: str, args: argparse.Namespace) -> dict[str, float]:
     async with database(backend) as (url, schema):
         store = Store(url, schema=schema)
@@ -218,6 +228,8 @@ async def one_backend(backend: str, args: argparse.Namespace) -> dict[str, float
             figures = await measure(store, args.runs, args.samples)
             for name, p95 in figures.items():
                 print(f"{backend}: {name}: p95 {p95:.1f} ms", flush=True)
+            if args.explain and store.engine.dialect.name == "postgresql":
+                await explain_own_list(store)
             return figures
         finally:
             await store.dispose()
@@ -229,6 +241,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--chunk", type=int, default=5000)
+    parser.add_argument(
+        "--explain", action="store_true", help="PostgreSQL: print the non-admin list's plan"
+    )
     args = parser.parse_args(argv)
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     results = {backend: asyncio.run(one_backend(backend, args)) for backend in backends}

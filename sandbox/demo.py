@@ -161,7 +161,8 @@ class Demo:
         )
         secret = settings.slack_client_secret.get_secret_value()
         self.emulator.oidc.register(settings.slack_client_id, secret)  # the console's sign-in
-        self.page = SandboxPage(self.emulator, personas=PERSONAS)
+        # The page links to the console, which signs in as the person the page acts as.
+        self.page = SandboxPage(self.emulator, personas=PERSONAS, console="/console/auth/login")
         # --- stand-ins hook: the bundled examples' ERP/CRM/ads/IAM/tickets/GRC + SMTP sink,
         # served under /standins; their URLs and tokens are the bot's connection variables.
         self.standins = Standins.beside(settings.database_url, f"{base_url}/standins")

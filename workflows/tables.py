@@ -216,7 +216,17 @@ class GateRow(Base):
     """An approval gate: one per (run, approve step); its outcome is written exactly once."""
 
     __tablename__ = "approval_gates"
-    __table_args__ = (UniqueConstraint("run_id", "step_id"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "step_id"),
+        # A non-admin's console list: the gates naming them (migration 0012; GIN on
+        # PostgreSQL, a plain index SQLite does not use, kept so both schemas match).
+        Index(
+            "ix_approval_gates_approvers",
+            "approvers",
+            postgresql_using="gin",
+            postgresql_ops={"approvers": "jsonb_path_ops"},
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(32), index=True)

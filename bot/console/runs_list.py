@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, or_, select, tuple_, union
+from sqlalchemy import String, cast, literal, or_, select, tuple_, type_coerce, union
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import Select
 
 from workflows.store import Store
@@ -93,8 +95,13 @@ def decode_cursor(value: str) -> tuple[datetime, str] | None:
     return when, run_id
 
 
-def _asked(viewer: str) -> Any:
-    """Ids of runs whose gates name ``viewer`` among the approvers (the list as JSON text)."""
+def _asked(viewer: str, dialect: str) -> Any:
+    """Ids of runs whose gates name ``viewer`` among the approvers. PostgreSQL: JSONB
+    containment, served by the GIN index of migration 0012 (a LIKE over the list as text
+    scanned every gate: 53 ms of 160 at a million runs); SQLite: the list as JSON text."""
+    if dialect == "postgresql":
+        wanted = cast(literal(json.dumps([viewer]), String), JSONB)
+        return select(GateRow.run_id).where(type_coerce(GateRow.approvers, JSONB).contains(wanted))
     pattern = f'%"{_like_safe(viewer)}"%'
     return select(GateRow.run_id).where(cast(GateRow.approvers, String).like(pattern))
 
@@ -134,7 +141,7 @@ def _filtered(query: RunQuery) -> Select[Any]:
     return statement
 
 
-def _statement(query: RunQuery, viewer: str, admin: bool) -> Select[Any]:
+def list_statement(query: RunQuery, viewer: str, admin: bool, dialect: str) -> Select[Any]:
     """Admins: one index range scan. Others: the union of two, each newest first and cut to
     a page: the runs they requested (``ix_runs_requester_newest``) and the runs whose gates
     name them (an ``OR`` of the two would walk the newest runs probing each)."""
@@ -143,14 +150,17 @@ def _statement(query: RunQuery, viewer: str, admin: bool) -> Select[Any]:
     if admin:
         return _filtered(query).order_by(*newest).limit(page)
     own = _filtered(query).where(RunRow.requester == viewer).order_by(*newest).limit(page)
-    asked = _filtered(query).where(RunRow.id.in_(_asked(viewer))).order_by(*newest).limit(page)
+    asked = (
+        _filtered(query).where(RunRow.id.in_(_asked(viewer, dialect))).order_by(*newest).limit(page)
+    )
     both = union(select(own.subquery()), select(asked.subquery())).subquery()
     return select(both).order_by(both.c.created_at.desc(), both.c.id.desc()).limit(page)
 
 
 async def list_runs(store: Store, query: RunQuery, viewer: str, admin: bool) -> dict[str, Any]:
     async with store.read() as session:
-        rows = (await session.execute(_statement(query, viewer, admin))).all()
+        statement = list_statement(query, viewer, admin, store.engine.dialect.name)
+        rows = (await session.execute(statement)).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     runs = [

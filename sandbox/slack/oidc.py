@@ -2,7 +2,9 @@
 
 - ``GET /openid/connect/authorize`` (``client_id``, ``scope`` with ``openid``,
   ``response_type=code``, ``redirect_uri``, ``state``, ``nonce``): Slack's consent page.
-  Here it lists the workspace's people, since the emulator has no browser session;
+  Slack asks the person signed in to Slack in this browser; here that is the person the
+  sandbox page acts as (its ``SESSION_COOKIE``, set by ``/sandbox/state``), and only they
+  are offered. Without it (no page in this browser) it lists the workspace's people;
   ``login_hint`` (a user id or name) puts that person first.
 - ``POST /openid/connect/authorize``: the person chose; a one-use code (10 minutes) is
   sent back to ``redirect_uri`` with the ``state``.
@@ -40,6 +42,8 @@ CODE_TTL_SECONDS = 600
 ISSUER = "https://slack.com"
 PAGE_CSP = "default-src 'none'; form-action 'self' http: https:; frame-ancestors 'none'"
 """form-action covers the redirect to the app's redirect_uri, so it allows http(s)."""
+SESSION_COOKIE = "sandbox_acting_user"
+"""The browser's Slack session in the emulator: the user id the sandbox page acts as."""
 AUTH_PARAMS = ("client_id", "scope", "response_type", "redirect_uri", "state", "nonce")
 
 
@@ -89,7 +93,8 @@ class OpenIDProvider:
             return HTMLResponse(f"<p>{html.escape(problem)}</p>", 400, headers=_page_headers())
         chosen = self.ws.find_user(params.get("user", "")) if request.method == "POST" else None
         if chosen is None or chosen.is_bot:
-            return HTMLResponse(self._chooser(params), headers=_page_headers())
+            signed_in = self.ws.find_user(request.cookies.get(SESSION_COOKIE, ""))
+            return HTMLResponse(self._chooser(params, signed_in), headers=_page_headers())
         code = secrets.token_urlsafe(24)
         self._codes[code] = Grant(
             params["client_id"], params["redirect_uri"], chosen.id, params["nonce"], time.time()
@@ -111,10 +116,12 @@ class OpenIDProvider:
             return "nonce is required"
         return None
 
-    def _chooser(self, params: dict[str, str]) -> str:
+    def _chooser(self, params: dict[str, str], signed_in: User | None) -> str:
         people = [u for u in self.ws.users.values() if not u.is_bot]
         hint = self.ws.find_user(params.get("login_hint", ""))
-        if hint is not None and hint in people:
+        if signed_in is not None and signed_in in people:
+            people = [signed_in]  # Slack asks the person signed in to this browser
+        elif hint is not None and hint in people:
             people.remove(hint)
             people.insert(0, hint)
         hidden = "".join(

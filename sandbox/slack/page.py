@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .delivery import DeliveryResult
 from .emulator import SlackEmulator
 from .live import ChangeFeed, DevLog
+from .oidc import SESSION_COOKIE
 from .snapshot import snapshot
 from .state import JSON
 
@@ -154,8 +155,11 @@ class SandboxPage:
         personas: Mapping[str, str] | None = None,
         walkthrough: Sequence[Tip] = (),
         shortcuts: Sequence[tuple[str, str]] = DEFAULT_SHORTCUTS,
+        console: str | None = None,
     ) -> None:
         self.emulator = emulator
+        self.console = console
+        """Where the bot's console signs in (the demo's ``/console/auth/login``): a link."""
         self.personas = dict(personas or {})
         self.walkthrough = tuple(walkthrough)
         self.shortcuts = tuple(shortcuts)
@@ -218,7 +222,12 @@ class SandboxPage:
         body["version"] = self.feed.version
         body["walkthrough"] = [asdict(tip) for tip in self.walkthrough]
         body["shortcuts"] = [{"callback_id": c, "name": n} for c, n in self.shortcuts]
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        body["console"] = self.console
+        response = JSONResponse(body, headers={"Cache-Control": "no-store"})
+        # This browser is now "signed in to Slack" as the acting user: Sign in with Slack
+        # (the demo's console) asks them (sandbox/slack/oidc.py).
+        response.set_cookie(SESSION_COOKIE, body["me"]["id"], httponly=True, samesite="lax")
+        return response
 
     def _default_user(self) -> str:
         if self.walkthrough:

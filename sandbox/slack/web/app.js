@@ -154,6 +154,7 @@ function render() {
     groups: new Map(s.usergroups.map((g) => [g.id, g])),
   };
   $("team-name").textContent = s.team.name;
+  renderConsoleLink(s.console);
   renderUsers();
   renderNav();
   renderGuide();
@@ -161,6 +162,16 @@ function render() {
   renderThread();
   modals.render(s.modal);
   saveLocation();
+}
+
+// The bot's console (the demo's): it signs in with Slack as the person acting here.
+function renderConsoleLink(url) {
+  const link = $("console-link");
+  link.hidden = !url;
+  if (url) {
+    link.href = url;
+    link.title = `Open the operator console, signed in as @${ui.user}`;
+  }
 }
 
 function renderUsers() {
