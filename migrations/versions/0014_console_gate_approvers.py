@@ -1,7 +1,7 @@
 """console: a non-admin's runs list finds the gates naming them through an index
 
-Revision ID: 0012_console_gate_approvers
-Revises: 0011_console_indexes
+Revision ID: 0014_console_gate_approvers
+Revises: 0013_oauth_installations
 
 A non-admin's list is the union of the runs they requested and the runs whose approval
 gates name them among the approvers. On PostgreSQL the second path was a LIKE over each
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0012_console_gate_approvers"
-down_revision = "0011_console_indexes"
+revision = "0014_console_gate_approvers"
+down_revision = "0013_oauth_installations"
 branch_labels = None
 depends_on = None
 
