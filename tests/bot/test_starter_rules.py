@@ -1,13 +1,12 @@
 """``#channel`` in allowed_starters means its members; ``in:`` means where a run may start.
 
-Driven through the emulator and the real bot; ``switchboard check`` runs as a subprocess.
+Driven through the emulator and the real bot; ``switchboard check`` runs through the CLI's
+entry point in-process (tests/support/cli.py).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,11 +15,11 @@ from sqlalchemy import func, select
 
 from sandbox.slack import WorkspaceSeed
 from sandbox.slack.seeds import ChannelSeed
+from tests.support.cli import Ran, switchboard
 from tests.support.harness import Harness, running_bot
 from tests.support.stores import Database
 from workflows.tables import RunRow
 
-SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 MEMBERS = """
 name: payout
 triggers: [{command: payout}]
@@ -85,21 +84,13 @@ async def test_in_limits_where_a_workflow_starts(harness: Harness) -> None:
     assert await run_count(harness) == 1
 
 
-def check(folder: Path) -> subprocess.CompletedProcess[str]:
+def check(folder: Path) -> Ran:
     env = {
         **os.environ,
         "SWITCHBOARD_WORKFLOWS": str(folder),
         "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/unused.db",
     }
-    return subprocess.run(
-        [str(SWITCHBOARD), "check", str(folder)],
-        env=env,
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return switchboard(["check", str(folder)], cwd=folder, env=env)
 
 
 def test_check_warns_about_a_channel_in_allowed_starters(tmp_path: Path) -> None:

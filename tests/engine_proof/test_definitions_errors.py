@@ -2,8 +2,9 @@
 
 Each bad file sits beside a good one: the good one always loads. ``switchboard
 check`` (the real command, as a subprocess) prints ``file:line: field: message``
-and exits 1; ``switchboard schema`` is a JSON Schema that accepts a good
-definition and rejects a bad one. And the Alembic migrations build exactly the
+and exits 1 (and, in-process through the CLI's entry point, 0 on a clean folder);
+``switchboard schema`` is a JSON Schema that accepts a good definition and rejects
+a bad one. And the Alembic migrations build exactly the
 schema ``workflows/tables.py`` declares, on both backends.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from bot.settings import BUNDLED_TEMPLATES
-from tests.engine_proof.support import SWITCHBOARD
+from tests.support.cli import Ran, switchboard, switchboard_process
 from tests.support.stores import Database
 from workflows.loader import CheckContext, load_folder
 from workflows.tables import Base
@@ -189,21 +189,20 @@ def test_all_bad_files_together_still_load_the_good_one(tmp_path: Path) -> None:
     assert where == sorted((name, line) for name, (_s, line, _f, _m) in BAD.items())
 
 
-def _cli(*args: str, folder: Path) -> subprocess.CompletedProcess[str]:
-    env = {
+def _env(folder: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "SWITCHBOARD_WORKFLOWS": str(folder),
         "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/unused.db",
     }
-    return subprocess.run(
-        [str(SWITCHBOARD), *args],
-        env=env,
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+
+
+def _cli(*args: str, folder: Path) -> Ran:
+    return switchboard(list(args), cwd=folder, env=_env(folder))
+
+
+def _executable(*args: str, folder: Path) -> Ran:
+    return switchboard_process(list(args), cwd=folder, env=_env(folder))
 
 
 @pytest.mark.slow
@@ -214,7 +213,7 @@ def test_switchboard_check_exits_1_and_prints_file_line_field_message(tmp_path: 
     (tmp_path / "connections.yaml").write_text(
         "connections:\n  erp: {type: http, base_url: 'https://erp.example.com'}\n"
     )
-    result = _cli("check", folder=tmp_path)
+    result = _executable("check", folder=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for name, (_source, line, field, fragment) in BAD.items():

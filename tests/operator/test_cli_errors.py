@@ -1,25 +1,28 @@
 """Issue 18 item 6: commands against a missing or unmigrated database, or without Slack
 credentials, fail at once in one line that names the fix, and create nothing.
 
-Every case runs the real ``switchboard`` executable in an empty directory with a clean
-environment (no ``.env``, no ``DATABASE_URL``): what an operator sees on a fresh clone.
+Every case runs ``switchboard`` in an empty directory with a clean environment (no
+``.env``, no ``DATABASE_URL``): what an operator sees on a fresh clone. Most run through
+the CLI's entry point in-process (tests/support/cli.py); a few of each kind run the real
+executable, so a fresh process is seen to fail the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
-import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from tests.support.cli import Ran, switchboard_process
+from tests.support.cli import switchboard as switchboard_in_process
 from tests.support.stores import PG_URL, pg_available
 
-SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 NOT_READY = 3  # distinct from 1 ("audit trail tampered") and 2 (a bad setting)
 TOKENS = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "test-signing-secret"}
 
@@ -47,29 +50,32 @@ def clean_env(**extra: str) -> dict[str, str]:
     return keep | extra
 
 
-def switchboard(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SWITCHBOARD), *args],
-        cwd=cwd,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+Runner = Callable[..., Ran]
 
 
-def one_line(result: subprocess.CompletedProcess[str]) -> str:
+def switchboard(cwd: Path, *args: str, **env: str) -> Ran:
+    return switchboard_in_process(list(args), cwd=cwd, env=clean_env(**env))
+
+
+def executable(cwd: Path, *args: str, **env: str) -> Ran:
+    return switchboard_process(list(args), cwd=cwd, env=clean_env(**env))
+
+
+def one_line(result: Ran) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
 
 
-@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize(
+    ("command", "run"),
+    [(command, switchboard) for command in DATABASE_COMMANDS] + [(["stats"], executable)],
+    ids=[" ".join(c) for c in DATABASE_COMMANDS] + ["stats-executable"],
+)
 def test_a_missing_database_is_one_line_with_the_fix_and_no_file(
-    tmp_path: Path, command: list[str]
+    tmp_path: Path, command: list[str], run: Runner
 ) -> None:
-    result = switchboard(tmp_path, *command, **TOKENS)
+    result = run(tmp_path, *command, **TOKENS)
     line = one_line(result)
     assert result.returncode == NOT_READY, result.stderr
     assert "switchboard db upgrade" in line and "does not exist" in line
@@ -97,7 +103,7 @@ async def test_an_unmigrated_postgres_schema_is_one_line(tmp_path: Path) -> None
         await conn.execute(f'CREATE SCHEMA "{schema}"')
         env = {"DATABASE_URL": PG_URL, "SWITCHBOARD_DB_SCHEMA": schema}
         for command in (["stats"], ["audit", "verify"]):
-            result = switchboard(tmp_path, *command, **env)
+            result = await asyncio.to_thread(switchboard, tmp_path, *command, **env)
             assert result.returncode == NOT_READY, result.stderr
             assert "not migrated" in one_line(result)
         tables = await conn.fetchval(
@@ -123,19 +129,25 @@ def test_a_migrated_database_still_works(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("command", "env", "setting"),
+    ("command", "env", "setting", "run"),
     [
-        (["serve", "--port", "0"], {}, "SLACK_BOT_TOKEN"),
-        (["serve", "--port", "0"], {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
-        (["worker"], {}, "SLACK_BOT_TOKEN"),
+        (["serve", "--port", "0"], {}, "SLACK_BOT_TOKEN", switchboard),
+        (
+            ["serve", "--port", "0"],
+            {"SLACK_BOT_TOKEN": "xoxb-1"},
+            "SLACK_SIGNING_SECRET",
+            switchboard,
+        ),
+        (["worker"], {}, "SLACK_BOT_TOKEN", switchboard),
+        (["serve", "--port", "0"], {}, "SLACK_BOT_TOKEN", executable),
     ],
-    ids=["serve-token", "serve-signing-secret", "worker-token"],
+    ids=["serve-token", "serve-signing-secret", "worker-token", "serve-token-executable"],
 )
 def test_long_running_modes_stop_at_once_naming_the_missing_setting(
-    tmp_path: Path, command: list[str], env: dict[str, str], setting: str
+    tmp_path: Path, command: list[str], env: dict[str, str], setting: str, run: Runner
 ) -> None:
     started = time.monotonic()
-    result = switchboard(tmp_path, *command, **env)
+    result = run(tmp_path, *command, **env)
     assert time.monotonic() - started < 15, "no retrying slack.com first"
     assert result.returncode == 2, result.stderr
     assert setting in one_line(result)

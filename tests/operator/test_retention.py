@@ -3,7 +3,8 @@
 Finished runs older than their cut-off lose their texts from every table while the audit
 trail keeps its digests and still verifies; recent and still-waiting runs are untouched;
 ``--dry-run`` changes nothing; ``forget --user`` removes one person's texts only. The
-commands run as the real executable against the test database, on SQLite and PostgreSQL.
+commands run through the CLI's entry point in-process (one test runs the real executable)
+against the test database, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
+from tests.support.cli import Ran, switchboard, switchboard_process
 from tests.support.clock import ManualClock
 from tests.support.engines import drain, make_engine, start, workflow
 from tests.support.stores import Database
@@ -26,7 +26,6 @@ from workflows.scheduler import Scheduler
 from workflows.store import Store
 from workflows.tables import AuditRow, Base, ExampleRow
 
-SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 NOW = datetime.now(UTC)
 
 KEEP = """\
@@ -70,17 +69,18 @@ def definitions() -> dict[str, Workflow]:
     return {wf.name: wf for wf in map(workflow, (KEEP, BRIEF, HOLD, BROKEN))}
 
 
-def cli(database: Database, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **database.env(), "SWITCHBOARD_WORKFLOWS": str(tmp_path / "workflows")}
-    return subprocess.run(
-        [str(SWITCHBOARD), *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def _env(database: Database, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, **database.env(), "SWITCHBOARD_WORKFLOWS": str(tmp_path / "workflows")}
+
+
+async def cli(database: Database, tmp_path: Path, *args: str) -> Ran:
+    env = _env(database, tmp_path)
+    return await asyncio.to_thread(switchboard, list(args), cwd=tmp_path, env=env)
+
+
+async def cli_process(database: Database, tmp_path: Path, *args: str) -> Ran:
+    env = _env(database, tmp_path)
+    return await asyncio.to_thread(switchboard_process, list(args), cwd=tmp_path, env=env)
 
 
 async def run_at(
@@ -131,15 +131,15 @@ async def test_purge_removes_old_texts_from_every_table_and_the_trail_still_veri
         recent = await run_at(store, NOW - timedelta(days=1), "keep", ["recent-0", "recent-1"])
         await add_examples(store, recent, "recent-example")
         await run_at(store, old, "hold", ["waiting-0", "waiting-1"])
-        assert cli(database, tmp_path, "audit", "verify").returncode == 0
+        assert (await cli(database, tmp_path, "audit", "verify")).returncode == 0
 
         before = await every_row(store)
-        dry = cli(database, tmp_path, "purge", "--older-than", "90d", "--dry-run")
+        dry = await cli(database, tmp_path, "purge", "--older-than", "90d", "--dry-run")
         assert dry.returncode == 0, dry.stderr
         assert "would purge 100 runs" in dry.stdout
         assert await every_row(store) == before, "a dry run changes nothing"
 
-        done = cli(database, tmp_path, "purge", "--older-than", "90d")
+        done = await cli(database, tmp_path, "purge", "--older-than", "90d")
         assert done.returncode == 0, done.stderr
         assert "purged 100 runs" in done.stdout
         after = await every_row(store)
@@ -148,7 +148,7 @@ async def test_purge_removes_old_texts_from_every_table_and_the_trail_still_veri
             assert kept in after, kept
         assert f"[purged {NOW.date().isoformat()}]" in after
 
-        verified = cli(database, tmp_path, "audit", "verify")
+        verified = await cli(database, tmp_path, "audit", "verify")
         assert verified.returncode == 0, verified.stderr
         async with store.read() as session:
             purges = (
@@ -157,7 +157,7 @@ async def test_purge_removes_old_texts_from_every_table_and_the_trail_still_veri
         assert len(purges) == 1 and purges[0].detail["runs"] == 100
         assert purges[0].actor.startswith("cli:")
 
-        again = cli(database, tmp_path, "purge", "--older-than", "90d")
+        again = await cli(database, tmp_path, "purge", "--older-than", "90d")
         assert again.returncode == 0 and "nothing to purge" in again.stdout
     finally:
         await store.dispose()
@@ -172,7 +172,7 @@ async def test_a_workflows_retention_wins_over_the_default(
         when = NOW - timedelta(days=60)
         await run_at(store, when, "brief", ["brief-text"])
         await run_at(store, when, "keep", ["keep-text"])
-        result = cli(database, tmp_path, "purge", "--older-than", "90d")
+        result = await cli_process(database, tmp_path, "purge", "--older-than", "90d")
         assert result.returncode == 0 and "purged 1 runs" in result.stdout, result.stderr
         after = await every_row(store)
         assert "brief-text" not in after and "keep-text" in after
@@ -186,7 +186,7 @@ async def test_bad_purge_arguments_change_nothing(database: Database, tmp_path: 
     try:
         await run_at(store, NOW - timedelta(days=200), "keep", ["still-here"])
         for args in (["--older-than", "soon"], ["--older-than", "0d"], ["--older-than", "-5d"]):
-            result = cli(database, tmp_path, "purge", *args)
+            result = await cli(database, tmp_path, "purge", *args)
             assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
         assert "still-here" in await every_row(store)
     finally:
@@ -203,7 +203,7 @@ async def test_forget_removes_one_users_texts_only(database: Database, tmp_path:
         await run_at(store, when, "keep", ["bob-text ask <@U0ALICE>"], "U0BOB")
         await run_at(store, when, "hold", ["alice-waiting"], "U0ALICE")
 
-        result = cli(database, tmp_path, "forget", "--user", "U0ALICE")
+        result = await cli(database, tmp_path, "forget", "--user", "U0ALICE")
         assert result.returncode == 0, result.stderr
         assert "2 request texts" in result.stdout
         assert "audit records" in result.stdout and mine[0] in result.stdout
@@ -212,9 +212,9 @@ async def test_forget_removes_one_users_texts_only(database: Database, tmp_path:
         assert "alice-text" not in after and "alice-example" not in after
         assert "bob-text ask <@[forgotten]>" in after
         assert "alice-waiting" in after, "an active run is kept (and reported)"
-        assert cli(database, tmp_path, "audit", "verify").returncode == 0
+        assert (await cli(database, tmp_path, "audit", "verify")).returncode == 0
 
-        bad = cli(database, tmp_path, "forget", "--user", "alice; drop")
+        bad = await cli(database, tmp_path, "forget", "--user", "alice; drop")
         assert bad.returncode == 2 and "user id" in bad.stderr
     finally:
         await store.dispose()

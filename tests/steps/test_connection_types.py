@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.steps.support import write_folder
+from tests.support.cli import switchboard
 from tests.support.harness import running_bot
 from tests.support.stores import Database
 
-SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 CONNECTIONS = """\
 connections:
   crm: {type: http, base_url: "http://127.0.0.1:9/crm"}
@@ -51,16 +50,10 @@ async def test_check_names_each_step_whose_connection_has_the_wrong_type(tmp_pat
         tmp_path / "wf",
         {"connections.yaml": CONNECTIONS, "wrong.yaml": WRONG, "right.yaml": RIGHT},
     )
-    proc = await asyncio.create_subprocess_exec(
-        str(SWITCHBOARD),
-        "check",
-        str(folder),
-        env={**os.environ, "SWITCHBOARD_WORKFLOWS": str(folder)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out = (await proc.communicate())[0].decode()
-    assert proc.returncode != 0, out
+    env = {**os.environ, "SWITCHBOARD_WORKFLOWS": str(folder)}
+    ran = await asyncio.to_thread(switchboard, ["check", str(folder)], cwd=Path.cwd(), env=env)
+    out = ran.stdout + ran.stderr
+    assert ran.returncode != 0, out
     wrong = str(folder / "wrong.yaml")
     assert f"{wrong}:6: steps[0].email.connection: connection 'crm' is http, not email" in out
     assert (
