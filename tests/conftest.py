@@ -36,6 +36,19 @@ async def database(
 
 
 @pytest.fixture
+async def pg_database() -> AsyncIterator[Database]:
+    """PostgreSQL only (what only PostgreSQL has: replicas on one database, its indexes);
+    fails when SWITCHBOARD_REQUIRE_PG is set and PostgreSQL is not there."""
+    reason = await pg_available()
+    if reason and os.environ.get("SWITCHBOARD_REQUIRE_PG"):
+        pytest.fail(f"PostgreSQL is required here: {reason}")
+    if reason:
+        pytest.skip(reason)
+    async with postgres_database() as db:
+        yield db
+
+
+@pytest.fixture
 async def store(database: Database) -> AsyncIterator[Store]:
     """A store on ``database`` (so on both backends), disposed after the test."""
     store = database.store()

@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from bot.console.runs_list import RunQuery, list_statement
+from tests.support.stores import Database
 from workflows.runs import StartRequest, start_run
-from workflows.store import Store
 
 from .harness import Console
 
@@ -82,16 +81,18 @@ async def test_pages_filters_and_search(console: Console) -> None:
 
 
 async def test_a_non_admins_gate_path_uses_the_approvers_index_on_postgresql(
-    store: Store,
+    pg_database: Database,
 ) -> None:
     """The runs whose gates name the viewer: JSONB containment over the GIN index of
     migration 0012 (a LIKE over the approvers as text scanned every gate). With sequential
     scans priced out, the plan must reach the gates through that index."""
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("the GIN index is PostgreSQL's; SQLite matches the approvers as text")
+    store = pg_database.store()  # the GIN index is PostgreSQL's; SQLite matches text
     statement = list_statement(RunQuery.parse({}), "U0SB000002", False, "postgresql")
     sql = str(statement.compile(store.engine, compile_kwargs={"literal_binds": True}))
-    async with store.transaction() as session:
-        await session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(row[0] for row in await session.execute(text(f"EXPLAIN {sql}")))
+    try:
+        async with store.transaction() as session:
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(row[0] for row in await session.execute(text(f"EXPLAIN {sql}")))
+    finally:
+        await store.dispose()
     assert "ix_approval_gates_approvers" in plan, plan

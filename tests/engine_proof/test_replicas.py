@@ -24,7 +24,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +42,7 @@ from tests.support.balancer import RoundRobinBalancer
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.support.replicas import ServeReplicas
 from tests.support.servers import serve_asgi
-from tests.support.stores import Database, pg_available, postgres_database
+from tests.support.stores import Database
 from workflows import audit
 from workflows.store import Store
 from workflows.tables import GateRow, JobRow, RequestRow, RunRow
@@ -109,18 +109,6 @@ steps:
     set: {ticked: true}
 """,
 }
-
-
-@pytest.fixture
-async def pg_database() -> AsyncIterator[Database]:
-    """PostgreSQL only (replicas share one database); fails when SWITCHBOARD_REQUIRE_PG is set."""
-    reason = await pg_available()
-    if reason and os.environ.get("SWITCHBOARD_REQUIRE_PG"):
-        pytest.fail(f"PostgreSQL is required here: {reason}")
-    if reason:
-        pytest.skip(reason)
-    async with postgres_database() as database:
-        yield database
 
 
 @dataclass
