@@ -19,6 +19,7 @@ from bot.background import Background
 from bot.deps import BotDeps
 from bot.listeners.forms import form_view, metadata_of, read_state
 from bot.listeners.home import HomeTab
+from bot.listeners.replies import Replies, in_app_home, tell
 from workflows import form_values
 from workflows.approval_policy import APPROVE, REJECT, approve_fields_of, reason_needed
 from workflows.approvals import decide, finished_note, load_gate
@@ -35,6 +36,7 @@ class ApprovalListeners:
         self.deps = deps
         self.background = background
         self.home = home
+        self.replies = Replies(background, home)
 
     async def on_click(
         self,
@@ -79,10 +81,8 @@ class ApprovalListeners:
             now=self.deps.clock.now(),
         )
         self.deps.wakeup.set()
-        if body.get("container", {}).get("type") == "view":  # clicked in App Home
-            self.home.refresh(client, user)
-        elif result.status != "resolved":
-            self.background.spawn(_tell(respond, result.message), "approval-ephemeral")
+        if result.status != "resolved" or in_app_home(body):  # App Home shows it decided
+            self.replies.answer(body, client, respond, result.message, name="approval-ephemeral")
 
     async def on_reject_submit(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
@@ -124,7 +124,7 @@ class ApprovalListeners:
         # Checked before the modal opens, so a requester is told at once and gets no modal.
         ended = await finished_note(self.deps.store, gate_id)
         if ended is not None:
-            self.background.spawn(_tell(respond, ended), "approval-ephemeral")
+            self.replies.say(respond, ended, name="approval-ephemeral")
             return
         refused = await may_delegate(
             self.deps.store,
@@ -134,7 +134,7 @@ class ApprovalListeners:
             now=self.deps.clock.now(),
         )
         if refused is not None:
-            self.background.spawn(_tell(respond, refused.message), "approval-ephemeral")
+            self.replies.say(respond, refused.message, name="approval-ephemeral")
             return
         self.background.spawn(
             self._open_modal(client, body, gate_id, respond, "approval_delegate_modal"),
@@ -194,7 +194,7 @@ class ApprovalListeners:
     ) -> None:
         gate = await load_gate(self.deps.store, gate_id)
         if gate is None or gate.status != "open":
-            await _tell(respond, "This request has already been decided.")
+            await tell(respond, "This request has already been decided.")
             return
         view = self.deps.renderer.render_view(template, {"gate_id": gate_id})
         await client.views_open(trigger_id=body["trigger_id"], view=view)
@@ -210,11 +210,11 @@ class ApprovalListeners:
     ) -> None:
         ended = await finished_note(self.deps.store, gate_id)
         if ended is not None:
-            await _tell(respond, ended)
+            await tell(respond, ended)
             return
         gate = await load_gate(self.deps.store, gate_id)
         if gate is None or gate.status != "open":
-            await _tell(respond, "This request has already been decided.")
+            await tell(respond, "This request has already been decided.")
             return
         custom = outcome != REJECT
         view = self.deps.renderer.render_view(
@@ -238,7 +238,7 @@ class ApprovalListeners:
         ended = await finished_note(self.deps.store, gate_id)
         gate = await load_gate(self.deps.store, gate_id)
         if ended is not None or gate is None or gate.status != "open":
-            await _tell(respond, ended or "This request has already been decided.")
+            await tell(respond, ended or "This request has already been decided.")
             return
         view = form_view(
             self.deps.renderer,
@@ -276,7 +276,3 @@ class ApprovalListeners:
         await ack()
         self.deps.wakeup.set()
         self.home.refresh(client, user)
-
-
-async def _tell(respond: AsyncRespond, text: str) -> None:
-    await respond(text=text, response_type="ephemeral", replace_original=False)

@@ -19,6 +19,7 @@ from bot.background import Background
 from bot.deps import BotDeps
 from bot.listeners.forms import form_view, metadata_of, read_state
 from bot.listeners.home import HomeTab
+from bot.listeners.replies import Replies
 from workflows import asks, form_values
 from workflows.language.steps.ask import AskStep
 
@@ -31,6 +32,7 @@ class AskListeners:
         self.deps = deps
         self.background = background
         self.home = home
+        self.replies = Replies(background, home)
 
     async def on_click(
         self,
@@ -44,11 +46,8 @@ class AskListeners:
         gate_id, user = str(action.get("value", "")), str(body["user"]["id"])
         step, refused = await asks.may_answer(self.deps.store, self.deps.workflows, gate_id, user)
         if refused is not None or step is None or not body.get("trigger_id"):
-            if body.get("container", {}).get("type") == "view":  # App Home has no thread
-                self.home.refresh(client, user)  # to answer in: show it as it is now
-                return
             text = refused or "This question can't be answered here."
-            self.background.spawn(_tell(respond, text), "ask-ephemeral")
+            self.replies.answer(body, client, respond, text, name="ask-ephemeral")
             return
         view = self._view(step, gate_id)
         self.background.spawn(
@@ -96,7 +95,3 @@ class AskListeners:
         await ack()
         self.deps.wakeup.set()
         self.home.refresh(client, user)
-
-
-async def _tell(respond: AsyncRespond, text: str) -> None:
-    await respond(text=text, response_type="ephemeral", replace_original=False)

@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.deps import BotDeps
+from bot.listeners.replies import Replies
 from bot.replay import SeenRequests, command_key
 from bot.route_access import REFUSAL
 from workflows import routing
@@ -40,6 +41,7 @@ class RoutingListeners:
     def __init__(self, deps: BotDeps, background: Background) -> None:
         self.deps = deps
         self.background = background
+        self.replies = Replies(background)  # routing cards are not in App Home
         self.seen = SeenRequests()
 
     async def on_click(
@@ -117,10 +119,7 @@ class RoutingListeners:
         return key is None or self.seen.first_time(key)
 
     def _tell(self, respond: AsyncRespond, text: str) -> None:
-        self.background.spawn(
-            respond(text=text, response_type="ephemeral", replace_original=False),
-            "routing-ephemeral",
-        )
+        self.replies.say(respond, text, name="routing-ephemeral")
 
     async def _open_reassign(
         self, client: AsyncWebClient, body: dict[str, Any], assignment_id: str
