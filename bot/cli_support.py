@@ -8,6 +8,7 @@ and all of them fail the same way: one line on stderr and exit 2.
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -37,6 +38,14 @@ def settings() -> Settings:
 def counted(n: int, word: str) -> str:
     """``1 workflow``, ``2 workflows``: counts people read, in their grammar."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def cli_actor() -> str:
+    """Who acts in the audit trail when an operator runs a command: ``cli:<login>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "cli:unknown"
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -14,9 +14,8 @@ from typing import Annotated
 
 import typer
 
-from bot.cli_support import fail, run, settings
+from bot.cli_support import cli_actor, fail, run, settings
 from bot.db_ready import ready_store
-from bot.retention_commands import _actor
 from workflows import learned
 
 examples_app = typer.Typer(help="Examples learned from triage picks and reassignments")
@@ -83,7 +82,7 @@ async def _change(ids: list[int], change: str) -> list[int]:
     store = await ready_store(settings())
     try:
         act = learned.remove if change == "removed" else learned.approve
-        return await act(store, ids, _actor(), datetime.now(UTC))
+        return await act(store, ids, cli_actor(), datetime.now(UTC))
     finally:
         await store.dispose()
 

@@ -6,26 +6,18 @@ Arguments are checked before the database is opened, so bad input changes nothin
 from __future__ import annotations
 
 import asyncio
-import getpass
 import re
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
-from bot.cli_support import fail, settings
+from bot.cli_support import cli_actor, fail, settings
 from bot.db_ready import ready_store
 from bot.settings import Settings
 from workflows import retention
 
 AGE = re.compile(r"^(\d{1,5})([dw])$")
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return "cli:unknown"
 
 
 def parse_age(value: str) -> int:
@@ -78,7 +70,7 @@ def purge_command(
                 lines = [f"would purge {planned.runs} runs ({_describe(policy)})"]
                 lines += [f"  {name}: {count}" for name, count in planned.by_workflow.items()]
                 return "\n".join(lines)
-            purged = await retention.purge(store, policy, now, actor=_actor())
+            purged = await retention.purge(store, policy, now, actor=cli_actor())
         finally:
             await store.dispose()
         if not purged:
@@ -102,7 +94,7 @@ def forget_command(
     async def go() -> retention.Forgotten:
         store = await ready_store(config)
         try:
-            return await retention.forget_user(store, user, datetime.now(UTC), actor=_actor())
+            return await retention.forget_user(store, user, datetime.now(UTC), actor=cli_actor())
         finally:
             await store.dispose()
 
