@@ -17,7 +17,7 @@ from workflows.language.workflow import Workflow
 
 def offline_extract_warnings(path: Path, workflow: Workflow) -> list[tuple[int, str, str]]:
     """(line, field, message) for each ``str`` field the offline extractor cannot fill."""
-    text = _read(path)
+    text = read_text(path)
     warnings = []
     for step in workflow.steps:
         if not isinstance(step, ExtractStep):
@@ -25,7 +25,7 @@ def offline_extract_warnings(path: Path, workflow: Workflow) -> list[tuple[int, 
         for name in step.extract.offline_unfillable():
             warnings.append(
                 (
-                    _line_of_step(text, step.id),
+                    line_of_step(text, step.id),
                     f"steps.{step.id}.extract.fields.{name}",
                     f"warning: {name} is a str field without pattern:, so the offline "
                     "extractor never fills it (only an AI model can); add "
@@ -36,13 +36,13 @@ def offline_extract_warnings(path: Path, workflow: Workflow) -> list[tuple[int, 
     return warnings
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
 
 
-def _line_of_step(text: str, step_id: str) -> int:
+def line_of_step(text: str, step_id: str) -> int:
     match = re.search(rf"^\s*-\s*id:\s*['\"]?{re.escape(step_id)}['\"]?\s*$", text, re.MULTILINE)
     return text.count("\n", 0, match.start()) + 1 if match else 1

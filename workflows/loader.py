@@ -21,6 +21,7 @@ from workflows.expressions import ExpressionError, Expressions
 from workflows.extract_warnings import offline_extract_warnings
 from workflows.language.spec import RESERVED_STEP_IDS, FieldPath, StepBase
 from workflows.language.workflow import Workflow
+from workflows.learn_warnings import unread_learning_warnings
 from workflows.starter_rules import channel_starter_warnings
 from workflows.subflow_check import subworkflow_problems
 from workflows.yaml_safe import Lines, YamlProblem, one_line, read_yaml
@@ -88,6 +89,7 @@ def load_folder(folder: Path, check: CheckContext | None = None) -> LoadResult:
         result.files[str(path)] = workflow.name
         found = channel_starter_warnings(path, workflow)  # workflows/starter_rules.py
         found += offline_extract_warnings(path, workflow)  # workflows/extract_warnings.py
+        found += unread_learning_warnings(path, workflow)  # workflows/learn_warnings.py
         result.warnings += [DefinitionError(str(path), *warning) for warning in found]
     _check_children(result)
     return result

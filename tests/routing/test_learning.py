@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,28 @@ async def test_shadow_mode_decisions_teach_a_learning_step(
         await slack.user_posts("alice", "requests", SIMILAR)
         taught = await slack.wait_for(lambda: labels_of(2, waiting=False), timeout=30)
         assert taught == [None, "tech"]
+
+
+def test_check_warns_when_nothing_routes_on_a_learning_step(tmp_path: Path) -> None:
+    """``learn: true`` learns from route steps that route on the label; with none, says so."""
+    (tmp_path / "lonely.yaml").write_text(
+        textwrap.dedent(
+            """
+            name: lonely
+            triggers: [{command: lonely}]
+            steps:
+              - id: kind
+                classify:
+                  learn: true
+                  labels:
+                    billing: {examples: ["refund my invoice", "charged twice"]}
+                    tech: {examples: ["the app crashes", "password reset fails"]}
+              - id: note
+                set: {label: "{{ steps.kind.label }}"}
+            """
+        )
+    )
+    result = CliRunner().invoke(app, ["check", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "steps.kind.classify.learn: warning: learn: true, but no route step" in result.output
+    assert result.output.splitlines()[-1] == "1 workflow ok, 0 errors, 1 warning"
