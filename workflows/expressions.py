@@ -45,6 +45,10 @@ class _SandboxWithMoney(ImmutableSandboxedEnvironment):
     """
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        # Data before methods: `steps.fan.items` is foreach's output, and a webhook key
+        # named `keys` is that key, not dict.keys (Jinja tries the attribute first).
+        if isinstance(obj, Mapping) and attribute in obj:
+            return revive(obj[attribute])
         return revive(super().getattr(obj, attribute))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
