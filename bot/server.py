@@ -67,7 +67,16 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
                 current.set_attribute("http.response.status_code", status)
                 log.debug("answered", extra={"status": status, "ms": round(elapsed * 1000, 1)})
 
+    load = runtime.ingress_load  # in flight: the in-process worker steps aside (within a bound)
+
     async def slack_events(request: Request) -> Response:
+        load.begin()
+        try:
+            return await _slack_events(request)
+        finally:
+            load.end()
+
+    async def _slack_events(request: Request) -> Response:
         started = time.perf_counter()
         admitted = await ingress.admit(request)
         if isinstance(admitted, Refusal):
@@ -85,7 +94,13 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
 
     async def hooks(request: Request) -> Response:
         started = time.perf_counter()
-        return await answered(SlackRequest("webhook"), started, lambda: webhooks.endpoint(request))
+        load.begin()
+        try:
+            return await answered(
+                SlackRequest("webhook"), started, lambda: webhooks.endpoint(request)
+            )
+        finally:
+            load.end()
 
     routes: list[BaseRoute] = [
         Route("/slack/events", slack_events, methods=["POST"]),
