@@ -16,11 +16,13 @@ import time
 
 
 class IngressLoad:
-    def __init__(self, *, quiet_seconds: float = 0.003, max_defer_seconds: float = 0.05) -> None:
+    def __init__(self, *, quiet_seconds: float = 0.01, max_defer_seconds: float = 0.1) -> None:
         self.quiet_seconds = quiet_seconds
         """Idle means no request in flight and none ended within this long."""
         self.max_defer_seconds = max_defer_seconds
         """The longest one ``quiet()`` waits: the worker's bound against starvation."""
+        self.busy_claims = 1
+        """Jobs a worker claims at once after waiting: the ingress gets the loop back soon."""
         self.in_flight = 0
         self.deferrals = 0
         """How many times ``quiet()`` had to wait (observable by tests and operators)."""
@@ -42,10 +44,11 @@ class IngressLoad:
     def busy(self) -> bool:
         return self.in_flight > 0 or time.monotonic() - self._last_end < self.quiet_seconds
 
-    async def quiet(self) -> None:
-        """Return once the ingress is idle, or after ``max_defer_seconds`` at most."""
+    async def quiet(self) -> bool:
+        """Return once the ingress is idle, or after ``max_defer_seconds`` at most; True
+        when it had to wait (the ingress is busy: the caller takes little at a time)."""
         if not self.busy():
-            return
+            return False
         self.deferrals += 1
         deadline = time.monotonic() + self.max_defer_seconds
         while self.busy() and (left := deadline - time.monotonic()) > 0:
@@ -54,7 +57,8 @@ class IngressLoad:
                     async with asyncio.timeout(left):
                         await self._idle.wait()
                 except TimeoutError:
-                    return
+                    return True
             else:
                 gap = self.quiet_seconds - (time.monotonic() - self._last_end)
                 await asyncio.sleep(max(0.0, min(gap, left)))
+        return True

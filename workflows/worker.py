@@ -77,8 +77,8 @@ class Worker:
         self.engine.wakeup.set()
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
-        if self.ingress is not None:
-            await self.ingress.quiet()  # acks first; a wakeup meanwhile is still set
+        if self.ingress is not None and await self.ingress.quiet():  # acks first
+            limit = min(limit, self.ingress.busy_claims)  # a wakeup meanwhile is still set
         try:
             return await self.engine.claim(limit)
         except Exception as exc:  # database unreachable: back off, keep the process going
