@@ -43,6 +43,7 @@ from bot.tracing import Tracing
 from bot.webhooks import WebhookKey, resolve_webhook_keys
 from workflows.engine import Engine
 from workflows.function_runs import APPROVAL_WORKFLOW
+from workflows.ingress_load import IngressLoad
 from workflows.language.triggers import MessageTrigger, ReactionTrigger
 from workflows.language.workflow import Workflow
 from workflows.loader import CheckContext, DefinitionError, LoadResult, load_folder
@@ -90,6 +91,9 @@ class Runtime:
     """Hot reload of the workflows folder (``bot/reload.py``); started with the runtime."""
     env: Mapping[str, str] | None = None
     """What definitions name (webhook ``secret_env``); None: os.environ."""
+    ingress_load: IngressLoad = field(default_factory=IngressLoad)
+    """Requests the HTTP ingress has in flight (``bot/server.py`` counts them); the
+    in-process workers claim and start steps when it is quiet, within a bound."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _watching: asyncio.Task[None] | None = None
     _retention: asyncio.Task[None] | None = None
@@ -118,6 +122,7 @@ class Runtime:
                 self.engine,
                 concurrency=self.settings.worker_concurrency or self.default_concurrency,
                 poll_seconds=self.settings.poll_seconds,
+                ingress=self.ingress_load,
             )
             self._workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name="switchboard-worker"))

@@ -88,14 +88,31 @@ def create_asgi(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Sta
         return await answered(SlackRequest("webhook"), started, lambda: webhooks.endpoint(request))
 
     routes: list[BaseRoute] = [
-        Route("/slack/events", slack_events, methods=["POST"]),
-        Route("/hooks/{workflow}", hooks, methods=["POST"]),
+        Route("/slack/events", _in_flight(runtime, slack_events), methods=["POST"]),
+        Route("/hooks/{workflow}", _in_flight(runtime, hooks), methods=["POST"]),
         *_install_routes(runtime),
         *_operations_routes(runtime),
         *console.routes(runtime),  # /console: the operator console (bot/console/)
         *extra_routes,
     ]
     return Starlette(routes=routes, lifespan=_lifespan(runtime))
+
+
+def _in_flight(
+    runtime: Runtime, endpoint: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """Counted in flight from its first byte to its answer: the in-process worker steps
+    aside meanwhile, within a bound (``workflows/ingress_load.py``)."""
+    load = runtime.ingress_load
+
+    async def counted(request: Request) -> Response:
+        load.begin()
+        try:
+            return await endpoint(request)
+        finally:
+            load.end()
+
+    return counted
 
 
 def _install_routes(runtime: Runtime) -> list[BaseRoute]:

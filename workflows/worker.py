@@ -3,8 +3,11 @@
 It polls for due jobs when idle (``poll_seconds``) and immediately when the
 engine's ``wakeup`` event is set (a run started in this process, a step that
 queued its successor). It also seals new audit records into the hash chain
-about once a second (``workflows.audit``). Stopping lets running jobs finish their step; a job cut
-off by a hard kill is simply claimed again after its lease expires.
+about once a second (``workflows.audit``). Given an ``IngressLoad`` (``serve``: the
+worker shares the event loop with the HTTP ingress), it claims and starts steps only
+when the ingress is quiet, or after a short bound (``workflows/ingress_load.py``).
+Stopping lets running jobs finish their step; a job cut off by a hard kill is simply
+claimed again after its lease expires.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 
 from workflows import audit
 from workflows.engine import ClaimedJob, Engine
+from workflows.ingress_load import IngressLoad
 from workflows.store import is_database_outage
 
 log = logging.getLogger(__name__)
@@ -28,11 +32,13 @@ class Worker:
         concurrency: int = 32,
         poll_seconds: float = 0.5,
         seal_seconds: float = 1.0,
+        ingress: IngressLoad | None = None,
     ) -> None:
         self.engine = engine
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self.seal_seconds = seal_seconds
+        self.ingress = ingress
         self._running: set[asyncio.Task[None]] = set()
         # Jobs a live task of ours is executing right now: the only leases we renew.
         self._live_jobs: set[int] = set()
@@ -71,6 +77,8 @@ class Worker:
         self.engine.wakeup.set()
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
+        if self.ingress is not None and await self.ingress.quiet():  # acks first
+            limit = min(limit, self.ingress.busy_claims)  # a wakeup meanwhile is still set
         try:
             return await self.engine.claim(limit)
         except Exception as exc:  # database unreachable: back off, keep the process going
@@ -90,6 +98,8 @@ class Worker:
             job_id = next_job.id
             self._live_jobs.add(job_id)
             try:
+                if self.ingress is not None and next_job is not job:  # a running step ended
+                    await self.ingress.quiet()
                 next_job = await self.engine.execute(next_job)
             finally:  # cancelled or crashed too: its lease must lapse, not be renewed
                 self._live_jobs.discard(job_id)
