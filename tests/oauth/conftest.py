@@ -15,10 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.settings import BUNDLED_WORKFLOWS
 from bot.runtime import Runtime, build_runtime
 from bot.server import create_asgi
-from bot.settings import load_settings
+from bot.settings import BUNDLED_WORKFLOWS, load_settings
 from sandbox.slack.oauth import SlackWorkspaces
 from sandbox.standins import Standins, run_standins
 from tests.oauth.workspaces import CLIENT_ID, CLIENT_SECRET, registration, seeds
