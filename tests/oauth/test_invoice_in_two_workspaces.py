@@ -121,3 +121,26 @@ def _ap_inbox_text(slack: SlackEmulator) -> str:
         for root in slack.messages("ap-inbox")
         for m in slack.thread(channel, root["ts"])
     )
+
+
+async def test_an_invoice_posted_in_a_workspaces_ap_inbox_starts_there(
+    examples_installed: Examples,
+) -> None:
+    """The message trigger's ``#ap-inbox`` is each workspace's own channel."""
+    installed, standins = examples_installed.installed, examples_installed.standins
+    await installed.install(TEAM_A, "UACMEALICE")
+    await installed.install(TEAM_B, "UBETABOB")
+    beta = installed.slack.team(TEAM_B)
+    await beta.user_posts(
+        "alice", "ap-inbox", "Invoice INV-2001 from Globex for 5,050 EUR, PO-7782"
+    )
+    await beta.wait_for(
+        lambda: "ledger entry" in _ap_inbox_text(beta), message="Beta's invoice was not booked"
+    )
+    (run,) = await installed.runs()
+    await beta.wait_for(lambda: _ended(installed, run.id), message="the run did not end")
+    assert (run.team_id, run.workflow) == (TEAM_B, "invoice")
+    assert await status_of(installed, run.id) == "succeeded"
+    (entry,) = standins.rows("select * from ledger")
+    assert (entry["invoice_number"], entry["source_run"]) == ("INV-2001", run.id)
+    assert installed.slack.team(TEAM_A).messages("ap-inbox") == []
