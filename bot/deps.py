@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from bot.render import Renderer
@@ -26,5 +26,8 @@ class BotDeps:
     """Who may start which workflow (``allowed_starters``), from a cache."""
     channel_ids: dict[str, str] = field(default_factory=dict)
     """``#name`` -> ID for the channels triggers watch; filled at start-up."""
+    channel_id_of: Callable[[str], Awaitable[str]] | None = None
+    """Several workspaces: ``#name`` -> ID in the request's workspace (names differ per
+    workspace, so ``channel_ids``, resolved with no workspace, cannot know them)."""
     route_access: RouteAccess | None = None
     """Who may act on a routed request (owners, triage, admins), from a cache."""

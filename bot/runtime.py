@@ -278,6 +278,7 @@ def build_runtime(
         wakeup=engine.wakeup,
         starters=StarterPolicy(loaded.workflows, chat),
         route_access=RouteAccess(loaded.workflows, chat, settings.admin_ids()),
+        channel_id_of=chat.resolve_channel if multi is not None else None,
     )
     identity = IdentityCache(client)
     background = Background()

@@ -25,12 +25,14 @@ from workflows.language.triggers import (
     ShortcutTrigger,
 )
 from workflows.language.workflow import Workflow
+from workflows.ports import CHAT_WORKSPACE, ChatError
 from workflows.runs import StartRequest, record_refusal, start_run
 
 
 class Intake:
     def __init__(self, deps: BotDeps) -> None:
         self.deps = deps
+        self._team_channels: dict[tuple[str | None, str], str | None] = {}
 
     async def on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("subtype") or event.get("bot_id"):
@@ -40,7 +42,9 @@ class Intake:
         text = str(event.get("text", ""))
         for workflow, trigger in self._triggers(MessageTrigger):
             spec = trigger.message
-            if not self._channel_matches(spec.channel, channel) or (reply and not spec.threads):
+            if not await self._channel_matches(spec.channel, channel) or (
+                reply and not spec.threads
+            ):
                 continue
             if not spec.matches(text):
                 continue
@@ -78,7 +82,7 @@ class Intake:
             spec = trigger.reaction
             if event.get("reaction") != spec.emoji:
                 continue
-            if spec.channel and not self._channel_matches(spec.channel, channel):
+            if spec.channel and not await self._channel_matches(spec.channel, channel):
                 continue
             # The reaction carries no text: the engine reads the message before the first step.
             await self._start(
@@ -117,10 +121,25 @@ class Intake:
                 if isinstance(trigger, kind):
                     yield workflow, trigger
 
-    def _channel_matches(self, wanted: str, channel_id: str) -> bool:
-        if wanted.startswith("#"):
-            return self.deps.channel_ids.get(wanted[1:]) == channel_id
-        return wanted == channel_id
+    async def _channel_matches(self, wanted: str, channel_id: str) -> bool:
+        if not wanted.startswith("#"):
+            return wanted == channel_id
+        if self.deps.channel_ids.get(wanted[1:]) == channel_id:
+            return True
+        return await self._in_this_workspace(wanted) == channel_id
+
+    async def _in_this_workspace(self, wanted: str) -> str | None:
+        """Several workspaces: the request's workspace's ``#name``, looked up once each."""
+        workspace, resolve = CHAT_WORKSPACE.get(), self.deps.channel_id_of
+        if workspace is None or resolve is None:
+            return None
+        key = (workspace.team_id, wanted)
+        if key not in self._team_channels:
+            try:
+                self._team_channels[key] = await resolve(wanted)
+            except ChatError:  # no such channel there: that workspace's messages never match
+                self._team_channels[key] = None
+        return self._team_channels[key]
 
     async def _start(
         self,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from sqlalchemy import select
 
 from bot.runtime import Runtime, build_runtime
 from bot.server import create_asgi
-from bot.settings import load_settings
+from bot.settings import BUNDLED_WORKFLOWS, load_settings
 from sandbox.slack.oauth import SlackWorkspaces
+from sandbox.standins import Standins, run_standins
 from tests.oauth.workspaces import CLIENT_ID, CLIENT_SECRET, registration, seeds
 from tests.support.harness import SIGNING_SECRET
 from tests.support.servers import free_port, serve_asgi
@@ -100,12 +102,25 @@ class Installed:
             return set((await session.scalars(select(InstallationRow.team_id))).all())
 
 
+@dataclass
+class Examples:
+    installed: Installed
+    standins: Standins
+
+
 @contextlib.asynccontextmanager
 async def installed_bot(
-    database: Database, folder: Path, expires_in: int = 43200, **settings: Any
+    database: Database,
+    folder: Path,
+    expires_in: int = 43200,
+    workflows: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Installed]:
-    """``expires_in``: seconds each access token lives (token rotation is on)."""
-    (folder / "expense.yaml").write_text(textwrap.dedent(EXPENSE))
+    """``expires_in``: seconds each access token lives (token rotation is on). Without
+    ``workflows``, EXPENSE is written to ``folder`` and run; ``env``: what connections name."""
+    if workflows is None:
+        (folder / "expense.yaml").write_text(textwrap.dedent(EXPENSE))
     slack = SlackWorkspaces(SIGNING_SECRET, seeds(), registration("http://unset/"))
     slack.register_sign_in(CLIENT_ID, CLIENT_SECRET)  # the console signs people in
     port = free_port()
@@ -121,14 +136,14 @@ async def installed_bot(
                     "SLACK_CLIENT_SECRET": CLIENT_SECRET,
                     "DATABASE_URL": database.url,
                     "SWITCHBOARD_DB_SCHEMA": database.schema,
-                    "SWITCHBOARD_WORKFLOWS": folder,
+                    "SWITCHBOARD_WORKFLOWS": workflows or folder,
                     "SWITCHBOARD_POLL_SECONDS": 0.05,
                     "SWITCHBOARD_SCHEDULER": False,
                     "SWITCHBOARD_CONSOLE_URL": f"http://127.0.0.1:{port}",
                 }
                 | settings
             )
-            runtime = build_runtime(config)
+            runtime = build_runtime(config, env=env)
             async with serve_asgi(create_asgi(runtime), port=port) as bot_url:
                 slack.request_url = f"{bot_url}/slack/events"
                 slack.app = registration(f"{bot_url}/slack/oauth_redirect", expires_in=expires_in)
@@ -142,6 +157,22 @@ async def installed(database: Database, tmp_path: Path) -> AsyncIterator[Install
     # Alice of Beta administers Switchboard there: admins see every run -- of their workspace.
     async with installed_bot(database, tmp_path, SWITCHBOARD_ADMINS="UBETAALICE") as bot:
         yield bot
+
+
+@pytest.fixture
+async def examples_installed(database: Database, tmp_path: Path) -> AsyncIterator[Examples]:
+    """The bundled workflows (workflows/examples) against the stand-ins, in both workspaces."""
+    async with run_standins(tmp_path / "standins") as standins:
+        env = {**os.environ, **standins.env}
+        async with installed_bot(
+            database,
+            tmp_path,
+            workflows=BUNDLED_WORKFLOWS,
+            env=env,
+            SWITCHBOARD_ADMINS="UBETAALICE",
+        ) as bot:
+            assert not bot.runtime.definition_errors, bot.runtime.definition_errors
+            yield Examples(bot, standins)
 
 
 @pytest.fixture
