@@ -45,6 +45,14 @@ class SlackFunctionSteps:
         args = {"function_execution_id": execution_id, "error": error}
         await self._call("functions_completeError", token, args)
 
+    async def display_name(self, user_id: str) -> str:
+        try:
+            user = (await self._client.users_info(user=user_id))["user"]
+        except (SlackApiError, ClientError, TimeoutError):
+            return user_id  # the error still says who, as Slack's id
+        profile = user.get("profile") or {}
+        return str(profile.get("display_name") or user.get("real_name") or user.get("name"))
+
     async def _call(self, method: str, token: str | None, args: dict[str, Any]) -> None:
         try:
             await self._once(method, token, args)

@@ -91,6 +91,10 @@ class FunctionCompleter(Protocol):
 
     async def complete_error(self, execution_id: str, token: str | None, error: str) -> None: ...
 
+    async def display_name(self, user_id: str) -> str:
+        """The person as Slack shows them (an error text is plain: a mention would be an id)."""
+        ...
+
 
 async def mark_endings(conn: AsyncConnection, endings: Sequence[tuple[str, str]]) -> set[str]:
     """In a run's ending transaction: record (run id, ending) on its function row; the run
@@ -116,10 +120,15 @@ class Completion:
     error: str | None = None
 
 
-def completion_for(callback_id: str, run: RunRow, ending: str) -> Completion:
-    """The step's outputs (as the manifest declares them) or its error, from the ended run."""
+def completion_for(
+    callback_id: str, run: RunRow, ending: str, names: Mapping[str, str] | None = None
+) -> Completion:
+    """The step's outputs (as the manifest declares them) or its error, from the ended run;
+    ``names``: display names of the people an error text names (else their ids)."""
     steps = run.context.get("steps") or {}
     decision = _last_decision(steps)
+    if names and decision.get("decided_by") in names:
+        decision = {**decision, "by_name": names[str(decision["decided_by"])]}
     if callback_id == ASK_APPROVAL:
         if ending in ("succeeded", "rejected", "timed_out"):
             outcome = str(
@@ -148,7 +157,7 @@ def _last_decision(steps: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _error_text(what: str, run: RunRow, ending: str, decision: Mapping[str, Any]) -> str:
     if ending == "rejected":
-        by = decision.get("decided_by")
+        by = decision.get("by_name") or decision.get("decided_by")
         reason = decision.get("reason")
         said = f" by {by}" if by else ""
         return (
@@ -184,7 +193,11 @@ class FunctionEndings:
         if claimed is None:
             return
         execution_id, callback_id, token, ending = claimed
-        completion = completion_for(callback_id, run, ending)
+        decider = _last_decision(run.context.get("steps") or {}).get("decided_by")
+        names = {}
+        if ending == "rejected" and decider and decider != "timeout":
+            names[str(decider)] = await self.completer.display_name(str(decider))
+        completion = completion_for(callback_id, run, ending, names)
         try:
             outcome = await self._tell(execution_id, token, completion)
         except ChatError as exc:

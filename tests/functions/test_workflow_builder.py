@@ -59,7 +59,9 @@ async def test_a_rejected_run_completes_the_step_with_an_error(
     await slack.submit_view("carol", views[-1]["id"], {"reason": {"reason": "Over budget"}})
     await builder.finished(flow)
     assert flow.status == "failed"
-    assert flow.error is not None and "rejected" in flow.error and "Over budget" in flow.error
+    assert flow.error is not None and "Over budget" in flow.error
+    assert "rejected by carol" in flow.error.lower(), flow.error  # a name, never an id
+    assert slack.user_id("carol") not in flow.error
     assert len(flow.outputs) == 0, "the next step never ran"
     assert [c.method for c in completions(harness)] == ["functions.completeError"]
 
