@@ -107,6 +107,7 @@ class Renderer:
             channel=_channel,
             link=_link,
             clip=_clip,
+            counted=_counted,
             mentions=_mentions,
             tojson=lambda value: RawJSON(json.dumps(value, default=str)),
             code=lambda value: SlackMarkup("`" + slack_escape(str(value)).replace("`", "'") + "`"),
@@ -250,6 +251,11 @@ def _mentions(context: Context, value: Any) -> SlackMarkup:
         return f"<{target}{match.group(2) or ''}>"
 
     return SlackMarkup(_MENTION.sub(keep, escaped))
+
+
+def _counted(value: Any, word: str, plural: str | None = None) -> str:
+    """``{{ n | counted("request") }}``: "1 request", "3 requests" (``plural`` if irregular)."""
+    return f"{value} {word}" if str(value) == "1" else f"{value} {plural or word + 's'}"
 
 
 def _clip(value: Any, limit: int = 2900) -> str:

@@ -38,7 +38,7 @@ async def test_flow_stats_acks_at_once_and_answers_in_a_follow_up(harness: Harne
         return followups(harness, "alice") or None
 
     [followup] = await slack.wait_for(answered, timeout=10, message="no stats follow-up")
-    assert "Stats for 7d: 1 requests, median cycle" in followup["text"]
+    assert "Stats for 7d: 1 request, median cycle" in followup["text"]
     assert slack.messages("general") == [], "stats are ephemeral"
 
 

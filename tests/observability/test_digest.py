@@ -67,7 +67,7 @@ async def test_weekly_digest_posts_the_numbers_and_a_chart(
         message = await digest_message(harness, "Weekly digest:")
         files = await slack.wait_for(slack.files, timeout=30, message="no chart uploaded")
 
-    assert message["text"] == ("Weekly digest: 7 requests, median cycle 55m, 1 approvals pending")
+    assert message["text"] == ("Weekly digest: 7 requests, median cycle 55m, 1 approval pending")
     shown = text_of(message)
     assert "7 (6 finished)" in shown
     assert "median 55m · p90 2h 30m" in shown

@@ -114,7 +114,7 @@ async def test_flow_hello_typed_in_general_shows_the_run_and_its_thread(
     await summary.click()
 
     thread = page.locator("#thread")
-    await thread.locator(".msg", has_text="Hello, world! (1 words)").wait_for()
+    await thread.locator(".msg", has_text="Hello, world! (1 word)").wait_for()
     assert await thread.locator(".msg", has_text="greet").count() == 1
     assert await thread.locator(".bk-context", has_text="audit · post").count() == 1
     await page.locator("#dev-toggle").click()
