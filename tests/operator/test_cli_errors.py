@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from tests.support.cli import Ran, switchboard_process
-from tests.support.cli import switchboard as switchboard_in_process
+from tests.support.cli import switchboard as switchboard_in_process  # a process, see there
 from tests.support.stores import PG_URL, pg_available
 
 NOT_READY = 3  # distinct from 1 ("audit trail tampered") and 2 (a bad setting)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import switchboard, switchboard_process
+from tests.support.cli import switchboard_in_process as switchboard
+from tests.support.cli import switchboard_process
 
 
 def test_in_process_and_executable_agree_and_nothing_leaks_in(

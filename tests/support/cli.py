@@ -1,14 +1,11 @@
-"""Run ``switchboard`` commands: in this process through its real entry point, or as a process.
+"""Run ``switchboard`` commands as the tests do: as a real child process.
 
-A fresh Python process spends ~1-2 s importing before the command starts, so tests
-that check a command's output and exit code run it in-process: ``bot.cli.main`` with
-the argv, working directory and *whole* environment the process would have had (no
-variable of the test process leaks in), stdout and stderr captured, and the exit code
-taken from ``SystemExit`` exactly as the interpreter would report it. An exception
-that escapes ``main`` becomes a traceback on stderr and code 1, as in a process.
-
-What only a process shows (start-up on a fresh clone, signals, SIGKILL) keeps using the
-real executable: ``switchboard_process`` runs it with the same arguments and result.
+``switchboard`` and ``switchboard_process`` run the installed executable.
+``switchboard_in_process`` runs ``bot.cli.main`` in this process with the argv, working
+directory and *whole* environment a process would have had, stdout and stderr captured,
+and the exit code taken from ``SystemExit`` as the interpreter reports it. It is fast
+(no 1-2 s of imports) but swaps process-wide state, so only the test that checks the two
+ways agree uses it (see ``switchboard``'s docstring for why).
 """
 
 from __future__ import annotations
@@ -45,6 +42,18 @@ class Ran:
 
 
 def switchboard(args: list[str], *, cwd: Path, env: Mapping[str, str]) -> Ran:
+    """``switchboard *args``, the way the tests run commands: as a real child process.
+
+    In-process runs swap the whole process's environ and cwd while the command runs; a
+    command still running in a thread after its test ended (a timeout, a cancel) then
+    changed what every later test in that process saw (a fresh-clone CI run had 93
+    failures from it). So commands run as processes; ``switchboard_in_process`` stays
+    for the test that checks both ways agree.
+    """
+    return switchboard_process(args, cwd=cwd, env=env)
+
+
+def switchboard_in_process(args: list[str], *, cwd: Path, env: Mapping[str, str]) -> Ran:
     """``switchboard *args`` in-process, as if started in ``cwd`` with exactly ``env``.
 
     Call it from a thread (``asyncio.to_thread``) in async tests: commands run their own
