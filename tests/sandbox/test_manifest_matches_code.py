@@ -55,6 +55,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "files.completeUploadExternal": frozenset({"files:write"}),
     "usergroups.list": frozenset({"usergroups:read"}),
     "usergroups.users.list": frozenset({"usergroups:read"}),
+    "users.info": frozenset({"users:read"}),  # a Workflow Builder error names its decider
     "users.list": frozenset({"users:read"}),
     "users.lookupByEmail": frozenset({"users:read.email"}),
     "views.open": frozenset(),
